@@ -1,0 +1,111 @@
+"""The `sanctum-mcp` command. Imports stay inside the commands so `--help` and start-up stay fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sanctum_mcp import __version__
+from sanctum_mcp import settings
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"registry database file (default: ${settings.ENV_DB} or {settings.DEFAULT_DB})",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="sanctum-mcp",
+        description="The Sanctum registry as an MCP server.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"sanctum-mcp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (stdio or HTTP)")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                       help="stdio for Claude Desktop and local clients (default); http for Streamable "
+                            "HTTP at /mcp and SSE at /sse on one port")
+    serve.add_argument("--host", help=f"HTTP bind address (default: ${settings.ENV_HOST} or {settings.DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, help=f"HTTP port (default: ${settings.ENV_PORT} or {settings.DEFAULT_PORT})")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow binding an address other machines can reach")
+
+    commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
+    commands.add_parser("tools", parents=[common], help="list every tool with the role it needs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,  # never stdout: under stdio, stdout is the protocol
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    db_path = settings.database_path(args.db)
+    try:
+        if args.command == "serve":
+            _serve(args, db_path)
+        elif args.command == "init":
+            _init(db_path)
+        elif args.command == "tools":
+            _tools()
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve(args: argparse.Namespace, db_path) -> None:
+    import anyio
+
+    from sanctum_mcp.storage.migrations import SchemaTooNew
+
+    try:
+        if args.transport == "stdio":
+            from sanctum_mcp.transports.stdio import serve_stdio
+
+            anyio.run(serve_stdio, db_path)
+        else:
+            from sanctum_mcp.transports.http import BindRefused, serve_http
+
+            host, port = settings.http_host(args.host), settings.http_port(args.port)
+            try:
+                anyio.run(lambda: serve_http(db_path, host=host, port=port, allow_remote=args.allow_remote))
+            except BindRefused as exc:
+                raise SystemExit(f"sanctum-mcp: {exc}") from None
+    except SchemaTooNew as exc:
+        raise SystemExit(f"sanctum-mcp: {exc}") from None
+
+
+def _init(db_path) -> None:
+    import anyio
+
+    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.storage.migrations import SCHEMA_VERSION, SchemaTooNew
+
+    async def run() -> None:
+        registry = await Registry.open(db_path)
+        await registry.close()
+
+    try:
+        anyio.run(run)
+    except SchemaTooNew as exc:
+        raise SystemExit(f"sanctum-mcp: {exc}") from None
+    print(f"registry database ready at {db_path} (schema version {SCHEMA_VERSION})")
+
+
+def _tools() -> None:
+    from sanctum_mcp.catalogue import all_tools
+
+    for spec in all_tools().values():
+        print(f"{spec.name:<28} {spec.role:<7} {spec.title}")

@@ -1,0 +1,1 @@
+"""The MCP surface: thin adapters from the tool catalogue and the domain to MCPServer."""

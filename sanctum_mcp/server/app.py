@@ -1,0 +1,99 @@
+"""Build the MCPServer from the tool catalogue, resources and prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import ToolAnnotations
+from pydantic import Field, ValidationError
+
+from sanctum_mcp import __version__
+from sanctum_mcp.catalogue import all_tools
+from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
+from sanctum_mcp.domain.identity import LOCAL_OPERATOR, Caller
+from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.server.errors import to_tool_error
+from sanctum_mcp.server.resources import register_prompts, register_resources
+
+Identify = Callable[[Context], Caller]
+
+INSTRUCTIONS = """\
+sanctum-mcp is the Sanctum registry: the agents (Athena, Monday, Timbre, ...), their tools and tool
+instances, layered configuration (system -> agent -> tool -> instance), plugins, scheduled jobs,
+Letta connections, logs, backups and users of one Sanctum host. Read with list_*/get_* tools and the
+sanctum:// resources; change things with the create_/update_/set_ tools. Secrets are always masked.
+Every error says what to do next."""
+
+
+def local_operator(_ctx: Context) -> Caller:
+    return LOCAL_OPERATOR
+
+
+class CatalogueTool(Tool):
+    """An MCPServer tool backed by a catalogue entry.
+
+    `run` is overridden so that argument errors are described without echoing the rejected
+    values (which may be secrets), and every failure passes through `to_tool_error`.
+    """
+
+    spec: Any = Field(default=None, exclude=True)
+    registry: Any = Field(default=None, exclude=True)
+    identify: Any = Field(default=None, exclude=True)
+
+    async def run(self, arguments: dict[str, Any], context: Context, convert_result: bool = False) -> Any:
+        spec: ToolSpec = self.spec
+        try:
+            args = spec.input.model_validate(self.fn_metadata.pre_parse_json(arguments))
+        except ValidationError as exc:
+            raise ToolError(describe_validation_error(spec.name, exc)) from None
+        try:
+            call = Call(self.registry, self.identify(context), progress=context.report_progress)
+            result = await run_tool(spec, call, args)
+        except Exception as exc:
+            raise to_tool_error(spec.name, exc) from None
+        return self.fn_metadata.convert_result(result) if convert_result else result
+
+
+def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
+    arg_model = type(f"{spec.input.__name__}Arguments", (spec.input, ArgModelBase), {"__module__": __name__})
+    return CatalogueTool(
+        fn=spec.handler,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=spec.input_schema,
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output),
+        is_async=True,
+        context_kwarg=None,
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=spec.open_world,
+        ),
+        spec=spec,
+        registry=registry,
+        identify=identify,
+    )
+
+
+def build_server(registry: Registry, *, identify: Identify = local_operator, **server_options: Any) -> MCPServer:
+    """One MCPServer over an already-open registry (the registry outlives every MCP session)."""
+    tools = [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]
+    server = MCPServer(
+        name="sanctum-mcp",
+        title="Sanctum registry",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=tools,
+        **server_options,
+    )
+    register_resources(server, registry)
+    register_prompts(server, registry)
+    return server

@@ -1,0 +1,1 @@
+"""Storage: the SQLite connection, migrations and SQL. Knows nothing of masking, roles or MCP."""

@@ -1,0 +1,86 @@
+"""SQL for the agents table. Plain functions over a sqlite3 connection; no rules here."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+COLUMNS = ("name", "description", "status", "letta_id", "config", "is_active")
+
+
+def get_by_id(conn: sqlite3.Connection, agent_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+
+
+def get_by_name(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    # The column is COLLATE NOCASE, so this matches regardless of case and uses the unique index.
+    return conn.execute("SELECT * FROM agents WHERE name = ?", (name,)).fetchone()
+
+
+def page(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None,
+    is_active: bool | None,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Agents ordered by name (case-insensitive) then id, strictly after the keyset `after`."""
+    where, params = [], []
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if is_active is not None:
+        where.append("is_active = ?")
+        params.append(int(is_active))
+    if after is not None:
+        where.append("(name > ? OR (name = ? AND id > ?))")
+        params.extend([after[0], after[0], after[1]])
+    sql = "SELECT * FROM agents"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY name, id LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+    columns = [c for c in COLUMNS if c in values]
+    sql = (
+        f"INSERT INTO agents ({', '.join(_quote(c) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+
+
+def update(conn: sqlite3.Connection, agent_id: int, values: dict[str, Any]) -> None:
+    columns = [c for c in COLUMNS if c in values]
+    if not columns:
+        return
+    assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
+    conn.execute(f"UPDATE agents SET {assignments} WHERE id = ?", [*(values[c] for c in columns), agent_id])
+
+
+def delete(conn: sqlite3.Connection, agent_id: int) -> None:
+    conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+
+
+def dependents(conn: sqlite3.Connection, agent_id: int) -> dict[str, list[str]]:
+    """What refers to the agent and would block or be removed by its deletion."""
+    instances = [r[0] for r in conn.execute("SELECT name FROM tool_instances WHERE agent_id = ? ORDER BY id", (agent_id,))]
+    jobs = [r[0] for r in conn.execute("SELECT name FROM scheduled_jobs WHERE agent_id = ? ORDER BY id", (agent_id,))]
+    return {"tool_instances": instances, "scheduled_jobs": jobs}
+
+
+def delete_dependents(conn: sqlite3.Connection, agent_id: int) -> None:
+    # Jobs first: they may point at the agent's instances.
+    conn.execute(
+        "DELETE FROM scheduled_jobs WHERE agent_id = ? "
+        "OR tool_instance_id IN (SELECT id FROM tool_instances WHERE agent_id = ?)",
+        (agent_id, agent_id),
+    )
+    conn.execute("DELETE FROM tool_instances WHERE agent_id = ?", (agent_id,))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,121 @@
+"""Schema versions tracked by PRAGMA user_version.
+
+`schema.sql` (top of the repository, shipped inside the package) is always the whole CURRENT
+schema: a new database gets it in one go. An older database is brought forward by the steps in
+MIGRATIONS, each taking version N-1 to N. Either way it is one transaction: a failure leaves the
+file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer sanctum-mcp than this one."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+# Steps from older schema versions. Append here when schema.sql changes, and bump
+# SCHEMA_VERSION; schema.sql itself must equal the result of every step applied in order.
+MIGRATIONS: tuple[Migration, ...] = ()
+SCHEMA_VERSION = 1
+
+
+@cache
+def schema_text() -> str:
+    """The text of schema.sql, from the installed package or, in a checkout, the repo root."""
+    packaged = resources.files("sanctum_mcp.storage").joinpath("schema.sql")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parents[2] / "schema.sql"
+    return checkout.read_text(encoding="utf-8")
+
+
+@cache
+def seeds_text() -> str:
+    return resources.files("sanctum_mcp.storage").joinpath("seeds.sql").read_text(encoding="utf-8")
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script into statements with SQLite's own parser (triggers keep their BEGIN..END).
+
+    executescript() would COMMIT first, breaking the one-transaction guarantee, so statements
+    are run one by one inside the migration's transaction instead.
+    """
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            if statement.rstrip(";").strip() and not _only_comments(statement):
+                statements.append(statement)
+            pending = ""
+    if pending.strip() and not _only_comments(pending):
+        raise ValueError(f"incomplete SQL statement at the end of the script: {pending.strip()[:80]!r}")
+    return statements
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    for statement in split_statements(script):
+        conn.execute(statement)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    *,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    target: int = SCHEMA_VERSION,
+    location: str = "the database",
+) -> tuple[int, int]:
+    """Bring the database to `target`; returns (version before, version after).
+
+    Must be called outside a transaction. Seeds the defaults on a brand-new database.
+    """
+    current = user_version(conn)
+    if current > target:
+        raise SchemaTooNew(
+            f"{location} has schema version {current}, but this sanctum-mcp only knows versions up to "
+            f"{target}. Upgrade sanctum-mcp, or point --db at another database."
+        )
+    if current == target:
+        return current, current
+    steps = {m.version: m for m in migrations}
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        current = user_version(conn)
+        if current == 0:
+            run_script(conn, schema_text())
+            run_script(conn, seeds_text())
+        else:
+            for version in range(current + 1, target + 1):
+                if version not in steps:
+                    raise RuntimeError(f"no migration step to schema version {version}")
+                steps[version].apply(conn)
+        # PRAGMA takes no parameters; target is an int from code, never input.
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return current, target

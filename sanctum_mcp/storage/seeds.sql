@@ -1,0 +1,46 @@
+-- =============================================================================
+-- sanctum-mcp: default rows of the Sanctum registry (schema version 1)
+-- =============================================================================
+-- Run after schema.sql, on every start if wanted: every statement is idempotent and
+-- never overwrites a row an operator has changed.
+--   * system_config: ON CONFLICT(config_key) DO NOTHING (only uniqueness is ignored,
+--     so a broken seed still fails loudly on its CHECK constraints).
+--   * letta_server_config: inserted only while the table has no row at all.
+-- Values are stored as written ('~/sanctum' is not expanded here). default_value holds
+-- the same value so that a reset can restore it.
+-- =============================================================================
+
+INSERT INTO system_config
+    (config_key, config_value, config_type, description, is_sensitive, category,
+     default_value, constraint_json)
+VALUES
+    -- api_keys
+    ('openai_api_key',    '', 'string', 'OpenAI API Key for AI model access',
+     1, 'api_keys', '', NULL),
+    ('anthropic_api_key', '', 'string', 'Anthropic API Key for Claude access',
+     1, 'api_keys', '', NULL),
+    ('ollama_base_url',   'http://localhost:11434', 'string', 'Ollama local model server URL',
+     0, 'api_keys', 'http://localhost:11434', NULL),
+    -- paths
+    ('sanctum_base_path', '~/sanctum', 'string', 'Base installation directory for Sanctum',
+     0, 'paths', '~/sanctum', NULL),
+    ('letta_data_path',   '~/.letta',  'string', 'Letta data directory path',
+     0, 'paths', '~/.letta', NULL),
+    -- ports
+    ('flask_port', '5000', 'integer', 'Flask web interface port',
+     0, 'ports', '5000', '{"type":"integer","minimum":1,"maximum":65535}'),
+    ('smcp_port',  '9000', 'integer', 'SMCP server port',
+     0, 'ports', '9000', '{"type":"integer","minimum":1,"maximum":65535}'),
+    -- general
+    ('environment', 'development', 'string', 'Current environment (dev/staging/prod)',
+     0, 'general', 'development', '{"enum":["development","staging","production"]}'),
+    ('debug_mode',  'true', 'boolean', 'Enable debug logging',
+     0, 'general', 'true', NULL)
+ON CONFLICT(config_key) DO NOTHING;
+
+-- The default Letta connection, only into an empty table.
+INSERT INTO letta_server_config
+    (server_address, server_port, server_scheme, server_password, server_token,
+     connection_timeout, is_active)
+SELECT 'localhost', 8080, 'http', NULL, NULL, 30, 1
+WHERE NOT EXISTS (SELECT 1 FROM letta_server_config);
