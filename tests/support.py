@@ -1,0 +1,118 @@
+"""Helpers shared by the tests: calling tools, snapshotting the database, subprocess servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp import Client, StdioServerParameters
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- calling tools --------------------------------------------------------------------------
+
+
+async def call(client: Client, name: str, arguments: dict[str, Any] | None = None) -> Any:
+    """Call a tool that must succeed; return its structured result (checked against its text)."""
+    result = await client.call_tool(name, arguments or {})
+    text = result.content[0].text if result.content else ""
+    assert not result.is_error, f"{name} failed: {text}"
+    assert json.loads(text) == result.structured_content, "text and structured content disagree"
+    return result.structured_content
+
+
+async def call_error(client: Client, name: str, arguments: dict[str, Any] | None = None) -> str:
+    """Call a tool that must fail; return the error text."""
+    result = await client.call_tool(name, arguments or {})
+    text = result.content[0].text if result.content else ""
+    assert result.is_error, f"{name} should have failed but returned {text}"
+    assert "Traceback" not in text
+    return text
+
+
+# --- the database as a whole ----------------------------------------------------------------
+
+
+def snapshot(path: Path) -> list[str]:
+    """Every row of every table (and the schema), to prove a refused mutation changed nothing."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return list(conn.iterdump())
+
+
+# --- subprocess servers -----------------------------------------------------------------------
+
+
+def server_env(db_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")}
+    env["SANCTUM_MCP_DB"] = str(db_path)
+    env.update(extra)
+    return env
+
+
+def stdio_params(db_path: Path, *args: str, **env: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "sanctum_mcp", "serve", "--transport", "stdio", *args],
+        env=server_env(db_path, **env),
+        cwd=str(REPO.parent),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HttpServer:
+    def __init__(self, process: subprocess.Popen, host: str, port: int) -> None:
+        self.process, self.host, self.port = process, host, port
+        self.base = f"http://{host}:{port}"
+        self.mcp_url = f"{self.base}/mcp"
+        self.sse_url = f"{self.base}/sse"
+
+
+def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeout: float = 30.0, **env: str) -> HttpServer:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--host", host, "--port", str(port), *args],
+        env=server_env(db_path, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(REPO.parent),
+    )
+    server = HttpServer(process, host, port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()}")
+        try:
+            if httpx.get(f"{server.base}/healthz", timeout=1.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("HTTP server did not come up in time")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream:
+            stream.close()
