@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sanctum_mcp.domain.clock import utcnow
+from sanctum_mcp.domain.secrets import SecretBox
 from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
 
@@ -17,6 +18,7 @@ class Registry:
 
         self.db = db
         self.clock = clock
+        self.secrets = SecretBox.load(db.path)
         self.agents = AgentService(self)
 
     @classmethod

@@ -1,0 +1,137 @@
+"""Secrets: encryption at rest and the one masking rule.
+
+Sensitive values are stored as Fernet tokens (AES-128-CBC + HMAC-SHA256, from `cryptography`)
+prefixed with `fernet:`. The key never enters the database: it comes from $SANCTUM_MCP_SECRET_KEY
+or from a key file beside the database, created on first start with mode 0600. The key file may
+hold several keys, newest first, one per line: the newest encrypts, all of them decrypt, which is
+what lets a key rotation stay readable at every instant.
+
+Masking: `mask()` is the only function that turns a secret into something shown to anyone. Domain
+models carry masked text, never plaintext, so every surface built on them (tool results,
+resources, audit rows, history, exports, errors) is masked by construction.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+ENV_SECRET_KEY = "SANCTUM_MCP_SECRET_KEY"
+PREFIX = "fernet:"
+MASK = "********"
+# Below this length even the last four characters would say too much about the value.
+SHOW_TAIL_FROM = 12
+
+
+class SecretUnreadable(Exception):
+    """A stored secret cannot be decrypted with the keys at hand (wrong or missing key)."""
+
+
+def mask(plaintext: str | None) -> str:
+    """The fixed mask, plus the last 4 characters for values of 12 characters or more."""
+    if not plaintext:
+        return MASK
+    return MASK + (plaintext[-4:] if len(plaintext) >= SHOW_TAIL_FROM else "")
+
+
+def new_key() -> bytes:
+    """A fresh Fernet key (32 random bytes, urlsafe base64), made without importing cryptography."""
+    return base64.urlsafe_b64encode(os.urandom(32))
+
+
+def key_file_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".key")
+
+
+def read_keys(path: Path) -> list[bytes]:
+    return [line.strip().encode() for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_keys(path: Path, keys: Sequence[bytes]) -> None:
+    """Replace the key file atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(k.decode() for k in keys) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class SecretBox:
+    """Encrypts and decrypts secret values with the newest of its keys."""
+
+    def __init__(self, keys: Sequence[bytes], *, source: str) -> None:
+        if not keys:
+            raise ValueError("a SecretBox needs at least one key")
+        self.keys = list(keys)
+        self.source = source  # where the keys came from, for messages (never the keys)
+        self._fernet: MultiFernet | None = None
+
+    @classmethod
+    def load(cls, db_path: Path) -> SecretBox:
+        """Keys from the environment, else from the key file (created on first start)."""
+        from_env = os.environ.get(ENV_SECRET_KEY)
+        if from_env:
+            return cls([k.strip().encode() for k in from_env.split(",") if k.strip()], source=f"${ENV_SECRET_KEY}")
+        path = key_file_for(db_path)
+        if not path.exists():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(new_key().decode() + "\n")
+        return cls(read_keys(path), source=str(path))
+
+    @property
+    def fernet(self) -> MultiFernet:
+        if self._fernet is None:
+            from cryptography.fernet import Fernet, MultiFernet
+
+            try:
+                self._fernet = MultiFernet([Fernet(k) for k in self.keys])
+            except ValueError:
+                raise SecretUnreadable(
+                    f"the secret key in {self.source} is not a valid Fernet key "
+                    "(32 url-safe base64-encoded bytes); fix it or restore the right key file."
+                ) from None
+        return self._fernet
+
+    def encrypt(self, plaintext: str) -> str:
+        return PREFIX + self.fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, stored: str) -> str:
+        from cryptography.fernet import InvalidToken
+
+        if not stored.startswith(PREFIX):
+            raise SecretUnreadable("this value is not an encrypted secret")
+        try:
+            return self.fernet.decrypt(stored[len(PREFIX):].encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable(
+                f"a stored secret cannot be decrypted with the key(s) from {self.source}; the database "
+                "was probably copied without its key file, or the key was changed. Restore the key, "
+                "or set the secret again."
+            ) from None
+
+    def reencrypt(self, stored: str) -> str:
+        """The same secret under the newest key (for rotation)."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return PREFIX + self.fernet.rotate(stored[len(PREFIX):].encode()).decode()
+        except InvalidToken:
+            raise SecretUnreadable(f"a stored secret cannot be decrypted with the key(s) from {self.source}") from None
+
+    @staticmethod
+    def is_encrypted(stored: str | None) -> bool:
+        return bool(stored) and stored.startswith(PREFIX)
