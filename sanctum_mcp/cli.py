@@ -43,7 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
     commands.add_parser("tools", parents=[common], help="list every tool with the role it needs")
+    for module in _command_modules():
+        module.add_commands(commands, common)
     return parser
+
+
+# Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
+# add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _command_modules():
+    import importlib
+
+    return [importlib.import_module(f"sanctum_mcp.commands.{name}") for name in _COMMAND_MODULES]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -61,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _init(db_path)
         elif args.command == "tools":
             _tools()
+        else:
+            args.handler(args, db_path)
     except KeyboardInterrupt:
         pass
 
