@@ -73,7 +73,7 @@ class ToolSpec:
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        return self.output.model_json_schema()
+        return lean_schema(self.output.model_json_schema(mode="serialization"))
 
     def role_needed(self, args: Any) -> Role:
         if self.extra_role is not None:
@@ -201,3 +201,50 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("additionalProperties") is False:
         result["additionalProperties"] = False
     return result
+
+
+def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The output schema clients validate every result against, in its cheapest equivalent form.
+
+    MCP clients (the SDK's included) check structuredContent against outputSchema with JSON Schema
+    on every call. pydantic's `anyOf: [X, null]` and `$ref`s make that several times slower than
+    `type: [X, "null"]` with definitions inlined, for the same set of valid documents. Recursive
+    definitions keep their `$ref`.
+    """
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            name = node["$ref"].split("/")[-1]
+            if name in stack:  # recursive: leave the reference in place
+                return node
+            target = resolve(defs[name], (*stack, name))
+            return {**target, **{k: resolve(v, stack) for k, v in node.items() if k != "$ref"}}
+        node = {k: resolve(v, stack) for k, v in node.items() if k not in ("title", "$defs")}
+        options = node.get("anyOf")
+        if options and len(options) == 2 and {"type": "null"} in options:
+            other = next(o for o in options if o != {"type": "null"})
+            if isinstance(other.get("type"), str) and "anyOf" not in other:
+                node.pop("anyOf")
+                merged = {**other, **node, "type": [other["type"], "null"]}
+                if "enum" in merged:
+                    merged["enum"] = [*merged["enum"], None]
+                node = merged
+        return node
+
+    result = resolve(schema, ())
+    if _has_ref(result):
+        result["$defs"] = {name: resolve(d, (name,)) for name, d in defs.items()}
+    return result
+
+
+def _has_ref(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "$ref" in node or any(_has_ref(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_ref(v) for v in node)
+    return False
