@@ -820,8 +820,8 @@ class LettaService:
                 linked = by_letta.get(letta_id)
                 same_name = by_name.get(name.casefold())
                 if linked is not None:
-                    if linked["name"] == name:
-                        result.unchanged.append(name)
+                    if linked["name"].casefold() == name.casefold():  # registry names ignore case
+                        result.unchanged.append(linked["name"])
                     elif same_name is not None and same_name["id"] != linked["id"]:
                         result.skipped.append(SkippedAgent(name=name, letta_id=letta_id, reason=(
                             f"Letta renamed it from {linked['name']!r}, but another registry agent is named "
