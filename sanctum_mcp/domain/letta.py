@@ -21,7 +21,6 @@ never raises for a network condition.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import sqlite3

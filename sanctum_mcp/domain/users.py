@@ -237,7 +237,10 @@ class UserService:
         now = self.registry.clock()
         if row["last_used_at"] is None or row["last_used_at"] < iso(now - TOUCH_EVERY):
             stamp = iso(now)
-            await self.registry.db.write(lambda conn: sql.touch_token(conn, row["token_id"], row["user_id"], stamp))
+            try:
+                await self.registry.db.write(lambda conn: sql.touch_token(conn, row["token_id"], row["user_id"], stamp))
+            except sqlite3.OperationalError:
+                pass  # bookkeeping only (e.g. another process holds the write lock): the token is still valid
         return caller_from_row(row), row["token_id"]
 
     async def usable_token_count(self) -> int:
