@@ -120,6 +120,8 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
                      user: str | None = None) -> None:
     import uvicorn
 
+    if not is_loopback(host) and not Path(db_path).expanduser().exists():
+        check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
     registry = await Registry.open(db_path, user=user)
     try:
         check_bind(host, active_tokens=await registry.users.usable_token_count())
