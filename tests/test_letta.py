@@ -354,3 +354,11 @@ async def test_sync_failure_is_an_error_and_changes_nothing(modern_client, letta
     error = await call_error(modern_client, "sync_letta_agents")
     assert "connection refused" in error
     assert snapshot(db_path) == before
+
+
+@pytest.mark.parametrize("url", ["ftp://letta:8283", "http://[bad", "http://letta:99999", "letta:8283"])
+async def test_malformed_override_url_is_a_status(modern_client, monkeypatch, url):
+    monkeypatch.setenv("LETTA_SERVER_URL", url)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "override-invalid" and "LETTA_SERVER_URL" in status["message"]
+    assert (await call(modern_client, "list_letta_servers"))["override"]["complete"] is False

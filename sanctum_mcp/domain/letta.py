@@ -394,10 +394,15 @@ class LettaService:
             message = (f"{', '.join(present)} is set but {ENV_URL} is not: the override is incomplete and is NOT "
                        f"mixed with the database. Set {ENV_URL} too, or unset {', '.join(present)}.")
         else:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(url)
+                valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 (raises ValueError for a port out of range)
+            except ValueError:
+                valid = False
+            if not valid:
                 complete = False
-                message = f"{ENV_URL} is not an http(s) URL with a host; fix it or unset it."
+                message = f"{ENV_URL} is not an http(s) URL with a host (and a valid port); fix it or unset it."
         return EnvOverride(
             in_force=True, variables=present, url=_public_url(url) if url else None,
             password=mask(values[ENV_PASSWORD]) if values[ENV_PASSWORD] else None,
@@ -674,9 +679,7 @@ class LettaService:
 
         try:
             return await awaitable
-        except httpx.HTTPError as exc:
-            raise classify_network_error(exc, target) from None
-        except OSError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             raise classify_network_error(exc, target) from None
 
     def _summary(self, result: LettaStatus) -> str:
