@@ -66,11 +66,11 @@ def test_loopback_addresses(host):
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "203.0.113.7", "[::]"])
-def test_non_loopback_addresses_are_refused_without_the_flag(host):
+def test_non_loopback_addresses_are_refused_without_an_active_token(host):
     assert not is_loopback(host)
     with pytest.raises(BindRefused, match="refusing to serve"):
-        check_bind(host, allow_remote=False)
-    check_bind(host, allow_remote=True)
+        check_bind(host, active_tokens=0)
+    check_bind(host, active_tokens=1)
 
 
 def test_serving_on_all_interfaces_refuses_to_start(db_path):
