@@ -12,13 +12,17 @@ from sanctum_mcp import settings
 
 
 def _common() -> argparse.ArgumentParser:
+    # default=SUPPRESS: these options are accepted before and after the command; a subcommand's
+    # parser must not overwrite a value given earlier with its own default.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db",
         metavar="PATH",
+        default=argparse.SUPPRESS,
         help=f"registry database file (default: ${settings.ENV_DB} or {settings.DEFAULT_DB})",
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug detail to stderr")
     return common
 
 
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("smcp",)
 
 
 def _command_modules():
@@ -61,6 +65,8 @@ def _command_modules():
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    args.db = getattr(args, "db", None)
+    args.verbose = getattr(args, "verbose", False)
     logging.basicConfig(
         stream=sys.stderr,  # never stdout: under stdio, stdout is the protocol
         level=logging.DEBUG if args.verbose else logging.INFO,
