@@ -15,6 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from mcp import Client
 from support import REPO, call, call_error, server_env, snapshot, stdio_params
@@ -131,6 +133,28 @@ def test_argv_round_trips_through_smcp_rendering():
     ]
     for name, arguments in cases:
         assert parse_argv(tools[name], render_argv(arguments)) == arguments
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | _text,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=_text.filter(bool), description=_text, active=st.booleans(),
+    config=st.dictionaries(_text, _json, max_size=4),
+    dependencies=st.lists(_text, max_size=4), limit=st.integers(1, 500),
+)
+def test_any_arguments_survive_smcp_rendering(name, description, active, config, dependencies, limit):
+    tools = all_tools()
+    agent = {"name": name, "description": description, "active": active, "config": config}
+    assert parse_argv(tools["create_agent"], render_argv(agent)) == agent
+    plugin = {"name": name, "type": "mcp", "version": "1.0.0", "dependencies": dependencies}
+    parsed = parse_argv(tools["register_plugin"], render_argv(plugin))
+    assert parsed == (plugin if dependencies else {k: v for k, v in plugin.items() if k != "dependencies"})
+    assert parse_argv(tools["list_tools"], render_argv({"limit": limit, "enabled": active})) == {
+        "limit": limit, "enabled": active}
 
 
 def test_argv_mistakes_are_named():
@@ -424,9 +448,12 @@ async def test_scan_registers_sanctum_itself(modern_client, plugins_dir, smcp_en
     assert plugin["config"]["smcp"]["commands"] == json.loads(json.dumps(describe_payload()))["commands"]
 
 
-async def test_instances_of_smcp_tools_run_their_command(modern_client, registry, plugins_dir, db_path):
+async def test_instances_of_smcp_tools_run_their_command(modern_client, registry, plugins_dir, db_path, bare_python):
     write_plugin(plugins_dir, "good", GOOD)
-    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)})
+    error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": "python3"})
+    assert "absolute path of an interpreter" in error
+    # The scan runs plugins with SMCP's interpreter when told which one it is, and records it.
+    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": bare_python})
     before = snapshot(db_path)
     error = await call_error(modern_client, "create_tool_instance", {
         "tool": "smcp:good", "name": "bad", "config": {"command": "shout"}})
@@ -446,7 +473,8 @@ async def test_instances_of_smcp_tools_run_their_command(modern_client, registry
     plugin_dir, name, args, parameters = command
     assert (plugin_dir, name, args) == ((plugins_dir / "good").resolve(), "echo", arguments)
     assert [p["name"] for p in parameters] == ["text", "loud", "tags", "meta"]
-    run = run_plugin(plugin_dir, [name, *render_argv(args, parameters)], timeout=30)
+    assert command.python == bare_python
+    run = run_plugin(plugin_dir, [name, *render_argv(args, parameters)], timeout=30, python=command.python)
     assert run.ok and run.result == {"status": "success", "echo": {
         "text": "hello", "loud": "true", "tags": ["a", "b"], "meta": {"k": 1}}}
     assert await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, other["id"])) is None

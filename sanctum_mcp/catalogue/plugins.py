@@ -170,6 +170,11 @@ class SyncSmcpPlugins(ToolInput):
     timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Limit for each plugin's `cli.py --describe` (SMCP uses 10 s)."
     )
+    python: str | None = Field(
+        default=None, max_length=4096,
+        description="Absolute path of the Python SMCP runs plugins with (its venv's), so plugins find their "
+        "imports; default: sanctum-mcp's own. Recorded in config.smcp.python.",
+    )
 
 
 @tool("sync_smcp_plugins", title="Scan SMCP plugins", group="Plugins", role="admin", read_only=False,
@@ -183,4 +188,5 @@ async def sync_smcp_plugins(call: Call, args: SyncSmcpPlugins) -> SyncReport:
     chosen = args.plugins_dir or os.environ.get(ENV_PLUGINS_DIR)
     if not chosen:
         raise InvalidInput(f"give plugins_dir (SMCP's plugins folder), or set ${ENV_PLUGINS_DIR} for the server.")
-    return await call.registry.plugins.sync_smcp(call.caller, Path(chosen), timeout=args.timeout_seconds)
+    return await call.registry.plugins.sync_smcp(call.caller, Path(chosen), timeout=args.timeout_seconds,
+                                                 python=args.python)

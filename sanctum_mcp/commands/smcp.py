@@ -28,6 +28,9 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     scan.add_argument("--plugins-dir", required=True, metavar="DIR", help="SMCP's plugins folder ($MCP_PLUGINS_DIR)")
     scan.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                       help="limit for each --describe (default 10, SMCP's own)")
+    scan.add_argument("--python", metavar="PATH",
+                      help="the Python SMCP runs plugins with (its venv's), so plugins find their imports "
+                           "(default: sanctum-mcp's own)")
     scan.add_argument("--json", action="store_true", help="print the full report as JSON")
     scan.set_defaults(handler=_scan)
 
@@ -59,7 +62,8 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
         registry = await Registry.open(db_path)
         try:
             return await registry.plugins.sync_smcp(
-                LOCAL_OPERATOR, Path(args.plugins_dir).expanduser().resolve(), timeout=args.timeout
+                LOCAL_OPERATOR, Path(args.plugins_dir).expanduser().resolve(), timeout=args.timeout,
+                python=args.python,
             )
         finally:
             await registry.close()

@@ -23,7 +23,9 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -152,13 +154,22 @@ class DeletedPlugin(BaseModel):
     deleted: Plugin
 
 
-class SmcpCommand(NamedTuple):
-    """What a scheduled job needs to run an SMCP plugin command for a tool instance."""
+@dataclass(frozen=True)
+class SmcpCommand:
+    """What a scheduled job needs to run an SMCP plugin command for a tool instance.
+
+    Unpacks as `(plugin_dir, command, arguments, parameters)`; `python` is the interpreter the
+    scan ran the plugin with (SMCP's), or None for sanctum-mcp's own (run_plugin's default).
+    """
 
     plugin_dir: Path
     command: str
     arguments: dict[str, Any]
     parameters: list[dict[str, Any]]
+    python: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.plugin_dir, self.command, self.arguments, self.parameters))
 
 
 # --- parsing and checks --------------------------------------------------------------------------
@@ -806,4 +817,5 @@ class PluginService:
                 f"tool instance {inst['name']!r}: config \"arguments\" must be an object of the command's arguments; "
                 "fix it with update_tool_instance."
             )
-        return SmcpCommand(Path(smcp["plugin_dir"]), command, arguments, list(commands[command].get("parameters") or []))
+        return SmcpCommand(Path(smcp["plugin_dir"]), command, arguments, list(commands[command].get("parameters") or []),
+                           python=smcp.get("python"))

@@ -4,7 +4,8 @@ For every sub-folder of the plugins folder:
 - with a `cli.py`: run `cli.py --describe` (all folders concurrently, each with the timeout),
   check the payload against the describe contract v1, and register or update a plugin of type
   `mcp` whose `config.smcp` records `plugin_dir`, `commands` (the payload's command objects),
-  `description` and `described_at`. A failed describe marks the plugin Error with the reason
+  `description`, `described_at` (and `python`, when the scan was told which interpreter SMCP uses).
+  A failed describe marks the plugin Error with the reason
   (its last good commands are kept). A tool `smcp:<plugin>` (category smcp, type plugin) linked
   to the plugin is created or updated: its config_schema lets an instance pick one command
   (`config.command`) and give its arguments (`config.arguments`), which is what scheduled jobs run.
@@ -115,6 +116,8 @@ async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout
     import anyio
 
     base = Path(plugins_dir).expanduser()
+    if python is not None and not (Path(python).is_absolute() and Path(python).is_file()):
+        raise InvalidInput(f"python {python!r} must be the absolute path of an interpreter (e.g. SMCP's venv python).")
     if not base.is_absolute():
         raise InvalidInput(f"plugins_dir {str(plugins_dir)!r} must be an absolute path on the server's machine.")
     if not base.is_dir():
@@ -133,7 +136,7 @@ async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout
             if folder.has_cli:
                 group.start_soon(describe, folder)
     now = iso(registry.clock())
-    return await registry.db.write(lambda conn: _apply(conn, caller, base, folders, now))
+    return await registry.db.write(lambda conn: _apply(conn, caller, base, folders, now, python))
 
 
 # --- evaluating one folder ------------------------------------------------------------------------
@@ -269,7 +272,8 @@ class Pending:
     plugin_id: int = 0  # set once written
 
 
-def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[Folder], now: str) -> SyncReport:
+def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[Folder], now: str,
+           python: str | None) -> SyncReport:
     entries: list[SyncEntry] = []
     changes: list[dict[str, Any]] = []
     pending: list[Pending] = []
@@ -302,7 +306,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
 
     # 3. One write per plugin that changed.
     for item in pending:
-        _upsert(conn, item, now, changes)
+        _upsert(conn, item, now, python, changes)
 
     # 4. The tool through which instances run an SMCP plugin's commands.
     for item in pending:
@@ -343,7 +347,7 @@ def _dependency_errors(conn: sqlite3.Connection, pending: list[Pending]) -> None
             item.found.error = "; ".join(problems)
 
 
-def _upsert(conn: sqlite3.Connection, item: Pending, now: str, changes: list[dict[str, Any]]) -> None:
+def _upsert(conn: sqlite3.Connection, item: Pending, now: str, python: str | None, changes: list[dict[str, Any]]) -> None:
     folder, entry, row, found = item.folder, item.entry, item.row, item.found
     old_config = _config(row)
     config = {k: v for k, v in old_config.items() if k not in SCAN_KEYS}
@@ -355,6 +359,9 @@ def _upsert(conn: sqlite3.Connection, item: Pending, now: str, changes: list[dic
             "commands": found.commands if described else old_smcp.get("commands", []),
             "description": found.description if described else old_smcp.get("description"),
             "described_at": now if described else old_smcp.get("described_at"),
+            # The interpreter the scan ran cli.py with, when one was named (SMCP's own, typically);
+            # absent means sanctum-mcp's Python.
+            "python": python,
         }
         config["smcp"] = {k: v for k, v in smcp.items() if v is not None}
     else:
