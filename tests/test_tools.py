@@ -203,6 +203,13 @@ async def test_write_only_properties_are_encrypted_and_masked(client, registry, 
     masked["smtp"]["password"] = "another-long-password"
     updated = await call(client, "update_tool_instance", {"instance": inst["id"], "config": masked})
     assert updated["config"]["smtp"]["password"] == "********word"
+    # A schema change cannot turn a stored secret into plain text.
+    exposing = json.loads(json.dumps(MAILER_SCHEMA))
+    del exposing["properties"]["smtp"]["properties"]["password"]["writeOnly"]
+    before = snapshot(db_path)
+    error = await call_error(client, "update_tool", {"tool": "mailer", "config_schema": exposing})
+    assert "$.smtp.password" in error and "writeOnly" in error and "another-long-password" not in error
+    assert snapshot(db_path) == before
 
 
 # --- deleting -------------------------------------------------------------------------------------------

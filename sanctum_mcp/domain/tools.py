@@ -453,14 +453,25 @@ class ToolService:
         """Every instance must satisfy the new schema; secrets are re-stored if the writeOnly set moved."""
         old_codec = InstanceConfig(self.registry.secrets, tool.config_schema)
         new_codec = InstanceConfig(self.registry.secrets, new_schema)
-        failures, restored = [], []
+        failures, restored, exposed = [], [], []
+        dropped = [path for path in old_codec.paths if path not in new_codec.paths]
         for inst in instances:
-            plain = old_codec.plaintext(json.loads(inst["config"]) if inst["config"] else {})
+            stored = json.loads(inst["config"]) if inst["config"] else {}
+            for path in dropped:
+                if _get(stored, path)[0]:
+                    exposed.append(f"{'.'.join(('$', *path))} of instance {inst['name']!r} (id {inst['id']})")
+            plain = old_codec.plaintext(stored)
             problems = schemas.schema_problems(new_schema, plain)
             if problems:
                 failures.append(f"instance {inst['name']!r} (id {inst['id']}): {'; '.join(problems[:3])}")
             elif old_codec.paths != new_codec.paths:
                 restored.append((inst["id"], new_codec.stored(plain)))
+        if exposed:
+            raise Conflict(
+                f"the new config_schema of tool {tool.name!r} no longer marks as writeOnly secrets that instances "
+                f"hold ({', '.join(exposed[:5])}); they would be shown in plain text. Keep \"writeOnly\": true on "
+                "them, or remove those values from the instances first (update_tool_instance). Nothing was changed."
+            )
         if failures:
             raise Conflict(
                 f"the new config_schema of tool {tool.name!r} would not accept existing instances: "
