@@ -263,3 +263,42 @@ async def test_every_mutation_is_audited_once(client, db_path):
         actions = [r[0] for r in conn.execute("SELECT action FROM logs ORDER BY id")]
     assert actions == ["tool.create", "tool_instance.create", "tool_instance.update", "tool.update",
                        "tool_instance.delete", "tool.delete"]
+
+
+async def test_agent_limited_users_reach_only_their_agents_instances(registry, db_path):
+    from mcp import Client
+
+    from sanctum_mcp.domain.users import PermissionSet
+    from sanctum_mcp.server.app import build_server
+
+    op = registry.operator
+    for name in ("Athena", "Monday"):
+        await registry.agents.create(op, {"name": name, "config": {}})
+    await registry.tools.create_tool(op, {"name": "notes", "category": "athena", "tool_type": "utility"})
+    await registry.tools.create_tool(op, {"name": "shared", "category": "master", "tool_type": "utility"})
+    mine = await registry.tools.create_instance(op, tool="notes", agent="Athena", name="a", config={})
+    theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
+    host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
+    await registry.users.create(op, username="limited", role="user", email=None,
+                                permissions=PermissionSet(agents=["Athena"]))
+    caller = await registry.users.local_caller("limited", default_name="operator")
+    async with Client(build_server(registry, identify=lambda _ctx: caller)) as limited:
+        assert (await call(limited, "get_tool_instance", {"instance": mine.id}))["agent"] == "Athena"
+        await call(limited, "update_tool_instance", {"instance": mine.id, "status": "Healthy"})
+        assert (await call(limited, "get_tool_instance", {"instance": host.id}))["agent"] is None
+        before = snapshot(db_path)
+        for tool_name, args in [
+            ("get_tool_instance", {"instance": theirs.id}),
+            ("update_tool_instance", {"instance": theirs.id, "status": "Off"}),
+            ("delete_tool_instance", {"instance": theirs.id}),
+            ("create_tool_instance", {"tool": "notes", "agent": "Monday", "name": "x"}),
+        ]:
+            error = await call_error(limited, tool_name, args)
+            assert "'Monday'" in error and "Athena" in error, (tool_name, error)
+        error = await call_error(limited, "update_tool_instance", {"instance": host.id, "status": "Off"})
+        assert "host-wide" in error
+        assert [line for line in snapshot(db_path) if "logs" not in line] == [line for line in before if "logs" not in line]
+    with sqlite3.connect(db_path) as conn:
+        denied = [r[0] for r in conn.execute("SELECT source_id FROM logs WHERE action = 'access.denied' ORDER BY id")]
+    assert denied == ["get_tool_instance", "update_tool_instance", "delete_tool_instance", "create_tool_instance",
+                      "update_tool_instance"]

@@ -82,7 +82,8 @@ class RegisterPlugin(ToolInput):
     )
 
 
-@tool("register_plugin", title="Register a plugin", group="Plugins", role="admin", read_only=False, idempotent=True)
+@tool("register_plugin", title="Register a plugin", group="Plugins", role="admin", read_only=False, idempotent=True,
+      agents=("agents",))
 async def register_plugin(call: Call, args: RegisterPlugin) -> RegisterResult:
     """Register a plugin, or upgrade it to a newer version. Registering the same name and version again
     changes nothing (outcome 'unchanged'; refused if the details differ). A newer version replaces the
@@ -145,7 +146,8 @@ class LinkPlugin(ToolInput):
     tools: list[str] | None = Field(default=None, description="Tools (names or ids).")
 
 
-@tool("link_plugin", title="Link a plugin to agents or tools", group="Plugins", role="user", read_only=False, idempotent=True)
+@tool("link_plugin", title="Link a plugin to agents or tools", group="Plugins", role="user", read_only=False, idempotent=True,
+      agents=("agents",))
 async def link_plugin(call: Call, args: LinkPlugin) -> LinkResult:
     """Associate a plugin with agents and/or tools (many-to-many). Links that already exist are reported
     as unchanged. Give at least one agent or tool."""
@@ -154,7 +156,7 @@ async def link_plugin(call: Call, args: LinkPlugin) -> LinkResult:
 
 
 @tool("unlink_plugin", title="Unlink a plugin from agents or tools", group="Plugins", role="user", read_only=False,
-      idempotent=True)
+      idempotent=True, agents=("agents",))
 async def unlink_plugin(call: Call, args: LinkPlugin) -> LinkResult:
     """Remove associations between a plugin and agents and/or tools. Links that did not exist are
     reported as unchanged. Give at least one agent or tool."""

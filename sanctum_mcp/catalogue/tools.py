@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.domain.errors import Forbidden
 from sanctum_mcp.domain.tools import (
     DeletedTool,
     DeletedToolInstance,
@@ -18,6 +19,29 @@ from sanctum_mcp.domain.tools import (
     ToolStatus,
     ToolType,
 )
+
+async def _check_instance_scope(call: Call, tool_name: str, instance_id: int, *, mutating: bool) -> None:
+    """A caller limited to some agents (permissions.agents) may only reach those agents' instances,
+    and may read but not change host-wide (master) ones. The instance names its agent by id, so
+    the tool's declared agent fields cannot cover it; this check does."""
+    permissions = call.caller.permissions
+    if permissions is None or permissions.agents is None:
+        return
+    instance = await call.registry.tools.get_instance(instance_id)
+    try:
+        if instance.agent is not None:
+            await call.registry.users.check_agent_scope(call.caller, tool_name, [instance.agent])
+        elif mutating:
+            raise Forbidden(
+                f"{tool_name}: instance {instance.name!r} (id {instance.id}) is host-wide, and "
+                f"{call.caller.username!r} may only act on the agents {', '.join(sorted(permissions.agents))}. "
+                "Ask an admin to change it."
+            )
+    except Forbidden as exc:
+        # Audited like a refusal by the gate (access.denied), in a transaction of its own.
+        await call.registry.users.record_refusal(call.caller, tool=tool_name, reason=str(exc), needed=None)
+        raise
+
 
 ToolRef = Field(description="The tool's name (any case), e.g. 'mailer', or its numeric id.")
 InstanceRef = Field(ge=1, description="The tool instance's numeric id (see list_tool_instances).")
@@ -143,7 +167,8 @@ class ListToolInstances(ToolInput):
     limit: int = Field(default=50, ge=1, le=500, description="Instances per page (1-500).")
 
 
-@tool("list_tool_instances", title="List tool instances", group="Tools", role="viewer", read_only=True, idempotent=True)
+@tool("list_tool_instances", title="List tool instances", group="Tools", role="viewer", read_only=True, idempotent=True,
+      agents=("agent",))
 async def list_tool_instances(call: Call, args: ListToolInstances) -> ToolInstancePage:
     """List tool instances (a tool configured for an agent, or host-wide for master tools), oldest first,
     optionally only one agent's or one tool's. Secrets in configs are masked."""
@@ -159,6 +184,7 @@ class GetToolInstance(ToolInput):
 @tool("get_tool_instance", title="Get a tool instance", group="Tools", role="viewer", read_only=True, idempotent=True)
 async def get_tool_instance(call: Call, args: GetToolInstance) -> ToolInstance:
     """Show one tool instance: its tool, agent, config (secrets masked), status and run times."""
+    await _check_instance_scope(call, "get_tool_instance", args.instance, mutating=False)
     return await call.registry.tools.get_instance(args.instance)
 
 
@@ -177,7 +203,8 @@ class CreateToolInstance(ToolInput):
     active: bool = Field(default=True, description="Whether the instance is active (a disabled tool's cannot be).")
 
 
-@tool("create_tool_instance", title="Create a tool instance", group="Tools", role="user", read_only=False)
+@tool("create_tool_instance", title="Create a tool instance", group="Tools", role="user", read_only=False,
+      agents=("agent",))
 async def create_tool_instance(call: Call, args: CreateToolInstance) -> ToolInstance:
     """Configure a tool for an agent (or host-wide for a master tool). The config must satisfy the tool's
     config_schema; errors name each failing JSON path (e.g. $.smtp.port). An instance of a disabled tool
@@ -209,6 +236,7 @@ async def update_tool_instance(call: Call, args: UpdateToolInstance) -> ToolInst
         for key, value in (("name", args.name), ("config", args.config), ("status", args.status), ("is_active", args.active))
         if value is not None
     }
+    await _check_instance_scope(call, "update_tool_instance", args.instance, mutating=True)
     return await call.registry.tools.update_instance(call.caller, args.instance, changes)
 
 
@@ -224,4 +252,5 @@ class DeleteToolInstance(ToolInput):
 @tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
     """Delete a tool instance. Refuses while scheduled jobs run it (and names them) unless cascade=true."""
+    await _check_instance_scope(call, "delete_tool_instance", args.instance, mutating=True)
     return await call.registry.tools.delete_instance(call.caller, args.instance, cascade=args.cascade)

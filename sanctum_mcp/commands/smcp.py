@@ -54,17 +54,23 @@ def _install(args: argparse.Namespace, db_path: Path) -> None:
 def _scan(args: argparse.Namespace, db_path: Path) -> None:
     import anyio
 
+    from sanctum_mcp.catalogue import all_tools
+    from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
     from sanctum_mcp.domain.errors import RegistryError
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.registry import Registry
 
+    raw = {"plugins_dir": str(Path(args.plugins_dir).expanduser().resolve())}
+    if args.timeout is not None:
+        raw["timeout_seconds"] = args.timeout
+    if args.python:
+        raw["python"] = args.python
+
     async def run():
+        # The sync_smcp_plugins tool itself, through the same gate, as the local user.
         registry = await Registry.open(db_path)
         try:
-            return await registry.plugins.sync_smcp(
-                LOCAL_OPERATOR, Path(args.plugins_dir).expanduser().resolve(), timeout=args.timeout,
-                python=args.python,
-            )
+            spec = all_tools()["sync_smcp_plugins"]
+            return await run_tool(spec, Call(registry, registry.operator), parse_arguments(spec, raw))
         finally:
             await registry.close()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sanctum_mcp.domain.clock import utcnow
+from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.secrets import SecretBox
 from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
@@ -21,11 +22,18 @@ if TYPE_CHECKING:
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         from sanctum_mcp.domain.agents import AgentService
+        from sanctum_mcp.domain.letta import LettaService
+        from sanctum_mcp.domain.users import UserService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
         self.agents = AgentService(self)
+        self.users = UserService(self)
+        self.letta = LettaService(self)
+        # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
+        # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
+        self.operator: Caller = LOCAL_OPERATOR
 
     # Built on first use, so a process that runs one tool (an SMCP command) imports only its service.
     @cached_property
@@ -41,15 +49,28 @@ class Registry:
         return PluginService(self)
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> Registry:
-        """Open the database once for the whole process, migrating it if it is older."""
+    async def open(
+        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None
+    ) -> Registry:
+        """Open the database once for the whole process, migrating it if it is older.
+
+        Then settle who the process acts as (`operator`): on a database without users, the admin
+        `user` (default `operator`) is created first; `user` picks that user (it must exist and be
+        active), no `user` picks the oldest active admin. Raises NotFound/Forbidden otherwise.
+        `user` defaults to $SANCTUM_MCP_USER (the CLI's --user sets it for the whole process).
+        """
+        from sanctum_mcp import settings
+
+        user = user or settings.local_user()
         db = await Database.open(path)
         try:
             await db.run(migrate, location=str(db.path))
+            registry = cls(db, clock=clock)
+            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER)
         except BaseException:
             await db.close()
             raise
-        return cls(db, clock=clock)
+        return registry
 
     async def close(self) -> None:
         await self.db.close()

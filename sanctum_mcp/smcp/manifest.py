@@ -62,6 +62,9 @@ def build_manifest() -> dict[str, Any]:
                 {"name": ENV_SECRET_KEY, "description": "Fernet key(s), comma-separated, newest first, that "
                  "encrypt secrets. Default: a key file beside the database, created on first start.",
                  "required": False, "sensitive": True},
+                {"name": settings.ENV_USER, "description": "The registry user commands act as (roles and "
+                 "permissions apply). Default: the oldest active admin; a new database creates the admin "
+                 "'operator'.", "required": False},
                 {"name": settings.ENV_HOST, "description": "Bind address of the standalone HTTP server.",
                  "default": settings.DEFAULT_HOST, "required": False},
                 {"name": settings.ENV_PORT, "description": "Port of the standalone HTTP server.",

@@ -5,8 +5,10 @@
         as parameters (type, description, required, default, items, enum).
     python -m sanctum_mcp.smcp <command> --flag value ...
         parses argv as SMCP renders it (`--agent-id` for `agent_id`, booleans `true|false`, objects
-        as one JSON string, arrays as a repeated flag), runs the tool as the local operator against
-        the registry at $SANCTUM_MCP_DB (or the default), prints the result JSON and exits 0.
+        as one JSON string, arrays as a repeated flag), runs the tool as the local user
+        ($SANCTUM_MCP_USER, else the oldest active admin) through the same role gate as every
+        surface, against the registry at $SANCTUM_MCP_DB (or the default), prints the result JSON
+        and exits 0.
         On any failure: exit 1 and `{"status": "error", "error": "<string>", "error_type": "<kind>"}`.
 """
 
@@ -142,12 +144,12 @@ def convert(value: str, prop: dict[str, Any], flag: str) -> Any:
 async def _run(spec: ToolSpec, args: Any) -> BaseModel:
     from sanctum_mcp import settings
     from sanctum_mcp.catalogue.base import Call, run_tool
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.registry import Registry
 
+    # The local user, as for stdio and the CLI: $SANCTUM_MCP_USER, else the oldest active admin.
     registry = await Registry.open(settings.database_path())
     try:
-        return await run_tool(spec, Call(registry, LOCAL_OPERATOR), args)
+        return await run_tool(spec, Call(registry, registry.operator), args)
     finally:
         await registry.close()
 

@@ -5,11 +5,14 @@ from pathlib import Path
 from sanctum_mcp.domain.registry import Registry
 
 
-async def serve_stdio(db_path: Path) -> None:
+async def serve_stdio(db_path: Path, user: str | None = None) -> None:
+    """Serve over stdio as the local user `user` (default: the oldest active admin, created as
+    `operator` on first start)."""
     from sanctum_mcp.server.app import build_server
 
-    registry = await Registry.open(db_path)
+    registry = await Registry.open(db_path, user=user)
     try:
+        await registry.users.touch_login(registry.operator)
         await build_server(registry).run_stdio_async()
     finally:
         await registry.close()
