@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
@@ -32,10 +32,25 @@ ALL_AGENTS = "*"
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
+SQLITE_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
 class ToolInput(BaseModel):
     """Base of every tool's arguments. Unknown arguments are refused, never silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _integers_fit_sqlite(cls, value: Any) -> Any:
+        # Python ints are unbounded; SQLite's are 64-bit. Refuse here, naming the field,
+        # rather than failing deep in the database layer.
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool):
+                low, high = SQLITE_INT_RANGE
+                if not low <= item <= high:
+                    raise ValueError(f"{item} is outside the supported integer range ({low} to {high})")
+        return value
 
 
 @dataclass
