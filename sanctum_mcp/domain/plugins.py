@@ -34,6 +34,7 @@ from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.references import as_id
 from sanctum_mcp.domain.tools import InstanceConfig, resolve_tool
 from sanctum_mcp.storage import plugins as sql
 from sanctum_mcp.storage import tools as tools_sql
@@ -195,7 +196,7 @@ def check_version(version: str, *, what: str = "version") -> str:
         parsed = Version(version)
     except InvalidVersion:
         raise InvalidInput(f"{what} {version[:40]!r} is not a version; {hint}") from None
-    if (not version[:1].isdigit() or parsed.epoch or len(parsed.release) != 3
+    if (not "0" <= version[:1] <= "9" or parsed.epoch or len(parsed.release) != 3
             or parsed.is_postrelease or parsed.is_devrelease):
         raise InvalidInput(f"{what} {version[:40]!r} is not a semantic version; {hint}")
     return version
@@ -432,8 +433,8 @@ def summary_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> PluginSummar
 
 def resolve(conn: sqlite3.Connection, plugin: str) -> sqlite3.Row:
     row = sql.get_by_name(conn, plugin)
-    if row is None and plugin.isdigit():
-        row = sql.get_by_id(conn, int(plugin))
+    if row is None and (plugin_id := as_id(plugin)) is not None:
+        row = sql.get_by_id(conn, plugin_id)
     if row is None:
         raise NotFound(f"no plugin named {plugin!r}; call list_plugins to see the registered plugins.")
     return row

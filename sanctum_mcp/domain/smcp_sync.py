@@ -115,7 +115,7 @@ def read_manifest(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout: float, python: str | None) -> SyncReport:
     import anyio
 
-    base = Path(plugins_dir).expanduser()
+    base = Path(plugins_dir)  # no ~ expansion: the caller names an absolute path on the server's machine
     if python is not None and not (Path(python).is_absolute() and Path(python).is_file()):
         raise InvalidInput(f"python {python!r} must be the absolute path of an interpreter (e.g. SMCP's venv python).")
     if not base.is_absolute():

@@ -26,6 +26,7 @@ from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.secrets import SecretBox, mask
 from sanctum_mcp.storage import tools as sql
 
@@ -118,8 +119,8 @@ class DeletedToolInstance(BaseModel):
 
 def resolve_tool(conn: sqlite3.Connection, tool: str) -> sqlite3.Row:
     row = sql.get_tool_by_name(conn, tool)
-    if row is None and tool.isdigit():
-        row = sql.get_tool_by_id(conn, int(tool))
+    if row is None and (tool_id := as_id(tool)) is not None:
+        row = sql.get_tool_by_id(conn, tool_id)
     if row is None:
         raise NotFound(f"no tool named {tool!r}; call list_tools to see the registered tools.")
     return row
@@ -140,7 +141,7 @@ def check_name(name: str, what: str) -> str:
         raise InvalidInput(f"{what} name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"{what} name is {len(name)} characters long; the limit is {MAX_NAME}.")
-    if name.isdigit():
+    if looks_like_id(name):
         raise InvalidInput(f"{what} name {name!r} cannot be all digits (digits address a {what} by id).")
     return name
 
