@@ -15,11 +15,13 @@ from sanctum_mcp.storage.migrations import migrate
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         from sanctum_mcp.domain.agents import AgentService
+        from sanctum_mcp.domain.config import ConfigService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
         self.agents = AgentService(self)
+        self.config = ConfigService(self)
 
     @classmethod
     async def open(cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> Registry:
