@@ -518,6 +518,9 @@ async def test_configure_sanctum_prompt(client):
     assert "smcp_port = 9001" in text and "expected_version" in text and "config_history" in text
     plain = (await client.get_prompt("configure_sanctum", {})).messages[0].content.text
     assert "1 agent-level" in plain and "Settings of agent" not in plain
+    with pytest.raises(Exception) as failure:
+        await client.get_prompt("configure_sanctum", {"agent": "Nobody"})
+    assert "no agent named 'Nobody'" in str(failure.value) and "list_agents" in str(failure.value)
 
 
 def test_config_tool_schemas_are_letta_safe():
@@ -574,3 +577,17 @@ def test_cli_config_commands(db_path):
     with sqlite3.connect(db_path) as conn:
         actions = [r[0] for r in conn.execute("SELECT action FROM logs ORDER BY id")]
     assert actions == ["config.set", "config.set", "config.rollback", "config.reveal"]
+
+
+async def test_get_config_reads_inline_while_another_process_writes(client, db_path):
+    """get_config reads on the event loop's thread (no thread hop): it must neither block on, nor
+    see, another connection's uncommitted write, and must see it once committed."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE system_config SET config_value = '5999', version = 2 WHERE config_key = 'flask_port'")
+        assert (await call(client, "get_config", {"key": "flask_port"}))["value"] == "5000"
+        other.execute("COMMIT")
+        assert (await call(client, "get_config", {"key": "flask_port"}))["value"] == "5999"
+    finally:
+        other.close()

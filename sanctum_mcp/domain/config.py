@@ -513,7 +513,8 @@ class ConfigService:
 
         if reveal:
             return await self.registry.db.write(work)
-        return await self.registry.db.read(work)
+        # A handful of point lookups: run inline, without a thread hop (see Database.read_now).
+        return await self.registry.db.read_now(work)
 
     def _plaintext(self, stored: str | None) -> str | None:
         if stored is None or not SecretBox.is_encrypted(stored):

@@ -67,7 +67,7 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
         title=spec.title,
         description=spec.description,
         parameters=spec.input_schema,
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output, output_schema=spec.output_schema),
         is_async=True,
         context_kwarg=None,
         annotations=ToolAnnotations(

@@ -6,6 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from sanctum_mcp.domain.errors import RegistryError
@@ -75,4 +77,5 @@ def register_prompts(server: MCPServer, registry: Registry) -> None:
         try:
             return await configuration_briefing(registry, agent=agent)
         except RegistryError as exc:
-            raise ValueError(str(exc)) from None
+            # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
