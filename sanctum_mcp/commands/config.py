@@ -23,7 +23,7 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     get.add_argument("--agent", help="resolve for this agent (name or id)")
     get.add_argument("--tool", help="resolve for this tool (name or id)")
     get.add_argument("--instance", help="resolve for this tool instance (id)")
-    get.add_argument("--user", help="apply this user's preferences first")
+    get.add_argument("--for-user", help="apply this user's preferences first (user scope)")
     get.add_argument("--reveal", action="store_true", help="print a sensitive value in clear (audited)")
     get.add_argument("--json", action="store_true", help="print the result as JSON")
     get.set_defaults(handler=_get)
@@ -102,7 +102,6 @@ def run_as_operator(db_path, tool_name: str, raw: dict[str, Any]) -> Any:
 
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.registry import Registry
 
     spec = all_tools()[tool_name]
@@ -111,11 +110,18 @@ def run_as_operator(db_path, tool_name: str, raw: dict[str, Any]) -> Any:
     async def go() -> Any:
         registry = await Registry.open(db_path)
         try:
-            return await run_tool(spec, Call(registry, LOCAL_OPERATOR), parse_arguments(spec, arguments))
+            return await run_tool(spec, Call(registry, _operator(registry)), parse_arguments(spec, arguments))
         finally:
             await registry.close()
 
     return _guarded(lambda: anyio.run(go))
+
+
+def _operator(registry):
+    """Who the CLI acts as: the registry's local user when it has one, else the local operator."""
+    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
+
+    return getattr(registry, "operator", LOCAL_OPERATOR)
 
 
 def _guarded(fn):
@@ -141,7 +147,7 @@ def _targets(args: argparse.Namespace) -> dict[str, Any]:
 
 def _get(args: argparse.Namespace, db_path) -> None:
     result = run_as_operator(db_path, "get_config", {
-        "key": args.key, "agent": args.agent, "tool": args.tool, "instance": args.instance, "user": args.user,
+        "key": args.key, "agent": args.agent, "tool": args.tool, "instance": args.instance, "user": args.for_user,
         "reveal": args.reveal or None,
     })
     if args.json:
@@ -250,14 +256,13 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 def _rotate(args: argparse.Namespace, db_path) -> None:
     import anyio
 
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.keys import rotate_key
     from sanctum_mcp.domain.registry import Registry
 
     async def go():
         registry = await Registry.open(db_path)
         try:
-            return await rotate_key(registry, LOCAL_OPERATOR)
+            return await rotate_key(registry, _operator(registry))
         finally:
             await registry.close()
 
