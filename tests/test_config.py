@@ -22,7 +22,7 @@ from support import REPO, call, call_error, server_env, snapshot
 
 def config_state(db_path: Path) -> list[str]:
     """The whole database but the audit log (a refused call may be audited, but changes nothing else)."""
-    return [line for line in snapshot(db_path) if '"logs"' not in line]
+    return [line for line in snapshot(db_path) if '"logs"' not in line and "'logs'" not in line]
 
 
 def add_tool_and_instance(db_path: Path, agent_id: int | None, tool: str = "mailer", instance: str = "athena-mailer") -> tuple[int, int]:
@@ -134,7 +134,7 @@ GOOD = {
     "integer": [("8080", "8080"), (8080, "8080"), ("-3", "-3"), ("007", "7")],
     "number": [("0.5", "0.5"), (1.5, "1.5"), ("1e3", "1000.0"), ("12", "12"), (7, "7")],
     "boolean": [("true", "true"), ("YES", "true"), ("0", "false"), (False, "false"), ("No", "false")],
-    "json": [('{"a": 1}', '{"a": 1}'), ({"b": [1, 2]}, '{"b":[1,2]}'), ("[1, 2]", "[1, 2]"), ('"x"', '"x"'), ("3", "3")],
+    "json": [('{"a": 1}', '{"a": 1}'), ('{"b":[1,2]}', '{"b":[1,2]}'), ("[1, 2]", "[1, 2]"), ('"x"', '"x"'), ("3", "3"), (3, "3")],
     "string": [("~/sanctum", "~/sanctum"), ("", ""), (" spaced ", " spaced "), (42, "42")],
 }
 BAD = {
@@ -209,6 +209,9 @@ async def test_a_key_has_one_type_and_sensitivity_everywhere(client, db_path):
 
 async def test_bad_keys_scopes_and_targets_are_refused(client, db_path):
     before = snapshot(db_path)
+    for value in ([1, 2], {"a": 1}, None):  # objects and arrays go as JSON text
+        error = await call_error(client, "set_config", {"key": "a", "value": value, "scope": "system", "type": "json"})
+        assert "value" in error
     for key in ("Flask_Port", "has space", "1st", "x" * 129):
         error = await call_error(client, "set_config", {"key": key, "value": "1", "scope": "system"})
         assert "key" in error

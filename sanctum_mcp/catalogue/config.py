@@ -20,15 +20,14 @@ from sanctum_mcp.domain.config import (
 
 
 def _as_text(value: Any) -> Any:
-    """Accept JSON scalars, objects and arrays where the schema says string: clients (and models)
-    often send 8080 or true for a value. They become their JSON text ("8080", "true"), which the
-    key's type then validates; the schema stays a plain string, which every client accepts."""
+    """Accept a JSON number or boolean where the schema says string: clients (and models) often
+    send 8080 or true for a value. It becomes its JSON text ("8080", "true"), which the key's type
+    then validates; the schema stays a plain string, which every client accepts. Objects and arrays
+    are refused (pass them as JSON text), like any other wrong type."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
     return value
 
 
@@ -95,8 +94,8 @@ class SetConfig(ToolInput):
     key: str = KEY
     value: ValueText = Field(
         max_length=MAX_VALUE,
-        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}'. Checked against the key's "
-        "type and constraint.",
+        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text). Checked "
+        "against the key's type and constraint.",
     )
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
