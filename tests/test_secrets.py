@@ -288,6 +288,23 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
         {"key": "debug_mode", "scope": "system", "version": 1},
         {"key": "canary_token", "scope": "tool", "target": "mailer", "version": 99},  # refused
     ],
+    # Letta connections and users (from the access area; entries for tools not registered are unused).
+    "list_letta_servers": [{}],
+    "add_letta_server": [  # a planting path: the Letta password and token are secrets too
+        {"address": "127.0.0.1", "port": "{closed_port}", "password": CANARY, "token": CANARY, "timeout": 2},
+        {"address": "127.0.0.1", "port": "{closed_port}", "timeout": 2},
+    ],
+    "update_letta_server": [{"server": 2, "timeout": 3}],
+    "remove_letta_server": [{"server": 3}],
+    "activate_letta_server": [{"server": 2}],
+    "letta_status": [{}],
+    "sync_letta_agents": [{"dry_run": True}],
+    "list_users": [{}],
+    "create_user": [{"username": "canary-user"}],
+    "update_user": [{"user": "canary-user", "email": "canary@example.org"}],
+    "deactivate_user": [{"user": "canary-user"}],
+    "create_api_token": [{"user": "operator"}],
+    "revoke_api_token": [{"token_id": 1}],
 }
 # Arguments for every resource template and prompt, on the same terms.
 TEMPLATE_ARGS: dict[str, list[dict[str, str]]] = {
@@ -342,7 +359,7 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
     athena = await call(client, "create_agent", {"name": "Athena"})
     tool_id, instance_id = add_tool_and_instance(db_path, athena["id"])
     add_user(db_path, "ana")
-    ids = {"instance": str(instance_id), "agent_id": str(athena["id"])}
+    ids = {"instance": str(instance_id), "agent_id": str(athena["id"]), "closed_port": free_port()}
 
     # --- plant the canary through every path that accepts a secret ---
     outputs: list[tuple[str, str]] = []
@@ -420,8 +437,10 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
                     result = await session.call_tool(name, args)
                     outputs.append((f"stdio {name}", json.dumps(result.model_dump(mode="json"))))
     # stderr goes to a file: -v output would fill an undrained pipe and stall the server.
+    # Where HTTP needs a bearer token, loopback callers are trusted as the local user instead.
+    trust = ["--trust-loopback"] if "--trust-loopback" in cli(db_path, "serve", "--help").stdout else []
     with (log_dir / "http.stderr").open("wb") as http_err:
-        server = spawn_http_server(db_path, http_err, "-v")
+        server = spawn_http_server(db_path, http_err, "-v", *trust)
         try:
             async with sse_client(f"http://127.0.0.1:{server.port}/sse") as (read, write):
                 async with ClientSession(read, write) as session:
