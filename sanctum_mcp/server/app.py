@@ -84,6 +84,28 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
     )
 
 
+class ToolListCache:
+    """Answers tools/list from the wire form built the first time, per protocol version.
+
+    The tool set is fixed when the server is built, yet the SDK validates and serializes the whole
+    catalogue (about 45 tools with input and output schemas, ~110 KB of JSON) again on every
+    tools/list. Clients such as Letta open a new session for every call, and the SDK client lists
+    the tools in each new session before its first call (to validate results against the output
+    schemas): this answer is on the path of every such call. See benchmarks/README.md (P4).
+    """
+
+    def __init__(self) -> None:
+        self._wire: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "tools/list" or (ctx.params and ctx.params.get("cursor")):
+            return await call_next(ctx)
+        cached = self._wire.get(ctx.protocol_version)
+        if cached is None:
+            cached = self._wire[ctx.protocol_version] = await call_next(ctx)
+        return cached
+
+
 def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> MCPServer:
     """One MCPServer over an already-open registry (the registry outlives every MCP session).
 
@@ -101,6 +123,7 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
         version=__version__,
         instructions=INSTRUCTIONS,
         tools=tools,
+        middleware=[ToolListCache()],
         **server_options,
     )
     register_resources(server, registry)
