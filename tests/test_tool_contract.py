@@ -130,3 +130,24 @@ async def test_tool_listing_is_cached_per_protocol_version(server):
     assert names == set(all_tools()) == {t["name"] for t in listings["modern"][0]}
     cache = next(m for m in server._lowlevel_server.middleware if type(m).__name__ == "ToolListCache")
     assert len(cache._wire) == 2, "one cached answer per protocol version"
+
+
+async def test_catalogue_is_built_on_first_use_not_for_initialize(registry):
+    """`initialize` is answered without building the tool catalogue (server/app.py SanctumServer);
+    the first tools/call or tools/list builds it."""
+    from mcp import Client
+
+    from sanctum_mcp.server.app import build_server
+
+    server = build_server(registry)
+    assert not server.catalogue_loaded
+    async with Client(server, mode="legacy") as client:
+        assert client.server_info.name == "sanctum-mcp"
+    assert not server.catalogue_loaded
+    await server.call_tool("get_config", {"key": "smcp_port"})
+    assert server.catalogue_loaded
+
+    listed = build_server(registry)
+    async with Client(listed) as client:
+        assert {t.name for t in (await client.list_tools()).tools} == set(all_tools())
+    assert listed.catalogue_loaded
