@@ -11,14 +11,18 @@ from sanctum_mcp import __version__
 from sanctum_mcp import settings
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(*, suppress: bool = True) -> argparse.ArgumentParser:
+    # Sub-commands repeat these options with SUPPRESS defaults: otherwise a sub-command's default
+    # (None) would overwrite `sanctum-mcp --db X backup`'s --db, silently using the default database.
+    default: dict = {"default": argparse.SUPPRESS} if suppress else {}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db",
         metavar="PATH",
         help=f"registry database file (default: ${settings.ENV_DB} or {settings.DEFAULT_DB})",
+        **default,
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr", **default)
     return common
 
 
@@ -27,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sanctum-mcp",
         description="The Sanctum registry as an MCP server.",
-        parents=[common],
+        parents=[_common(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"sanctum-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -40,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help=f"HTTP port (default: ${settings.ENV_PORT} or {settings.DEFAULT_PORT})")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding an address other machines can reach")
+    serve.add_argument("--no-scheduler", action="store_true",
+                       help="do not run scheduled jobs, log retention or automatic backups in this process")
+    serve.add_argument("--no-db-log", action="store_true",
+                       help="do not copy the server's WARNING and above log records into the logs table")
 
     commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
     commands.add_parser("tools", parents=[common], help="list every tool with the role it needs")
@@ -50,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("ops",)
 
 
 def _command_modules():
@@ -89,13 +97,14 @@ def _serve(args: argparse.Namespace, db_path) -> None:
         if args.transport == "stdio":
             from sanctum_mcp.transports.stdio import serve_stdio
 
-            anyio.run(serve_stdio, db_path)
+            anyio.run(lambda: serve_stdio(db_path, scheduler=not args.no_scheduler, db_log=not args.no_db_log))
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
 
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
-                anyio.run(lambda: serve_http(db_path, host=host, port=port, allow_remote=args.allow_remote))
+                anyio.run(lambda: serve_http(db_path, host=host, port=port, allow_remote=args.allow_remote,
+                                             scheduler=not args.no_scheduler, db_log=not args.no_db_log))
             except BindRefused as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except SchemaTooNew as exc:

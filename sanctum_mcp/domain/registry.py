@@ -15,11 +15,17 @@ from sanctum_mcp.storage.migrations import migrate
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         from sanctum_mcp.domain.agents import AgentService
+        from sanctum_mcp.domain.backups import BackupService
+        from sanctum_mcp.domain.jobs import JobService
+        from sanctum_mcp.domain.logs import LogService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
         self.agents = AgentService(self)
+        self.jobs = JobService(self)
+        self.logs = LogService(self)
+        self.backups = BackupService(self)
 
     @classmethod
     async def open(cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> Registry:

@@ -27,10 +27,27 @@ class Migration:
     apply: Callable[[sqlite3.Connection], None]
 
 
+def _v2_ops(conn: sqlite3.Connection) -> None:
+    """Version 2 (scheduled jobs, logs, backups): an index for listing one log source newest first,
+    and the settings the scheduler applies (log retention, automatic backups)."""
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at)")
+    for statement in split_statements(_section(seeds_text(), "v2")):
+        conn.execute(statement)
+
+
+def _section(script: str, name: str) -> str:
+    """The part of seeds.sql between `-- [name]` and the next `-- [` marker."""
+    start = script.index(f"-- [{name}]")
+    end = script.find("-- [", start + 1)
+    return script[start:] if end < 0 else script[start:end]
+
+
 # Steps from older schema versions. Append here when schema.sql changes, and bump
 # SCHEMA_VERSION; schema.sql itself must equal the result of every step applied in order.
-MIGRATIONS: tuple[Migration, ...] = ()
-SCHEMA_VERSION = 1
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "logs source index; log retention and automatic backup settings", _v2_ops),
+)
+SCHEMA_VERSION = 2
 
 
 @cache

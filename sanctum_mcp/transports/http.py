@@ -90,8 +90,12 @@ def build_http_app(registry: Registry, *, host: str, port: int) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def serve_http(db_path: Path, *, host: str, port: int, allow_remote: bool = False) -> None:
+async def serve_http(
+    db_path: Path, *, host: str, port: int, allow_remote: bool = False, scheduler: bool = True, db_log: bool = True
+) -> None:
     import uvicorn
+
+    from sanctum_mcp.transports.background import background
 
     check_bind(host, allow_remote=allow_remote)
     registry = await Registry.open(db_path)
@@ -101,6 +105,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, allow_remote: bool 
         log.info("sanctum-mcp %s on http://%s:%d/mcp (Streamable HTTP) and http://%s:%d/sse (SSE); database %s",
                  __version__, shown, port, shown, port, db_path)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-        await uvicorn.Server(config).serve()
+        async with background(registry, scheduler=scheduler, db_log=db_log):
+            await uvicorn.Server(config).serve()
     finally:
         await registry.close()
