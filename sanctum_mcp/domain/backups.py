@@ -191,10 +191,11 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def _unlink(path: Path) -> bool:
+    """Remove a file if it is there; never fails (clean-up must not hide the error being handled)."""
     try:
         path.unlink()
         return True
-    except FileNotFoundError:
+    except OSError:
         return False
 
 

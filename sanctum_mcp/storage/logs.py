@@ -86,9 +86,15 @@ def purge_before(conn: sqlite3.Connection, cutoff: str) -> int:
     return conn.execute("DELETE FROM logs WHERE created_at < ?", (cutoff,)).rowcount
 
 
+JOB_RUN_ACTIONS = ("job.due", "job.run", "job.failed", "job.missed")
+
+
 def recent_job_runs(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The scheduler's rows (not the audit rows of job changes, which share source 'job')."""
+    marks = ", ".join("?" for _ in JOB_RUN_ACTIONS)
     return conn.execute(
-        "SELECT * FROM logs WHERE source = 'job' ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
+        f"SELECT * FROM logs WHERE source = 'job' AND action IN ({marks}) ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*JOB_RUN_ACTIONS, limit),
     ).fetchall()
 
 
