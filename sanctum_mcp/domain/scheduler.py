@@ -218,8 +218,9 @@ class Scheduler:
             sql.sync_instance_schedule(conn, row["tool_instance_id"], last_run=ran_at)
             missed = max(0, missed_total - 1)
             if missed:
+                counted = f"at least {missed}" if missed_total >= cron.MAX_COUNT else str(missed)
                 _log(conn, "WARNING", row["id"], "job.missed", ran_at,
-                     f"job {row['name']!r} missed {missed} run(s) due from {scheduled_for} while no scheduler "
+                     f"job {row['name']!r} missed {counted} run(s) due from {scheduled_for} while no scheduler "
                      f"was running; they were coalesced into one run at {ran_at}",
                      {"job": row["name"], "missed": missed, "first_missed": scheduled_for, "ran_at": ran_at})
             return Claim(
