@@ -364,3 +364,20 @@ async def test_cli_backup_verify_restore(db_path, registry):
     bad = cli(db_path, "restore", str(backup["id"]), "--yes")
     assert bad.returncode == 1 and "does not match its recorded checksum" in bad.stderr
     assert os.path.exists(db_path)
+
+
+async def test_an_unusable_backup_schedule_is_reported(db_path, caplog):
+    clock = FakeClock(utc(2026, 5, 1, 1, 0))
+    registry = await Registry.open(db_path, clock=clock)
+    try:
+        await registry.db.write(lambda c: c.execute(
+            "UPDATE system_config SET config_value = '0 3 * *' WHERE config_key = 'backup_schedule'"))
+        with caplog.at_level("WARNING", logger="sanctum_mcp.settings"):
+            await Scheduler(registry).tick()
+            clock.set(utc(2026, 5, 1, 4, 0))
+            await Scheduler(registry).tick()
+        warnings = [r.getMessage() for r in caplog.records if r.name == "sanctum_mcp.settings"]
+        assert len(warnings) == 1 and "backup_schedule='0 3 * *'" in warnings[0] and "ignored" in warnings[0]
+        assert (await registry.backups.list()).backups == []
+    finally:
+        await registry.close()

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,8 +43,10 @@ from sanctum_mcp.storage import backups as sql
 from sanctum_mcp.storage import logs as log_sql
 
 if TYPE_CHECKING:
-    from sanctum_mcp.catalogue.base import ProgressFn
     from sanctum_mcp.domain.registry import Registry
+
+# progress(done, total, message): the catalogue's Call.report has this shape.
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 BackupType = Literal["full", "incremental", "config_only"]
 BackupStatus = Literal["In Progress", "Completed", "Failed"]
@@ -468,6 +471,7 @@ class BackupService:
             )
             await step(2, f"safety backup {safety.id} taken")
             # 3. Prepare the copy (carry over catalogue and newer log rows, add the audit row), then one atomic step.
+            await step(3, "replacing the database content")
             kept = await self.registry.db.run(self._restore_into_live, work, caller, backup, safety)
             await step(4, "restored")
         finally:
@@ -576,13 +580,15 @@ class BackupService:
             return sql.setting(conn, SCHEDULE_KEY), sql.setting(conn, RETENTION_KEY)
 
         schedule, retention = await self.registry.db.read(read)
+        from sanctum_mcp.domain.logs import _days, warn_setting_once
+
         schedule = (schedule or "").strip() or None
         if schedule is not None:
             try:
                 cron.check(schedule)
-            except InvalidInput:
+            except InvalidInput as exc:
+                warn_setting_once(SCHEDULE_KEY, schedule, f"is not a valid cron expression ({exc})")
                 return None, None
-        from sanctum_mcp.domain.logs import _days
 
         return schedule, _days(RETENTION_KEY, retention)
 

@@ -152,16 +152,27 @@ class LogService:
         return await self.registry.db.write(tx)
 
 
+_settings_log = logging.getLogger("sanctum_mcp.settings")
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_setting_once(key: str, raw: str, problem: str) -> None:
+    """Say (once per value, on stderr and in the logs table) that a system setting is unusable."""
+    if (key, raw) not in _warned:
+        _warned.add((key, raw))
+        _settings_log.warning("system setting %s=%r %s; it is ignored until corrected", key, raw, problem)
+
+
 def _days(key: str, raw: str | None) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     try:
         value = int(raw)
     except ValueError:
-        _internal.warning("system setting %s=%r is not a whole number of days; ignored", key, raw)
+        warn_setting_once(key, raw, "is not a whole number of days")
         return None
     if value < 0:
-        _internal.warning("system setting %s=%r is negative; ignored", key, raw)
+        warn_setting_once(key, raw, "is negative")
         return None
     return value
 
