@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/sanctum-mcp serve --transport http --host $(HOST) --port $(PORT)
+	$(BIN)/sanctum-mcp serve --transport http --host $(HOST) --port $(PORT) --trust-loopback
 
 run-stdio: $(BIN)/.installed
 	$(BIN)/sanctum-mcp serve --transport stdio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,18 +12,22 @@ from sanctum_mcp import __version__
 from sanctum_mcp import settings
 
 
-def _common(*, suppress: bool = True) -> argparse.ArgumentParser:
-    # Sub-commands repeat these options with SUPPRESS defaults: otherwise a sub-command's default
-    # (None) would overwrite `sanctum-mcp --db X backup`'s --db, silently using the default database.
-    default: dict = {"default": argparse.SUPPRESS} if suppress else {}
-    common = argparse.ArgumentParser(add_help=False)
+def _common() -> argparse.ArgumentParser:
+    # Defaults are SUPPRESS: these options are accepted before and after the command, and a
+    # subcommand's parser must not overwrite a value given before it with its own default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
         "--db",
         metavar="PATH",
         help=f"registry database file (default: ${settings.ENV_DB} or {settings.DEFAULT_DB})",
-        **default,
     )
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr", **default)
+    common.add_argument(
+        "--user",
+        metavar="NAME",
+        help=f"act as this registry user (default: ${settings.ENV_USER}, else the oldest active admin; on a "
+        "new database the admin 'operator' is created first, or NAME if given)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     return common
 
 
@@ -31,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sanctum-mcp",
         description="The Sanctum registry as an MCP server.",
-        parents=[_common(suppress=False)],
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"sanctum-mcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -42,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "HTTP at /mcp and SSE at /sse on one port")
     serve.add_argument("--host", help=f"HTTP bind address (default: ${settings.ENV_HOST} or {settings.DEFAULT_HOST})")
     serve.add_argument("--port", type=int, help=f"HTTP port (default: ${settings.ENV_PORT} or {settings.DEFAULT_PORT})")
-    serve.add_argument("--allow-remote", action="store_true",
-                       help="allow binding an address other machines can reach")
+    serve.add_argument("--trust-loopback", action="store_true",
+                       help="HTTP: a client on this machine (127.0.0.1/::1) that sends no token acts as the "
+                            "local user (--user); every other request needs 'Authorization: Bearer <token>'")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="do not run scheduled jobs, log retention or automatic backups in this process")
     serve.add_argument("--no-db-log", action="store_true",
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ("ops",)
+_COMMAND_MODULES: tuple[str, ...] = ("access", "ops")
 
 
 def _command_modules():
@@ -69,17 +75,24 @@ def _command_modules():
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    for option, default in (("db", None), ("user", None), ("verbose", False)):
+        if not hasattr(args, option):
+            setattr(args, option, default)
     logging.basicConfig(
         stream=sys.stderr,  # never stdout: under stdio, stdout is the protocol
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     db_path = settings.database_path(args.db)
+    args.user = settings.local_user(args.user)
+    if args.user:
+        # Every Registry.open in this process (any area's command) acts as this user.
+        os.environ[settings.ENV_USER] = args.user
     try:
         if args.command == "serve":
             _serve(args, db_path)
         elif args.command == "init":
-            _init(db_path)
+            _init(db_path, args.user)
         elif args.command == "tools":
             _tools()
         else:
@@ -91,39 +104,43 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(args: argparse.Namespace, db_path) -> None:
     import anyio
 
+    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     try:
         if args.transport == "stdio":
             from sanctum_mcp.transports.stdio import serve_stdio
 
-            anyio.run(lambda: serve_stdio(db_path, scheduler=not args.no_scheduler, db_log=not args.no_db_log))
+            anyio.run(lambda: serve_stdio(db_path, args.user, scheduler=not args.no_scheduler,
+                                          db_log=not args.no_db_log))
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
 
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
-                anyio.run(lambda: serve_http(db_path, host=host, port=port, allow_remote=args.allow_remote,
-                                             scheduler=not args.no_scheduler, db_log=not args.no_db_log))
+                anyio.run(lambda: serve_http(db_path, host=host, port=port, trust_loopback=args.trust_loopback,
+                                             user=args.user, scheduler=not args.no_scheduler,
+                                             db_log=not args.no_db_log))
             except BindRefused as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
-    except SchemaTooNew as exc:
+    except (SchemaTooNew, RegistryError) as exc:
         raise SystemExit(f"sanctum-mcp: {exc}") from None
 
 
-def _init(db_path) -> None:
+def _init(db_path, user: str | None = None) -> None:
     import anyio
 
+    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.storage.migrations import SCHEMA_VERSION, SchemaTooNew
 
     async def run() -> None:
-        registry = await Registry.open(db_path)
+        registry = await Registry.open(db_path, user=user)
         await registry.close()
 
     try:
         anyio.run(run)
-    except SchemaTooNew as exc:
+    except (SchemaTooNew, RegistryError) as exc:
         raise SystemExit(f"sanctum-mcp: {exc}") from None
     print(f"registry database ready at {db_path} (schema version {SCHEMA_VERSION})")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 ENV_DB = "SANCTUM_MCP_DB"
 ENV_HOST = "SANCTUM_MCP_HOST"
 ENV_PORT = "SANCTUM_MCP_PORT"
+ENV_USER = "SANCTUM_MCP_USER"
 
 DEFAULT_DB = Path("~/.sanctum/registry.db")
 DEFAULT_HOST = "127.0.0.1"
@@ -35,3 +36,8 @@ def http_port(flag: int | None = None) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{ENV_PORT}={raw!r} is not a port number") from None
+
+
+def local_user(flag: str | None = None) -> str | None:
+    """--user flag, else $SANCTUM_MCP_USER, else None (the oldest active admin)."""
+    return flag or os.environ.get(ENV_USER) or None

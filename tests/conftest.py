@@ -75,7 +75,8 @@ async def modern_client(server) -> AsyncIterator[Client]:
 
 @pytest.fixture
 def http_server(db_path: Path) -> Iterator[HttpServer]:
-    server = start_http_server(db_path)
+    """An HTTP server whose loopback clients need no token (test_auth.py covers tokens and 401)."""
+    server = start_http_server(db_path, "--trust-loopback")
     try:
         yield server
     finally:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from fake_letta import FakeLetta
 from mcp import Client
 from support import call
 
@@ -51,6 +52,18 @@ def with_backup(make: Callable[[int], dict[str, Any]]) -> Setup:
     return setup
 
 
+LETTA: list[FakeLetta] = []  # the fake Letta server the current test runs (see the test)
+
+
+async def fake_letta_sync(client: Client, _registry: Registry) -> dict[str, Any]:
+    """The test's fake Letta server (tests/fake_letta.py), made the active connection."""
+    letta = LETTA[-1]
+    letta.agents = [{"id": "agent-1", "name": "Athena"}]
+    added = await call(client, "add_letta_server", {"address": "127.0.0.1", "port": letta.port})
+    await call(client, "activate_letta_server", {"server": added["id"]})
+    return {}
+
+
 JOB = {"name": "audited-job", "cron_expression": "@daily", "agent": "Audit"}
 AGENT = ("create_agent", {"name": "Audit"})
 
@@ -68,6 +81,17 @@ SETUPS: dict[str, Setup] = {
     "create_backup": fixed({"type": "config_only"}),
     "delete_backup": with_backup(lambda backup_id: {"backup_id": backup_id}),
     "restore_backup": with_backup(lambda backup_id: {"backup_id": backup_id, "confirm": True}),
+    "add_letta_server": fixed({"address": "letta.local", "port": 8283, "password": PLANTED}),
+    "update_letta_server": fixed({"server": 1, "port": 8284, "password": PLANTED}),
+    "remove_letta_server": after([("add_letta_server", {"address": "other.local", "port": 8283})], {"server": 2}),
+    "activate_letta_server": after([("add_letta_server", {"address": "other.local", "port": 8283})], {"server": 2}),
+    "sync_letta_agents": fake_letta_sync,
+    "create_user": fixed({"username": "audit-user", "role": "user"}),
+    "update_user": after([("create_user", {"username": "audit-user"})], {"user": "audit-user", "role": "user"}),
+    "deactivate_user": after([("create_user", {"username": "audit-user"})], {"user": "audit-user"}),
+    "create_api_token": after([("create_user", {"username": "audit-user"})], {"user": "audit-user", "name": "t"}),
+    "revoke_api_token": after([("create_user", {"username": "audit-user"}),
+                               ("create_api_token", {"user": "audit-user"})], {"token_id": 1}),
 }
 
 
@@ -107,6 +131,16 @@ async def test_every_mutating_tool_writes_exactly_one_audit_row(tmp_path: Path):
     """Each tool on a fresh database holding encrypted secrets (so setups cannot disturb one another):
     one new row, with action, source, actor, and no secret material (plaintext or ciphertext)."""
     failures = []
+    with FakeLetta() as letta:
+        LETTA.append(letta)
+        try:
+            await _each_tool(tmp_path, failures)
+        finally:
+            LETTA.remove(letta)
+    assert not failures, "\n".join(failures)
+
+
+async def _each_tool(tmp_path: Path, failures: list[str]) -> None:
     for name, spec in all_tools().items():
         if not spec.mutates or name not in SETUPS:
             continue
@@ -143,5 +177,4 @@ async def test_every_mutating_tool_writes_exactly_one_audit_row(tmp_path: Path):
             problems.append(f"action {row['action']!r} does not match source {row['source']!r}")
         if problems:
             failures.append(f"{name}: " + "; ".join(problems))
-    assert not failures, "\n".join(failures)
 

@@ -441,8 +441,8 @@ async def test_a_job_change_wakes_the_sleeping_scheduler(mc, reg, clock, db_path
     woke = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(scheduler.run)
-        with anyio.fail_after(10):
-            while scheduler.passes < 1:
+        with anyio.fail_after(10):  # until it sleeps (create_job's wake-up may cost it a second pass first)
+            while not scheduler.sleeping:
                 await anyio.sleep(0.01)
         # The scheduler now sleeps until 11:00 (an hour of real time). Move the clock past it and
         # change a job: the change must wake it, and the due job must run.
@@ -453,7 +453,10 @@ async def test_a_job_change_wakes_the_sleeping_scheduler(mc, reg, clock, db_path
             woke.set()
 
         tg.start_soon(wait_pass)
-        await anyio.sleep(0)
+        with anyio.fail_after(10):
+            while scheduler._pass_done is None:
+                await anyio.sleep(0)
+        assert scheduler.sleeping
         await call(mc, "update_job", {"job": "a", "description": "poke"})
         with anyio.fail_after(10):
             await woke.wait()

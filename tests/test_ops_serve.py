@@ -33,7 +33,7 @@ def stop_and_read_stderr(process: subprocess.Popen) -> str:
 
 @pytest.mark.parametrize("flags", [(), ("--no-scheduler", "--no-db-log")])
 def test_http_server_background_work(db_path, flags):
-    server = start_http_server(db_path, *flags)
+    server = start_http_server(db_path, "--trust-loopback", *flags)
     try:
         # A request with a foreign Host header is refused, and the SDK logs a WARNING about it.
         response = httpx.post(server.mcp_url, headers={"Host": "evil.example"}, json={})
@@ -64,7 +64,7 @@ async def test_stdio_server_with_scheduler_serves(db_path):
 @pytest.mark.slow
 async def test_a_job_runs_in_a_served_process(db_path):
     """Real time: a job every minute, run by the scheduler of an HTTP server process."""
-    server = start_http_server(db_path)
+    server = start_http_server(db_path, "--trust-loopback")
     try:
         async with Client(server.mcp_url) as client:
             await call(client, "create_agent", {"name": "Athena"})

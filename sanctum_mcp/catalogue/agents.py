@@ -32,7 +32,8 @@ class GetAgent(ToolInput):
     agent: str = AgentRef
 
 
-@tool("get_agent", title="Get an agent", group="Agents", role="viewer", read_only=True, idempotent=True)
+@tool("get_agent", title="Get an agent", group="Agents", role="viewer", read_only=True, idempotent=True,
+      agents=("agent",))
 async def get_agent(call: Call, args: GetAgent) -> Agent:
     """Show one agent: status, active flag, Letta id, description and its JSON settings."""
     return await call.registry.agents.get(args.agent)
@@ -47,7 +48,7 @@ class CreateAgent(ToolInput):
     config: dict[str, Any] | None = Field(default=None, description="Free-form JSON settings (an object).")
 
 
-@tool("create_agent", title="Create an agent", group="Agents", role="user", read_only=False)
+@tool("create_agent", title="Create an agent", group="Agents", role="user", read_only=False, agents=("name",))
 async def create_agent(call: Call, args: CreateAgent) -> Agent:
     """Register a new agent. Fails if an agent with the same name (ignoring case) exists."""
     values = {
@@ -71,7 +72,8 @@ class UpdateAgent(ToolInput):
     config: dict[str, Any] | None = Field(default=None, description="Replaces the agent's JSON settings.")
 
 
-@tool("update_agent", title="Update an agent", group="Agents", role="user", read_only=False, idempotent=True)
+@tool("update_agent", title="Update an agent", group="Agents", role="user", read_only=False, idempotent=True,
+      agents=("agent", "name"))
 async def update_agent(call: Call, args: UpdateAgent) -> Agent:
     """Change some fields of an agent; fields left out stay as they are. Returns the updated agent."""
     changes = {
@@ -94,7 +96,8 @@ class SetAgentStatus(ToolInput):
     status: AgentStatus = Field(description="Healthy, Degraded, Off or Ready.")
 
 
-@tool("set_agent_status", title="Set an agent's status", group="Agents", role="user", read_only=False, idempotent=True)
+@tool("set_agent_status", title="Set an agent's status", group="Agents", role="user", read_only=False, idempotent=True,
+      agents=("agent",))
 async def set_agent_status(call: Call, args: SetAgentStatus) -> Agent:
     """Set an agent's status (Healthy, Degraded, Off, Ready)."""
     return await call.registry.agents.update(call.caller, args.agent, {"status": args.status})
@@ -109,7 +112,8 @@ class DeleteAgent(ToolInput):
     )
 
 
-@tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True)
+@tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
+      agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
     """Delete an agent. Refuses while tool instances or jobs reference it (and names them) unless
     cascade=true, which deletes those too. Returns what was removed."""

@@ -8,6 +8,7 @@ CLI, README's tool table test and the Letta schema test all read this list. No `
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,11 @@ from sanctum_mcp.domain.identity import Caller, Role
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
+
+log = logging.getLogger("sanctum_mcp.access")
+
+# `agents=` value for a tool that acts on every agent at once (refused to agent-limited callers).
+ALL_AGENTS = "*"
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -62,6 +68,9 @@ class ToolSpec:
     open_world: bool = False
     # Extra role check that depends on the arguments (e.g. sensitive config needs admin).
     extra_role: Callable[[Any], Role | None] | None = field(default=None, compare=False)
+    # Input fields that name agents (a name or id, or a list of them), or ALL_AGENTS. This is what
+    # a user's permissions.agents narrows; see authorize().
+    agents: tuple[str, ...] | str = ()
 
     @property
     def mutates(self) -> bool:
@@ -73,12 +82,25 @@ class ToolSpec:
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        return self.output.model_json_schema()
+        return lean_schema(self.output.model_json_schema(mode="serialization"))
 
     def role_needed(self, args: Any) -> Role:
         if self.extra_role is not None:
             return self.extra_role(args) or self.role
         return self.role
+
+    def agent_refs(self, args: Any) -> list[str]:
+        """The agent names/ids this call names (empty for ALL_AGENTS and agent-free tools)."""
+        if self.agents == ALL_AGENTS:
+            return []
+        refs: list[str] = []
+        for name in self.agents:
+            value = getattr(args, name, None)
+            if isinstance(value, str):
+                refs.append(value)
+            elif isinstance(value, list | tuple):
+                refs.extend(str(v) for v in value)
+        return refs
 
 
 _CATALOGUE: dict[str, ToolSpec] = {}
@@ -95,10 +117,13 @@ def tool(
     idempotent: bool = False,
     open_world: bool = False,
     extra_role: Callable[[Any], Role | None] | None = None,
+    agents: tuple[str, ...] | str = (),
 ) -> Callable[[Handler], Handler]:
     """Register a handler `async def h(call: Call, args: SomeInput) -> SomeOutput` as a tool.
 
     The docstring is the description a model reads: say what it does and when to use it.
+    `agents` names the input fields holding agent names/ids (or is ALL_AGENTS for a tool that acts
+    on every agent): a user whose permissions list agents may only name those.
     """
 
     def register(handler: Handler) -> Handler:
@@ -108,12 +133,17 @@ def tool(
             raise ValueError(f"tool {name!r} registered twice")
         if read_only and destructive:
             raise ValueError(f"tool {name!r} cannot be both read-only and destructive")
+        input_model = hints[params[1]]
+        if agents != ALL_AGENTS:
+            unknown = [f for f in agents if f not in input_model.model_fields]
+            if unknown:
+                raise ValueError(f"tool {name!r} declares agents={unknown} that are not fields of its input")
         _CATALOGUE[name] = ToolSpec(
             name=name,
             title=title,
             description=inspect.cleandoc(handler.__doc__ or ""),
             group=group,
-            input=hints[params[1]],
+            input=input_model,
             output=hints["return"],
             handler=handler,
             role=role,
@@ -122,6 +152,7 @@ def tool(
             idempotent=idempotent,
             open_world=open_world,
             extra_role=extra_role,
+            agents=agents,
         )
         return handler
 
@@ -132,19 +163,54 @@ def registered_tools() -> dict[str, ToolSpec]:
     return _CATALOGUE
 
 
-def authorize(spec: ToolSpec, caller: Caller, args: Any) -> None:
-    """The one role gate: every surface passes through here before a handler runs."""
+async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
+    """The one gate: every surface passes through here (via run_tool) before a handler runs.
+
+    1. role: the caller's role must reach the tool's declared role (`role_needed`, which may
+       depend on the arguments);
+    2. permissions.tools: if set, the tool must be listed;
+    3. permissions.agents: if set, every agent the call names (the spec's `agents` fields) must be
+       listed, and a tool declared ALL_AGENTS is refused.
+    """
+    caller = call.caller
     needed = spec.role_needed(args)
     if not caller.has_role(needed):
         raise Forbidden(
             f"{spec.name} needs the {needed!r} role; {caller.username!r} has {caller.role!r}. "
             "Ask an admin to run it or to raise your role."
         )
+    permissions = caller.permissions
+    if permissions is None:
+        return
+    if permissions.tools is not None and spec.name not in permissions.tools:
+        raise Forbidden(
+            f"{spec.name} is not among the tools {caller.username!r} may call (their permissions list the "
+            "allowed tools). Ask an admin to add it with update_user."
+        )
+    if permissions.agents is None:
+        return
+    if spec.agents == ALL_AGENTS:
+        raise Forbidden(
+            f"{spec.name} acts on every agent at once, and {caller.username!r} is limited to the agents "
+            f"{', '.join(sorted(permissions.agents))}. Ask an admin to run it."
+        )
+    refs = spec.agent_refs(args)
+    if refs:
+        await call.registry.users.check_agent_scope(caller, spec.name, refs)
 
 
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
-    """Run a tool whose arguments are already an instance of spec.input."""
-    authorize(spec, call.caller, args)
+    """Run a tool whose arguments are already an instance of spec.input. A refusal by the gate is
+    audited in a small transaction of its own (the refused call itself changes nothing)."""
+    try:
+        await authorize(spec, call, args)
+    except Forbidden as exc:
+        try:
+            await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
+                                                     needed=spec.role_needed(args))
+        except Exception:  # the refusal stands even if its audit row cannot be written
+            log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
+        raise
     return await spec.handler(call, args)
 
 
@@ -201,3 +267,50 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("additionalProperties") is False:
         result["additionalProperties"] = False
     return result
+
+
+def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The output schema clients validate every result against, in its cheapest equivalent form.
+
+    MCP clients (the SDK's included) check structuredContent against outputSchema with JSON Schema
+    on every call. pydantic's `anyOf: [X, null]` and `$ref`s make that several times slower than
+    `type: [X, "null"]` with definitions inlined, for the same set of valid documents. Recursive
+    definitions keep their `$ref`.
+    """
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            name = node["$ref"].split("/")[-1]
+            if name in stack:  # recursive: leave the reference in place
+                return node
+            target = resolve(defs[name], (*stack, name))
+            return {**target, **{k: resolve(v, stack) for k, v in node.items() if k != "$ref"}}
+        node = {k: resolve(v, stack) for k, v in node.items() if k not in ("title", "$defs")}
+        options = node.get("anyOf")
+        if options and len(options) == 2 and {"type": "null"} in options:
+            other = next(o for o in options if o != {"type": "null"})
+            if isinstance(other.get("type"), str) and "anyOf" not in other:
+                node.pop("anyOf")
+                merged = {**other, **node, "type": [other["type"], "null"]}
+                if "enum" in merged:
+                    merged["enum"] = [*merged["enum"], None]
+                node = merged
+        return node
+
+    result = resolve(schema, ())
+    if _has_ref(result):
+        result["$defs"] = {name: resolve(d, (name,)) for name, d in defs.items()}
+    return result
+
+
+def _has_ref(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "$ref" in node or any(_has_ref(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_ref(v) for v in node)
+    return False

@@ -25,7 +25,8 @@ class ListJobs(ToolInput):
     limit: int = Field(default=50, ge=1, le=500, description="Jobs per page (1-500).")
 
 
-@tool("list_jobs", title="List scheduled jobs", group="Jobs", role="viewer", read_only=True, idempotent=True)
+@tool("list_jobs", title="List scheduled jobs", group="Jobs", role="viewer", read_only=True, idempotent=True,
+      agents=("agent",))
 async def list_jobs(call: Call, args: ListJobs) -> JobPage:
     """List scheduled jobs by name, one page at a time, with their cron expression, time zone, status,
     last and next run (UTC). Filter by agent, status, or due_before to see what runs soon."""
@@ -57,7 +58,7 @@ class CreateJob(ToolInput):
     enabled: bool = Field(default=True, description="false: created but not scheduled until enabled with update_job.")
 
 
-@tool("create_job", title="Create a scheduled job", group="Jobs", role="user", read_only=False)
+@tool("create_job", title="Create a scheduled job", group="Jobs", role="user", read_only=False, agents=("agent",))
 async def create_job(call: Call, args: CreateJob) -> Job:
     """Schedule a job with a cron expression. It needs a tool_instance or an agent (or both).
     Returns the job with its next_run in UTC; use preview_job_runs first to check the times."""
@@ -76,7 +77,8 @@ class UpdateJob(ToolInput):
     enabled: bool | None = Field(default=None, description="Enable or disable the job.")
 
 
-@tool("update_job", title="Update a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True)
+@tool("update_job", title="Update a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True,
+      agents=("agent",))
 async def update_job(call: Call, args: UpdateJob) -> Job:
     """Change some fields of a job; fields left out stay. A new expression, time zone or enabled flag
     recomputes next_run from now."""

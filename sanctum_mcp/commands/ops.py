@@ -1,7 +1,7 @@
 """Operator commands for backups: `sanctum-mcp backup`, `backups`, `verify`, `restore`.
 
 They run the same catalogue entries as the MCP tools (same checks, same audit rows) as the local
-operator, print the result as JSON on stdout and progress on stderr.
+user (`--user`, see Registry.operator), print the result as JSON on stdout and progress on stderr.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
     from sanctum_mcp.domain.errors import RegistryError
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
@@ -61,7 +60,7 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
         registry = await Registry.open(db_path)
         try:
             args = parse_arguments(spec, {k: v for k, v in raw.items() if v is not None})
-            return await run_tool(spec, Call(registry, LOCAL_OPERATOR, progress=progress), args)
+            return await run_tool(spec, Call(registry, registry.operator, progress=progress), args)
         finally:
             await registry.close()
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sanctum_mcp.domain.clock import utcnow
+from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.secrets import SecretBox
 from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
@@ -15,6 +16,8 @@ from sanctum_mcp.storage.migrations import migrate
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         from sanctum_mcp.domain.agents import AgentService
+        from sanctum_mcp.domain.letta import LettaService
+        from sanctum_mcp.domain.users import UserService
         from sanctum_mcp.domain.backups import BackupService
         from sanctum_mcp.domain.jobs import JobService
         from sanctum_mcp.domain.logs import LogService
@@ -26,17 +29,35 @@ class Registry:
         self.jobs = JobService(self)
         self.logs = LogService(self)
         self.backups = BackupService(self)
+        self.users = UserService(self)
+        self.letta = LettaService(self)
+        # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
+        # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
+        self.operator: Caller = LOCAL_OPERATOR
 
     @classmethod
-    async def open(cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> Registry:
-        """Open the database once for the whole process, migrating it if it is older."""
+    async def open(
+        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None
+    ) -> Registry:
+        """Open the database once for the whole process, migrating it if it is older.
+
+        Then settle who the process acts as (`operator`): on a database without users, the admin
+        `user` (default `operator`) is created first; `user` picks that user (it must exist and be
+        active), no `user` picks the oldest active admin. Raises NotFound/Forbidden otherwise.
+        `user` defaults to $SANCTUM_MCP_USER (the CLI's --user sets it for the whole process).
+        """
+        from sanctum_mcp import settings
+
+        user = user or settings.local_user()
         db = await Database.open(path)
         try:
             await db.run(migrate, location=str(db.path))
+            registry = cls(db, clock=clock)
+            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER)
         except BaseException:
             await db.close()
             raise
-        return cls(db, clock=clock)
+        return registry
 
     async def close(self) -> None:
         await self.db.close()

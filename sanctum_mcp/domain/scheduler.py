@@ -121,6 +121,7 @@ class Scheduler:
         self.started_at: datetime | None = None
         self.next_housekeeping: datetime | None = None
         self.passes = 0
+        self.sleeping = False  # True while run() waits for the next due time or a wake-up
         self._pass_done: anyio.Event | None = None
 
     # --- the loop ----------------------------------------------------------------------------
@@ -135,7 +136,11 @@ class Scheduler:
             except Exception:  # one bad pass must not stop scheduling
                 log.exception("scheduler pass failed")
                 delay = self.max_sleep
-            await self.registry.jobs.wakeup.wait(delay)
+            self.sleeping = True
+            try:
+                await self.registry.jobs.wakeup.wait(delay)
+            finally:
+                self.sleeping = False
 
     async def tick(self) -> float:
         """One pass: run what is due, do housekeeping; return the seconds to sleep before the next."""

@@ -31,6 +31,7 @@ Every error says what to do next."""
 
 
 def local_operator(_ctx: Context) -> Caller:
+    """The fallback identity (an admin with no users row); serving paths use the registry's operator."""
     return LOCAL_OPERATOR
 
 
@@ -67,7 +68,7 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
         title=spec.title,
         description=spec.description,
         parameters=spec.input_schema,
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output),
+        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output, output_schema=spec.output_schema),
         is_async=True,
         context_kwarg=None,
         annotations=ToolAnnotations(
@@ -83,8 +84,16 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
     )
 
 
-def build_server(registry: Registry, *, identify: Identify = local_operator, **server_options: Any) -> MCPServer:
-    """One MCPServer over an already-open registry (the registry outlives every MCP session)."""
+def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> MCPServer:
+    """One MCPServer over an already-open registry (the registry outlives every MCP session).
+
+    identify(ctx) says who is calling: by default the registry's local operator (stdio, CLI);
+    the HTTP transport passes one that reads the verified bearer token (server/auth.py).
+    """
+    if identify is None:
+        def identify(_ctx: Context) -> Caller:
+            return registry.operator
+
     tools = [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]
     server = MCPServer(
         name="sanctum-mcp",

@@ -32,7 +32,8 @@ class Database:
     async def open(cls, path: Path | str) -> Database:
         """Open (creating the folder if needed) and configure the database; does not migrate."""
         path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only folder: it also holds the secret key file and backups.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # isolation_level=None: the sqlite3 module never opens transactions on its own;
         # every transaction here is an explicit BEGIN ... COMMIT.
         connection = await aiosqlite.connect(path, isolation_level=None)

@@ -2,6 +2,11 @@
 
 The registry is opened by the caller before serving and shared by every session: the SDK runs a
 server lifespan once per SSE connection, so nothing process-wide may live there.
+
+Authentication: every MCP route needs a bearer token (server/auth.py). The SDK builds each
+sub-app with its own AuthenticationMiddleware, but only the sub-apps' ROUTES are copied into this
+app, so that middleware is added here, on the parent, where it covers /mcp, /sse and /messages/
+alike. The routes themselves keep the SDK's RequireAuthMiddleware (401 + WWW-Authenticate).
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.settings import AuthSettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -22,6 +31,7 @@ from starlette.routing import Route
 from sanctum_mcp import __version__
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
+from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, identify_from_token
 
 log = logging.getLogger("sanctum_mcp.http")
 
@@ -49,12 +59,15 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
-def check_bind(host: str, *, allow_remote: bool) -> None:
-    if not is_loopback(host) and not allow_remote:
+def check_bind(host: str, *, active_tokens: int) -> None:
+    """A non-loopback address (0.0.0.0, ::, a LAN address, a name that resolves to one) is served
+    only when at least one API token would authenticate: otherwise nobody could use it but
+    everyone could knock."""
+    if not is_loopback(host) and active_tokens < 1:
         raise BindRefused(
-            f"refusing to serve on {host!r}: it is reachable from other machines and this server has "
-            "no authentication yet. Bind 127.0.0.1 (the default), or pass --allow-remote if the "
-            "network in front of it is trusted."
+            f"refusing to serve on {host!r}: other machines can reach it and no active API token exists, "
+            "so nobody could be let in. Create one first (sanctum-mcp user token NAME), or bind 127.0.0.1 "
+            "(the default)."
         )
 
 
@@ -71,8 +84,16 @@ def transport_security(host: str, port: int) -> TransportSecuritySettings:
     )
 
 
-def build_http_app(registry: Registry, *, host: str, port: int) -> Starlette:
-    server = build_server(registry)
+def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: bool = False) -> Starlette:
+    verifier = RegistryTokenVerifier(registry)
+    shown = f"[{host}]" if ":" in host else host
+    server = build_server(
+        registry,
+        identify=identify_from_token,
+        token_verifier=verifier,
+        # The registry is its own issuer; resource_server_url=None: no OAuth metadata routes.
+        auth=AuthSettings(issuer_url=f"http://{shown}:{port}", resource_server_url=None),
+    )
     security = transport_security(host, port)
     streamable = server.streamable_http_app(transport_security=security, host=host)
     sse = server.sse_app(transport_security=security, host=host)
@@ -87,20 +108,29 @@ def build_http_app(registry: Registry, *, host: str, port: int) -> Starlette:
         return JSONResponse({"status": "ok", "name": "sanctum-mcp", "version": __version__})
 
     routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, *sse.routes]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(AuthenticationMiddleware,
+                   backend=RegistryAuthBackend(verifier, trust_loopback=trust_loopback, registry=registry)),
+        Middleware(AuthContextMiddleware),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
-async def serve_http(
-    db_path: Path, *, host: str, port: int, allow_remote: bool = False, scheduler: bool = True, db_log: bool = True
-) -> None:
+async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: bool = False,
+                     user: str | None = None, scheduler: bool = True, db_log: bool = True) -> None:
     import uvicorn
 
     from sanctum_mcp.transports.background import background
 
-    check_bind(host, allow_remote=allow_remote)
-    registry = await Registry.open(db_path)
+    if not is_loopback(host) and not Path(db_path).expanduser().exists():
+        check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
+    registry = await Registry.open(db_path, user=user)
     try:
-        app = build_http_app(registry, host=host, port=port)
+        check_bind(host, active_tokens=await registry.users.usable_token_count())
+        registry.letta.self_port = port
+        app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback)
+        if trust_loopback:
+            log.info("loopback clients without a token act as %r (--trust-loopback)", registry.operator.username)
         shown = f"[{host}]" if ":" in host else host
         log.info("sanctum-mcp %s on http://%s:%d/mcp (Streamable HTTP) and http://%s:%d/sse (SSE); database %s",
                  __version__, shown, port, shown, port, db_path)

@@ -1,0 +1,364 @@
+"""Letta connections, letta_status against a real fake Letta in each state, and the agent sync."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from fake_letta import FakeLetta, closed_port
+from support import call, call_error, snapshot
+
+PW = "letta-secret-pw-1234"
+
+
+@pytest.fixture
+def letta() -> Iterator[FakeLetta]:
+    with FakeLetta() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def no_letta_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LETTA_SERVER_URL", "LETTA_SERVER_PASSWORD", "LETTA_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+async def use(client, port: int, **extra) -> dict:
+    """Add a connection to 127.0.0.1:port and make it the active one."""
+    args = {"address": "127.0.0.1", "port": port, "activate": True, "timeout": 5} | extra
+    return await call(client, "add_letta_server", args)
+
+
+def logs(db_path) -> list[tuple[str, dict]]:
+    with sqlite3.connect(db_path) as conn:
+        return [(a, json.loads(d)) for a, d in conn.execute("SELECT action, details FROM logs ORDER BY id")]
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+async def test_seeded_connection_is_listed(client):
+    listing = await call(client, "list_letta_servers")
+    [seed] = listing["servers"]
+    assert (seed["address"], seed["port"], seed["scheme"], seed["is_active"]) == ("localhost", 8080, "http", True)
+    assert listing["active_id"] == seed["id"] and listing.get("override") is None
+
+
+async def test_add_encrypts_and_masks_the_password(client, db_path):
+    added = await call(client, "add_letta_server", {"address": "letta.lan", "port": 8283, "password": PW,
+                                                    "token": "tok-abcdefghijklmnop"})
+    assert added["password"] == "********" + PW[-4:] and added["token"] == "********mnop"
+    assert added["is_active"] is False and added["url"] == "http://letta.lan:8283"
+    with sqlite3.connect(db_path) as conn:
+        stored = conn.execute("SELECT server_password, server_token FROM letta_server_config WHERE id = ?",
+                              (added["id"],)).fetchone()
+    assert all(value.startswith("fernet:") for value in stored)
+    raw = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name))
+    assert PW.encode() not in raw and b"tok-abcdefghijklmnop" not in raw
+    listing = json.dumps(await call(client, "list_letta_servers"))
+    assert PW not in listing and "********" in listing
+    assert PW not in json.dumps(logs(db_path))
+
+
+async def test_bad_connections_are_refused_and_change_nothing(client, db_path):
+    await call(client, "add_letta_server", {"address": "letta.lan", "port": 8283})
+    before = snapshot(db_path)
+    assert "already points at" in await call_error(client, "add_letta_server", {"address": "LETTA.lan", "port": 8283})
+    assert "scheme=" in await call_error(client, "add_letta_server", {"address": "http://letta.lan", "port": 8283})
+    assert "port" in await call_error(client, "add_letta_server", {"address": "letta.lan", "port": 70000})
+    assert "scheme" in await call_error(client, "add_letta_server", {"address": "x", "port": 1, "scheme": "ftp"})
+    assert "control characters" in await call_error(client, "add_letta_server",
+                                                    {"address": "x", "port": 1, "password": "a\nb"})
+    assert "clear_password" in await call_error(client, "update_letta_server",
+                                                {"server": 2, "password": "x", "clear_password": True})
+    assert "at least one change" in await call_error(client, "update_letta_server", {"server": 2})
+    assert "list_letta_servers" in await call_error(client, "update_letta_server", {"server": 99, "port": 1})
+    assert snapshot(db_path) == before
+
+
+async def test_activate_switches_in_one_step_and_the_active_one_cannot_be_removed(client, db_path):
+    second = await call(client, "add_letta_server", {"address": "10.0.0.2", "port": 8284})
+    activated = await call(client, "activate_letta_server", {"server": second["id"]})
+    assert activated["is_active"] is True
+    listing = await call(client, "list_letta_servers")
+    assert [s["id"] for s in listing["servers"] if s["is_active"]] == [second["id"]] == [listing["active_id"]]
+    before = snapshot(db_path)
+    error = await call_error(client, "remove_letta_server", {"server": second["id"]})
+    assert "active" in error and "activate_letta_server" in error
+    assert snapshot(db_path) == before
+    removed = await call(client, "remove_letta_server", {"server": 1})
+    assert removed["removed"]["address"] == "localhost"
+    assert [a for a, _ in logs(db_path)] == ["letta.server.add", "letta.server.activate", "letta.server.remove"]
+
+
+async def test_update_and_clear_secrets(client):
+    added = await call(client, "add_letta_server", {"address": "::1", "port": 8283, "password": PW})
+    assert added["url"] == "http://[::1]:8283"
+    updated = await call(client, "update_letta_server", {"server": added["id"], "clear_password": True,
+                                                         "scheme": "https", "timeout": 7})
+    assert updated["password"] is None and updated["scheme"] == "https" and updated["timeout_seconds"] == 7
+
+
+# --- letta_status -------------------------------------------------------------------------------
+
+
+async def test_healthy_letta(client, letta, registry, db_path):
+    letta.agents = [{"id": "agent-1", "name": "Athena"}, {"id": "agent-2", "name": "Monday"}]
+    letta.mcp_servers = [{"server_name": "weather", "type": "sse", "server_url": "http://10.0.0.9:7000/sse"}]
+    server = await use(client, letta.port)
+    status = await call(client, "letta_status")
+    assert status["status"] == "ok" and status["reachable"] is True
+    assert status["version"] == "0.11.7" and status["health"] == "ok"
+    assert status["latency_ms"] is not None and status["latency_ms"] >= 0
+    assert status["auth"] == "not-needed" and status["agent_count"] == 2
+    assert status["registered"] is False and status["mcp_servers"][0]["name"] == "weather"
+    assert "NOT registered" in status["message"]
+    assert status["source"] == "database" and status["server_id"] == server["id"]
+    listing = await call(client, "list_letta_servers")
+    assert next(s for s in listing["servers"] if s["id"] == server["id"])["last_connected"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ({"server_name": "sanctum", "type": "streamable_http", "server_url": "http://somewhere:1/x"}, "named"),
+        ({"server_name": "registry", "type": "streamable_http", "server_url": "http://192.168.1.20:9123/mcp"}, "URL"),
+        ({"server_name": "reg-sse", "type": "sse", "server_url": "http://host.docker.internal:9123/sse/"}, "URL"),
+        ({"server_name": "local", "type": "stdio", "command": "/opt/venv/bin/sanctum-mcp", "args": ["serve"]}, "stdio"),
+    ],
+)
+async def test_registration_is_recognised(modern_client, letta, registry, entry, reason):
+    registry.letta.self_port = 9123
+    letta.mcp_servers = [{"server_name": "other", "server_url": "http://192.168.1.20:9124/mcp"}, entry]
+    await use(modern_client, letta.port)
+    status = await call(modern_client, "letta_status")
+    assert status["registered"] is True and status["registered_as"] == [entry["server_name"]]
+    match = next(s for s in status["mcp_servers"] if s["name"] == entry["server_name"])
+    assert reason in match["match_reason"]
+
+
+async def test_old_letta_mcp_path_fallback(modern_client, letta):
+    letta.state = "old"
+    letta.mcp_servers = [{"server_name": "sanctum-mcp", "type": "sse", "server_url": "http://h:9000/sse"}]
+    await use(modern_client, letta.port)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "ok" and status["registered"] is True
+    assert [s["outcome"] for s in status["steps"]] == ["ok", "ok", "not-found", "ok"]
+    assert status["steps"][-1]["request"] == "GET /v1/tools/mcp/servers"
+
+
+async def test_password_protected_without_password(modern_client, letta):
+    letta.state = "password"
+    await use(modern_client, letta.port)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "auth-failed" and status["auth"] == "failed"
+    assert status["reachable"] is True and status["version"] == "0.11.7"
+    assert "update_letta_server" in status["message"] and "none is configured" in status["message"]
+
+
+async def test_password_protected_wrong_password(modern_client, letta):
+    letta.state = "password"
+    await use(modern_client, letta.port, password="wrong-password-000")
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "auth-failed" and "Bearer and X-BARE-PASSWORD" in status["message"]
+    assert "wrong-password-000" not in json.dumps(status)
+
+
+async def test_password_protected_right_password_uses_bearer(modern_client, letta):
+    letta.state = "password"
+    letta.agents = [{"id": "a", "name": "Athena"}]
+    await use(modern_client, letta.port, password=PW)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "ok" and status["auth"] == "ok" and status["auth_header"] == "bearer"
+    assert status["agent_count"] == 1
+    assert PW not in json.dumps(status)
+
+
+async def test_x_bare_password_fallback(modern_client, letta):
+    letta.state = "bare-only"
+    await use(modern_client, letta.port, password=PW)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "ok" and status["auth_header"] == "x-bare-password"
+    sent = [h for path, h in letta.requests if path == "/v1/agents/count"]
+    assert sent[0].get("authorization") == f"Bearer {PW}"
+    assert sent[1].get("x-bare-password") == f"password {PW}"
+
+
+async def test_api_token_is_sent_as_bearer(modern_client, letta):
+    letta.state = "password"
+    letta.password = "api-token-xyz-123456"
+    await use(modern_client, letta.port, token="api-token-xyz-123456")
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "ok" and status["auth_header"] == "bearer"
+
+
+async def test_slow_letta_times_out(modern_client, letta):
+    letta.state, letta.delay = "slow", 5.0
+    await use(modern_client, letta.port, timeout=1)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "timeout" and status["reachable"] is False
+    assert "raise the timeout" in status["message"]
+
+
+async def test_down_letta_is_connection_refused(modern_client):
+    await use(modern_client, closed_port())
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "connection-refused" and status["reachable"] is False
+    assert "Start the Letta server" in status["message"]
+
+
+async def test_broken_json(modern_client, letta):
+    letta.state = "broken-json"
+    await use(modern_client, letta.port)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "bad-response" and status["reachable"] is True
+    assert "not JSON" in status["message"] and "text/html" in status["message"]
+
+
+async def test_server_error(modern_client, letta):
+    letta.state = "error"
+    await use(modern_client, letta.port)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "server-error" and status["steps"][-1]["http_status"] == 500
+
+
+async def test_dns_failure(modern_client):
+    await call(modern_client, "add_letta_server", {"address": "no-such-host.invalid", "port": 8283,
+                                                   "activate": True, "timeout": 5})
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "dns-failure" and "does not resolve" in status["message"]
+
+
+async def test_tls_error(modern_client, letta):
+    await use(modern_client, letta.port, scheme="https")
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "tls-error" and "scheme='http'" in status["message"]
+
+
+async def test_redirect_is_not_followed(modern_client, letta):
+    with FakeLetta() as elsewhere:
+        letta.state = "redirect"
+        letta.redirect_to = f"http://127.0.0.1:{elsewhere.port}/v1/health/?token=abc"
+        await use(modern_client, letta.port, password=PW)
+        status = await call(modern_client, "letta_status")
+        assert status["status"] == "redirect" and "token=abc" not in status["message"]
+        assert elsewhere.requests == []
+
+
+async def test_status_of_a_named_connection_and_unknown_id(modern_client, letta):
+    server = await call(modern_client, "add_letta_server", {"address": "127.0.0.1", "port": letta.port})
+    assert (await call(modern_client, "letta_status", {"server": server["id"]}))["status"] == "ok"
+    assert "list_letta_servers" in await call_error(modern_client, "letta_status", {"server": 42})
+
+
+async def test_no_active_connection(modern_client, db_path):
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE letta_server_config SET is_active = 0")
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "not-configured" and "add_letta_server" in status["message"]
+
+
+async def test_unreadable_secret_is_a_status(modern_client, letta, registry, db_path):
+    server = await use(modern_client, letta.port, password=PW)
+    with sqlite3.connect(db_path) as conn:  # as if the key file had been replaced
+        conn.execute("UPDATE letta_server_config SET server_password = 'fernet:garbage' WHERE id = ?", (server["id"],))
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "secret-unreadable" and "key" in status["message"]
+
+
+# --- the environment override -------------------------------------------------------------------
+
+
+async def test_environment_override_is_used_alone(modern_client, letta, monkeypatch):
+    letta.state = "password"
+    monkeypatch.setenv("LETTA_SERVER_URL", f"http://127.0.0.1:{letta.port}")
+    monkeypatch.setenv("LETTA_SERVER_PASSWORD", PW)
+    status = await call(modern_client, "letta_status")
+    assert status["source"] == "environment" and status["server_id"] is None
+    assert status["override"]["in_force"] is True and status["status"] == "ok"
+    assert set(status["override"]["variables"]) == {"LETTA_SERVER_URL", "LETTA_SERVER_PASSWORD"}
+    assert status["override"]["password"] == "********" + PW[-4:] and PW not in json.dumps(status)
+    listing = await call(modern_client, "list_letta_servers")
+    assert listing["override"]["in_force"] is True
+
+
+async def test_incomplete_override_is_not_mixed_with_the_database(modern_client, letta, monkeypatch):
+    await use(modern_client, letta.port)
+    monkeypatch.setenv("LETTA_API_KEY", "some-api-key-123456")
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "override-invalid" and "LETTA_SERVER_URL" in status["message"]
+    assert letta.requests == []  # the database connection was not used either
+
+
+# --- sync_letta_agents ----------------------------------------------------------------------------
+
+
+async def test_sync_adds_links_reports_missing_and_never_deletes(client, letta, db_path):
+    await call(client, "create_agent", {"name": "athena"})
+    await call(client, "create_agent", {"name": "Timbre", "letta_id": "agent-gone"})
+    letta.agents = [
+        {"id": "agent-a", "name": "Athena", "description": "config assistant"},
+        {"id": "agent-m", "name": "Monday", "description": "planner"},
+        {"id": "agent-x", "name": "123"},
+        {"id": "agent-y", "name": "MONDAY"},
+    ]
+    await use(client, letta.port)
+    result = await call(client, "sync_letta_agents")
+    assert [(a["name"], a["letta_id"]) for a in result["added"]] == [("Monday", "agent-m")]
+    assert [(a["name"], a["change"]) for a in result["updated"]] == [("athena", "linked to its Letta id")]
+    assert [a["name"] for a in result["missing"]] == ["Timbre"]
+    assert {s["letta_id"] for s in result["skipped"]} == {"agent-x", "agent-y"}
+    assert result["letta_agents"] == 4
+    timbre = await call(client, "get_agent", {"agent": "Timbre"})
+    assert timbre["letta_id"] == "agent-gone"
+    monday = await call(client, "get_agent", {"agent": "Monday"})
+    assert monday["letta_id"] == "agent-m" and monday["description"] == "planner"
+    assert [a for a, _ in logs(db_path)][-1] == "letta.sync"
+
+    again = await call(client, "sync_letta_agents")
+    assert again["added"] == [] and again["updated"] == [] and sorted(again["unchanged"]) == ["Monday", "athena"]
+    letta.agents[1]["name"] = "Monday2"
+    renamed = await call(client, "sync_letta_agents")
+    assert [(a["name"], a["change"]) for a in renamed["updated"]] == [("Monday2", "renamed from 'Monday'")]
+
+
+async def test_sync_pages_through_many_agents(modern_client, letta):
+    letta.agents = [{"id": f"agent-{i:04d}", "name": f"bot-{i:04d}"} for i in range(250)]
+    await use(modern_client, letta.port)
+    result = await call(modern_client, "sync_letta_agents")
+    assert len(result["added"]) == 250 and result["letta_agents"] == 250
+    pages = [h for path, h in letta.requests if path == "/v1/agents/"]
+    assert len(pages) == 3
+
+
+async def test_sync_dry_run_changes_nothing(modern_client, letta, db_path):
+    letta.agents = [{"id": "agent-m", "name": "Monday"}]
+    await use(modern_client, letta.port)
+    before = snapshot(db_path)
+    result = await call(modern_client, "sync_letta_agents", {"dry_run": True})
+    assert result["dry_run"] is True and [a["name"] for a in result["added"]] == ["Monday"]
+    assert snapshot(db_path) == before
+
+
+async def test_sync_failure_is_an_error_and_changes_nothing(modern_client, letta, db_path):
+    letta.state = "password"
+    letta.agents = [{"id": "agent-m", "name": "Monday"}]
+    await use(modern_client, letta.port)
+    before = snapshot(db_path)
+    error = await call_error(modern_client, "sync_letta_agents")
+    assert "none is configured" in error and "Nothing was changed" in error
+    await call(modern_client, "update_letta_server", {"server": 2, "port": closed_port()})
+    before = snapshot(db_path)
+    error = await call_error(modern_client, "sync_letta_agents")
+    assert "connection refused" in error
+    assert snapshot(db_path) == before
+
+
+@pytest.mark.parametrize("url", ["ftp://letta:8283", "http://[bad", "http://letta:99999", "letta:8283"])
+async def test_malformed_override_url_is_a_status(modern_client, monkeypatch, url):
+    monkeypatch.setenv("LETTA_SERVER_URL", url)
+    status = await call(modern_client, "letta_status")
+    assert status["status"] == "override-invalid" and "LETTA_SERVER_URL" in status["message"]
+    assert (await call(modern_client, "list_letta_servers"))["override"]["complete"] is False
