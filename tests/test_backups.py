@@ -25,7 +25,7 @@ from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.scheduler import Scheduler
 from sanctum_mcp.server.app import build_server
 
-KEPT_ACROSS_RESTORE = ("logs", "backups", "sqlite_sequence")
+KEPT_ACROSS_RESTORE = ("logs", "backups", "users", "api_tokens", "sqlite_sequence")
 
 
 def content(db_path: Path, *, skip: tuple[str, ...] = KEPT_ACROSS_RESTORE) -> dict[str, list[tuple]]:
@@ -111,6 +111,19 @@ async def test_restore_while_clients_are_connected(registry, db_path):
     with contextlib.closing(sqlite3.connect(db_path)) as other:
         assert [r[0] for r in other.execute("SELECT name FROM agents ORDER BY name")] == ["Athena", "Timbre"]
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_restore_never_rolls_back_access_control(client, registry):
+    op = registry.operator
+    revoked_later = await registry.users.create_token(op, op.username, "revoked after the backup")
+    backup = await call(client, "create_backup", {})
+    await registry.users.revoke_token(op, revoked_later.token_id)
+    made_later = await registry.users.create_token(op, op.username, "made after the backup")
+    await call(client, "create_user", {"username": "newcomer", "role": "viewer"})
+    await call(client, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+    assert await registry.users.authenticate(revoked_later.token) is None  # still revoked
+    assert await registry.users.authenticate(made_later.token) is not None  # still valid
+    assert "newcomer" in [u["username"] for u in (await call(client, "list_users"))["users"]]
 
 
 async def test_a_corrupted_backup_is_refused(client, db_path):

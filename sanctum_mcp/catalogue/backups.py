@@ -86,5 +86,6 @@ class RestoreBackup(ToolInput):
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
     """Replace the registry's content with a full backup, atomically, while the server keeps serving.
     Refuses unless confirm=true, and refuses a file that does not match its checksum. A safety backup of
-    the current state is taken first. The backups list and the log rows newer than the backup are kept."""
+    the current state is taken first. Kept as they are now: the backups list, users and API tokens,
+    and the log rows newer than the backup."""
     return await call.registry.backups.restore(call.caller, args.backup_id, confirm=args.confirm, progress=call.report)

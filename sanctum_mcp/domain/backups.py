@@ -14,8 +14,9 @@ Every backup's sha256 and size are recorded. Its row is committed 'In Progress' 
 Restore (full backups only) checks the file against its checksum, takes a safety backup of the
 current database, and then copies the backup INTO the live connection with the backup API in one
 step, so the switch is atomic and clients already connected go on being served, with the restored
-data. Two things are carried over from the current database rather than rolled back: the backups
-catalogue (so every backup file stays listed, including the safety backup) and the log rows written
+data. Some things are carried over from the current database rather than rolled back: the backups
+catalogue (so every backup file stays listed, including the safety backup), users and API tokens
+(access control is never rolled back: a revoked token stays revoked), and the log rows written
 after the backup was taken (the audit trail is append-only history), plus the restore's own audit row.
 """
 
@@ -80,6 +81,10 @@ SCHEDULE_KEY = "backup_schedule"
 RETENTION_KEY = "backup_retention_days"
 INTERRUPTED_AFTER = timedelta(hours=6)
 CHUNK = 1 << 20
+# Carried over from the current database by a restore instead of being rolled back: the backups
+# catalogue (every file stays listed) and access control (a restore must never re-enable a revoked
+# token or a deactivated user, nor lock out tokens made since the backup). Children before parents.
+CARRIED_TABLES = ("backups", "api_tokens", "users")
 
 NOTES = {
     "full": "A copy of the whole SQLite database; restorable with restore_backup. Secrets inside stay "
@@ -503,19 +508,31 @@ class BackupService:
                     f"backup {backup.id} was written by a newer sanctum-mcp (schema above {SCHEMA_VERSION}); "
                     "upgrade sanctum-mcp to restore it. Nothing was restored."
                 ) from None
-            source.execute("PRAGMA foreign_keys = ON")
+            # Off while whole tables are swapped (deleting users would SET NULL every log row's user);
+            # the result is checked with foreign_key_check before anything reaches the live database.
+            source.execute("PRAGMA foreign_keys = OFF")
             source.execute("BEGIN IMMEDIATE")
             try:
                 newest_in_backup = sql.max_id(source, "logs")
-                catalogue = sql.all_rows(live, "backups")
                 newer_logs = live.execute("SELECT * FROM logs WHERE id > ? ORDER BY id", (newest_in_backup,)).fetchall()
+                for table in CARRIED_TABLES:  # children first when deleting, parents first when inserting
+                    source.execute(f'DELETE FROM "{table}"')
+                for table in reversed(CARRIED_TABLES):
+                    sql.insert_rows(source, table, sql.all_rows(live, table))
                 users = sql.existing_user_ids(source)
-                source.execute("DELETE FROM backups")
-                sql.insert_rows(source, "backups", catalogue)
                 carried = [
                     {**dict(r), "user_id": r["user_id"] if r["user_id"] in users else None} for r in newer_logs
                 ]
                 sql.insert_rows(source, "logs", carried)
+                source.execute("UPDATE logs SET user_id = NULL WHERE user_id IS NOT NULL "
+                               "AND user_id NOT IN (SELECT id FROM users)")
+                broken = source.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    tables = sorted({row[0] for row in broken})
+                    raise Conflict(
+                        f"backup {backup.id} cannot be restored without breaking references in {', '.join(tables)} "
+                        "(rows pointing at rows that would not exist); nothing was restored."
+                    )
                 restored = sql.get_by_id(source, backup.id)
                 audit.record(source, caller, action="backup.restore", source="backup", source_id=backup.id,
                              message=(f"registry restored from backup {backup.name!r} (taken {backup.created_at}); "
