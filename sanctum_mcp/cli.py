@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ("access", "ops")
+_COMMAND_MODULES: tuple[str, ...] = ("access", "smcp", "ops")
 
 
 def _command_modules():

@@ -51,10 +51,13 @@ async def make_instance(registry: Registry, name: str, *, agent_id: int | None =
 
 async def make_smcp_plugin(registry: Registry, name: str, plugin_dir: Path, *, tool: str = "cron-tool",
                            commands: list[Any] | None = None, enabled: bool = True) -> int:
-    """A plugin registered from SMCP (the plugins area's convention), linked to `tool`."""
+    """A plugin registered from SMCP (the plugins area's convention: type 'mcp', config {"smcp": {...}},
+    status Active), linked to `tool`, inserted directly."""
 
     def tx(conn: sqlite3.Connection) -> int:
-        config = {"smcp": {"plugin_dir": str(plugin_dir), "commands": commands if commands is not None else []}}
+        names = commands if commands is not None else ["ping", "fail", "soft-fail", "sleep"]
+        listed = [c if isinstance(c, dict) else {"name": c} for c in names]
+        config = {"smcp": {"plugin_dir": str(plugin_dir), "commands": listed}}
         plugin_id = conn.execute(
             "INSERT INTO plugins (name, type, status, config, is_enabled) VALUES (?, 'mcp', 'Active', ?, ?)",
             (name, json.dumps(config), int(enabled)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,6 +65,13 @@ async def fake_letta_sync(client: Client, _registry: Registry) -> dict[str, Any]
     return {}
 
 
+async def empty_plugins_dir(_client: Client, _registry: Registry) -> dict[str, Any]:
+    return {"plugins_dir": tempfile.mkdtemp(prefix="audit-plugins-")}
+
+
+TOOL = ("create_tool", {"name": "audit-tool", "category": "master"})
+INSTANCE = ("create_tool_instance", {"tool": "audit-tool", "name": "audit-instance"})
+PLUGIN = ("register_plugin", {"name": "audit-plugin", "type": "extension", "version": "1.0.0"})
 JOB = {"name": "audited-job", "cron_expression": "@daily", "agent": "Audit"}
 AGENT = ("create_agent", {"name": "Audit"})
 
@@ -92,6 +100,20 @@ SETUPS: dict[str, Setup] = {
     "create_api_token": after([("create_user", {"username": "audit-user"})], {"user": "audit-user", "name": "t"}),
     "revoke_api_token": after([("create_user", {"username": "audit-user"}),
                                ("create_api_token", {"user": "audit-user"})], {"token_id": 1}),
+    "create_tool": fixed({"name": "audit-tool", "category": "master"}),
+    "update_tool": after([TOOL], {"tool": "audit-tool", "description": "changed"}),
+    "delete_tool": after([TOOL], {"tool": "audit-tool"}),
+    "create_tool_instance": after([TOOL], INSTANCE[1]),
+    "update_tool_instance": after([TOOL, INSTANCE], {"instance": 1, "status": "Healthy"}),
+    "delete_tool_instance": after([TOOL, INSTANCE], {"instance": 1}),
+    "register_plugin": fixed(PLUGIN[1]),
+    "unregister_plugin": after([PLUGIN], {"plugin": "audit-plugin"}),
+    "enable_plugin": after([PLUGIN, ("disable_plugin", {"plugin": "audit-plugin"})], {"plugin": "audit-plugin"}),
+    "disable_plugin": after([PLUGIN], {"plugin": "audit-plugin"}),
+    "link_plugin": after([PLUGIN, AGENT], {"plugin": "audit-plugin", "agents": ["Audit"]}),
+    "unlink_plugin": after([PLUGIN, AGENT, ("link_plugin", {"plugin": "audit-plugin", "agents": ["Audit"]})],
+                           {"plugin": "audit-plugin", "agents": ["Audit"]}),
+    "sync_smcp_plugins": empty_plugins_dir,
 }
 
 

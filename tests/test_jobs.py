@@ -328,8 +328,9 @@ async def test_smcp_plugin_command_runs(mc, reg, clock, db_path, tmp_path):
     [
         ({"command": "fail"}, "exit code 1: the disk is on fire"),
         ({"command": "soft-fail"}, "the plugin reported an error: nothing to do"),
-        ({"arguments": {}}, "has no 'command' in its config"),
-        ({"command": "nope"}, "has no command 'nope'"),
+        ({"arguments": {}}, "must name one of the commands of SMCP plugin 'pinger'"),
+        ({"command": "nope"}, "must name one of the commands of SMCP plugin 'pinger'"),
+        ({"command": "ping", "arguments": ["not", "an", "object"]}, "must be an object"),
     ],
 )
 async def test_failed_run_puts_the_job_in_error_with_the_reason(mc, reg, clock, db_path, tmp_path, config, reason):
@@ -351,6 +352,45 @@ async def test_failed_run_puts_the_job_in_error_with_the_reason(mc, reg, clock, 
     assert [j["name"] for j in (await call(mc, "list_jobs", {"status": "Error"}))["jobs"]] == ["flaky"]
     resumed = await call(mc, "resume_job", {"job": "flaky"})
     assert resumed["status"] == "Active" and resumed["last_error"] is None
+
+
+async def test_secret_arguments_reach_the_plugin_but_never_the_log(mc, reg, clock, db_path, tmp_path):
+    """An instance whose config holds a secret (writeOnly in the tool's schema, stored encrypted by the
+    tools area): the plugin gets the plaintext, the log rows show neither it nor its ciphertext."""
+    secret = "sk-job-secret-9876543210"
+    plugin_dir = write_plugin(tmp_path / "plugins" / "pinger")
+    schema = {"type": "object", "properties": {
+        "command": {"type": "string"},
+        "arguments": {"type": "object", "properties": {"out": {"type": "string"},
+                                                       "api_key": {"type": "string", "writeOnly": True}}}}}
+    await call(mc, "create_tool", {"name": "secret-tool", "category": "master", "tool_type": "plugin",
+                                   "config_schema": schema})
+    out = tmp_path / "ran.txt"
+    instance = await call(mc, "create_tool_instance", {"tool": "secret-tool", "name": "keyed", "config": {
+        "command": "ping", "arguments": {"out": str(out), "api_key": secret}}})
+    await make_smcp_plugin(reg, "pinger", plugin_dir, tool="secret-tool")
+    await call(mc, "create_job", {"name": "keyed", "cron_expression": "@hourly", "tool_instance": str(instance["id"])})
+    clock.advance(hours=1)
+    await Scheduler(reg).tick()
+    assert json.loads(out.read_text()) == ["--out", str(out), "--api-key", secret]
+    rows = log_rows(db_path)
+    runs = log_rows(db_path, RUNS)
+    assert [r["action"] for r in runs] == ["job.run"]
+    assert "********3210" in json.loads(runs[0]["details"])["output"]  # the echo is kept, masked
+    for row in rows:
+        text = f"{row['message']} {row['details']}"
+        assert secret not in text and "fernet:gAAAA" not in text, dict(row)
+
+
+async def test_disabled_plugin_fails_the_run(mc, reg, clock, tmp_path):
+    plugin_dir = write_plugin(tmp_path / "plugins" / "pinger")
+    await make_smcp_plugin(reg, "pinger", plugin_dir, enabled=False)
+    instance = await make_instance(reg, "pinger-1", config={"command": "ping"})
+    await call(mc, "create_job", {"name": "off", "cron_expression": "@hourly", "tool_instance": str(instance)})
+    clock.advance(hours=1)
+    await Scheduler(reg).tick()
+    job = await call(mc, "get_job", {"job": "off"})
+    assert job["status"] == "Error" and "disabled" in job["last_error"] and "enable_plugin" in job["last_error"]
 
 
 async def test_plugin_timeout_is_a_failure(mc, reg, clock, tmp_path):

@@ -64,8 +64,11 @@ def _crash_trial(db_path, seed: int) -> tuple[list[str], int]:
         if process.poll() is None:
             process.kill()
         process.wait()
-        process.stdin.close()
-        process.stdout.close()
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:  # BrokenPipeError: buffered bytes for a process that is gone
+                pass
     return acknowledged, sent
 
 

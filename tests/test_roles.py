@@ -7,6 +7,7 @@ A tool without one fails this file, so a tool added later must add its row here 
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,6 +20,9 @@ from sanctum_mcp.domain.identity import ROLE_RANK, ROLES
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
 
+# A plugins folder with nothing in it, for sync_smcp_plugins.
+EMPTY_PLUGINS_DIR = tempfile.mkdtemp(prefix="sanctum-no-plugins-")
+
 # Arguments that succeed for a caller allowed to run the tool, in the world built below.
 HARMLESS: dict[str, dict] = {
     "list_agents": {},
@@ -26,7 +30,7 @@ HARMLESS: dict[str, dict] = {
     "create_agent": {"name": "Zeus"},
     "update_agent": {"agent": "Athena", "description": "updated"},
     "set_agent_status": {"agent": "Athena", "status": "Off"},
-    "delete_agent": {"agent": "Athena"},
+    "delete_agent": {"agent": "Athena", "cascade": True},
     "list_letta_servers": {},
     "add_letta_server": {"address": "letta.lan", "port": 8283},
     "update_letta_server": {"server": 1, "timeout": 9},
@@ -40,6 +44,26 @@ HARMLESS: dict[str, dict] = {
     "deactivate_user": {"user": "target"},
     "create_api_token": {"user": "target"},
     "revoke_api_token": {"token_id": 1},
+    "list_tools": {},
+    "get_tool": {"tool": "mailer"},
+    "create_tool": {"name": "newtool", "category": "athena"},
+    "update_tool": {"tool": "mailer", "description": "updated"},
+    "delete_tool": {"tool": "spare"},
+    "list_tool_instances": {"agent": "Athena"},
+    "get_tool_instance": {"instance": 1},
+    "create_tool_instance": {"tool": "mailer", "agent": "Athena", "name": "second", "config": {"port": 25}},
+    "update_tool_instance": {"instance": 1, "status": "Healthy"},
+    "delete_tool_instance": {"instance": 1},
+    "list_plugins": {},
+    "get_plugin": {"plugin": "core"},
+    "register_plugin": {"name": "newplugin", "type": "extension", "version": "1.0.0", "dependencies": ["core>=1"],
+                        "agents": ["Athena"]},
+    "unregister_plugin": {"plugin": "core"},
+    "enable_plugin": {"plugin": "core"},
+    "disable_plugin": {"plugin": "core"},
+    "link_plugin": {"plugin": "core", "agents": ["Athena"], "tools": ["mailer"]},
+    "unlink_plugin": {"plugin": "core", "agents": ["Athena"]},
+    "sync_smcp_plugins": {"plugins_dir": EMPTY_PLUGINS_DIR},
     "list_jobs": {},
     "get_job": {"job": "nightly"},
     "create_job": {"name": "hourly", "cron_expression": "@hourly", "agent": "Cron"},
@@ -68,7 +92,8 @@ def letta() -> Iterator[FakeLetta]:
 
 async def world(registry: Registry, letta: FakeLetta) -> None:
     """Athena; users viewer/user/admin and 'target' (token 1); Letta connection 2 (the fake) active;
-    agent Cron with job 'nightly'; full backup 1."""
+    tools 'mailer' (athena, instance 1 'main' for Athena) and 'spare'; plugin 'core' 1.0.0;
+    agent Cron with job 'nightly'; full backup 1 (taken last, so restoring it changes little)."""
     op = registry.operator
     await registry.agents.create(op, {"name": "Athena", "config": {}})
     for name in ("viewer", "user", "admin", "target"):
@@ -77,6 +102,12 @@ async def world(registry: Registry, letta: FakeLetta) -> None:
     await registry.users.create_token(op, "target", "harmless")
     await registry.letta.add(op, address="127.0.0.1", port=letta.port, scheme="http", password=None, token=None,
                              timeout=5, activate=True)
+    await registry.tools.create_tool(op, {"name": "mailer", "category": "athena", "tool_type": "service",
+                                          "config_schema": {"type": "object", "properties": {"port": {"type": "integer"}}}})
+    await registry.tools.create_tool(op, {"name": "spare", "category": "master", "tool_type": "utility"})
+    await registry.tools.create_instance(op, tool="mailer", agent="Athena", name="main", config={"port": 587})
+    await registry.plugins.register(op, name="core", type="mcp", version="1.0.0", config=None, dependencies=[],
+                                    agents=[], tools=[], enabled=None)
     # Scheduled jobs and backups: agent Cron with job 'nightly' (Athena stays deletable); full backup 1.
     await registry.agents.create(op, {"name": "Cron", "config": {}})
     await registry.jobs.create(op, {"name": "nightly", "cron_expression": "@daily", "agent": "Cron"})

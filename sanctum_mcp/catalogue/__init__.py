@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanctum_mcp.catalogue.base import ToolSpec, registered_tools
 
 # Importing a module registers its tools. The order here is the order tools are listed.
-_MODULES = ("agents", "letta", "users", "jobs", "logs", "backups")
+_MODULES = ("agents", "letta", "users", "tools", "plugins", "jobs", "logs", "backups")
 
 
 def all_tools() -> dict[str, ToolSpec]:
@@ -14,3 +14,16 @@ def all_tools() -> dict[str, ToolSpec]:
     for module in _MODULES:
         importlib.import_module(f"sanctum_mcp.catalogue.{module}")
     return registered_tools()
+
+
+def find_tool(name: str) -> ToolSpec | None:
+    """One tool by name, importing catalogue modules only until it is found (a process that runs a
+    single tool, such as an SMCP command, then skips building every other tool's models)."""
+    import importlib
+
+    tools = registered_tools()
+    for module in _MODULES:
+        if name in tools:
+            break
+        importlib.import_module(f"sanctum_mcp.catalogue.{module}")
+    return tools.get(name)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sqlite3
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from sanctum_mcp.domain.errors import Forbidden, InvalidInput
+from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
 
 if TYPE_CHECKING:
@@ -30,10 +32,25 @@ ALL_AGENTS = "*"
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
+SQLITE_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
 class ToolInput(BaseModel):
     """Base of every tool's arguments. Unknown arguments are refused, never silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _integers_fit_sqlite(cls, value: Any) -> Any:
+        # Python ints are unbounded; SQLite's are 64-bit. Refuse here, naming the field,
+        # rather than failing deep in the database layer.
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool):
+                low, high = SQLITE_INT_RANGE
+                if not low <= item <= high:
+                    raise ValueError(f"{item} is outside the supported integer range ({low} to {high})")
+        return value
 
 
 @dataclass
@@ -212,6 +229,30 @@ async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
             log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
         raise
     return await spec.handler(call, args)
+
+
+errors_log = logging.getLogger("sanctum_mcp.errors")
+
+
+def explain_failure(tool_name: str, exc: BaseException) -> tuple[str, str]:
+    """(kind, message) for any failure, shared by every surface (MCP tool errors, the SMCP plugin).
+
+    Domain errors keep their message; database refusals are named; anything else becomes a generic
+    message with a reference, and its traceback goes to the log only.
+    """
+    if isinstance(exc, RegistryError):
+        return exc.kind, str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        # A constraint the domain did not pre-check. SQLite names the constraint, not the values.
+        return "conflict", f"{tool_name} was refused by the database ({exc}); nothing was changed."
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return "busy", f"{tool_name}: the database is busy with another writer; nothing was changed. Retry."
+    reference = uuid.uuid4().hex[:12]
+    errors_log.error("unexpected failure in %s (reference %s)", tool_name, reference, exc_info=exc)
+    return "internal", (
+        f"{tool_name} failed unexpectedly and nothing was changed (reference {reference}); "
+        "the server log has the details."
+    )
 
 
 def parse_arguments(spec: ToolSpec, raw: dict[str, Any]) -> ToolInput:

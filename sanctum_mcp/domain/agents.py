@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import agents as sql
 
@@ -64,8 +65,8 @@ class DeletedAgent(BaseModel):
 def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
     """Find an agent by name (any case) or numeric id, or say how to find the right one."""
     row = sql.get_by_name(conn, agent)
-    if row is None and agent.isdigit():
-        row = sql.get_by_id(conn, int(agent))
+    if row is None and (agent_id := as_id(agent)) is not None:
+        row = sql.get_by_id(conn, agent_id)
     if row is None:
         raise NotFound(f"no agent named {agent!r}; call list_agents to see the registered agents.")
     return row
@@ -77,7 +78,7 @@ def _check_name(name: str) -> str:
         raise InvalidInput(f"agent name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"agent name is {len(name)} characters long; the limit is {MAX_NAME}.")
-    if name.isdigit():
+    if looks_like_id(name):
         raise InvalidInput(f"agent name {name!r} cannot be all digits (digits address agents by id).")
     return name
 

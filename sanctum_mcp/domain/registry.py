@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sanctum_mcp.domain.clock import utcnow
 from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.secrets import SecretBox
 from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
+
+if TYPE_CHECKING:
+    from sanctum_mcp.domain.plugins import PluginService
+    from sanctum_mcp.domain.tools import ToolService
 
 
 class Registry:
@@ -34,6 +40,19 @@ class Registry:
         # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
         # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
         self.operator: Caller = LOCAL_OPERATOR
+
+    # Built on first use, so a process that runs one tool (an SMCP command) imports only its service.
+    @cached_property
+    def tools(self) -> ToolService:
+        from sanctum_mcp.domain.tools import ToolService
+
+        return ToolService(self)
+
+    @cached_property
+    def plugins(self) -> PluginService:
+        from sanctum_mcp.domain.plugins import PluginService
+
+        return PluginService(self)
 
     @classmethod
     async def open(

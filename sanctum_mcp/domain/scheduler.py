@@ -10,8 +10,9 @@ still holds the value this pass read, so when two processes share a database exa
 runs each occurrence. Occurrences missed while no scheduler was running are coalesced into one run,
 with a 'job.missed' log row saying how many there were.
 
-What a run does (see `execute`): if the job's tool instance belongs to a plugin registered from SMCP,
-the plugin command is run by the SMCP contract with a timeout; otherwise the run is recorded as due
+What a run does (see `execute`): if the job's tool instance belongs to a plugin registered from SMCP
+(the plugins service decides, see `plugin_plan`), the plugin command is run by the SMCP contract with
+a timeout; otherwise the run is recorded as due
 for the job's agent ('job.due'). Every run leaves log rows (source 'job', source_id the job id).
 A failed run puts the job in status Error; the reason is the message of its 'job.failed' row.
 
@@ -99,8 +100,18 @@ class PluginPlan:
     plugin: str
     plugin_dir: str
     command: str
-    argv: list[str]
+    argv: list[str]  # never logged: arguments may hold decrypted secrets
     problem: str | None = None
+    python: str | None = None  # the interpreter SMCP runs the plugin with, if known
+    secrets: tuple[str, ...] = ()  # plaintext of the instance's encrypted arguments: masked in the log
+
+    def redact(self, text: str) -> str:
+        """The plugin's output with any secret argument masked (a plugin may echo its arguments)."""
+        from sanctum_mcp.domain.secrets import mask
+
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, mask(secret))
+        return text
 
 
 class Scheduler:
@@ -245,7 +256,7 @@ class Scheduler:
         """Do what the claimed run means: run its SMCP plugin command, or record it as due for its agent."""
         plan = None
         if claim.tool_instance_id is not None:
-            plan = await self.registry.db.read(plugin_plan, claim.tool_instance_id)
+            plan = await self.registry.db.read(partial(plugin_plan, self.registry), claim.tool_instance_id)
         base = {"job": claim.name, "scheduled_for": claim.scheduled_for, "missed": claim.missed,
                 "tool_instance": claim.tool_instance, "agent": await self._agent_name(claim)}
         if plan is None:
@@ -253,7 +264,7 @@ class Scheduler:
             await self._finish(claim, ok=True, action="job.due", message=f"job {claim.name!r} is due for {who}",
                                details=base | {"agent_id": claim.agent_id})
             return
-        base |= {"plugin": plan.plugin, "command": plan.command}
+        base |= {"plugin": plan.plugin or None, "command": plan.command or None}
         if plan.problem is not None:
             await self._finish(claim, ok=False, action="job.failed", message=f"job {claim.name!r} failed: {plan.problem}",
                                details=base)
@@ -261,13 +272,16 @@ class Scheduler:
         from sanctum_mcp.domain.smcp import run_plugin
 
         run = await anyio.to_thread.run_sync(
-            partial(run_plugin, Path(plan.plugin_dir), plan.argv, timeout=self.plugin_timeout, python=self.python)
+            partial(run_plugin, Path(plan.plugin_dir), plan.argv, timeout=self.plugin_timeout,
+                    python=self.python or plan.python)
         )
-        details = base | {"exit_code": run.exit_code, "output": _clip(run.stdout), "stderr": _clip(run.stderr, 500)}
+        details = base | {"exit_code": run.exit_code, "output": _clip(plan.redact(run.stdout)),
+                          "stderr": _clip(plan.redact(run.stderr), 500)}
         reason = run.error
         if reason is None and isinstance(run.result, dict) and run.result.get("status") == "error":
             reported = run.result.get("error")
             reason = f"the plugin reported an error: {reported if isinstance(reported, str) else 'no message'}"
+        reason = plan.redact(reason) if reason is not None else None
         tool = f"{plan.plugin}__{plan.command}"
         if reason is None:
             await self._finish(claim, ok=True, action="job.run", message=f"job {claim.name!r} ran {tool} (exit code 0)",
@@ -313,38 +327,46 @@ class Scheduler:
             log.exception("automatic backup failed")
 
 
-def plugin_plan(conn: sqlite3.Connection, instance_id: int) -> PluginPlan | None:
-    """How to run a tool instance's SMCP plugin command, or None when it belongs to no SMCP plugin."""
+def plugin_plan(registry: Registry, conn: sqlite3.Connection, instance_id: int) -> PluginPlan | None:
+    """How to run a tool instance's SMCP plugin command, or None when it belongs to no SMCP plugin.
+
+    The lookup (plugin linked to the instance's tool, its folder, its commands, the instance's
+    "command" and "arguments" with secrets decrypted for running only) is the plugins service's
+    `smcp_command_for_instance`; its refusals become the run's failure reason.
+    """
     from sanctum_mcp.domain.smcp import render_argv
 
-    plugin = sql.smcp_plugin_for_instance(conn, instance_id)
-    if plugin is None:
-        return None
-    instance = sql.instance_by_id(conn, instance_id)
-    smcp = json.loads(plugin["smcp"])
-    config = json.loads(instance["config"]) if instance["config"] else {}
-    command = config.get("command") if isinstance(config, dict) else None
-    arguments = config.get("arguments", {}) if isinstance(config, dict) else {}
-    plugin_dir = smcp.get("plugin_dir")
-    names = [c if isinstance(c, str) else c.get("name") for c in smcp.get("commands") or [] if isinstance(c, (str, dict))]
-    plan = partial(PluginPlan, plugin=plugin["name"], plugin_dir=str(plugin_dir or ""), command=str(command or ""), argv=[])
-    label = f"tool instance {instance['name']!r} (id {instance_id})"
-    if not plugin["is_enabled"]:
-        return plan(problem=f"plugin {plugin['name']!r} is disabled; enable it or pause the job")
-    if not isinstance(plugin_dir, str) or not plugin_dir:
-        return plan(problem=f"plugin {plugin['name']!r} has no smcp.plugin_dir in its config")
-    if not isinstance(command, str) or not command:
-        hint = f" (one of: {', '.join(n for n in names if n)})" if names else ""
-        return plan(problem=f"{label} has no 'command' in its config; set config.command to the plugin command to run{hint}")
-    if names and command not in names:
-        return plan(problem=f"plugin {plugin['name']!r} has no command {command!r}; it has: {', '.join(n for n in names if n)}")
-    if not isinstance(arguments, dict):
-        return plan(problem=f"{label}: config.arguments must be a JSON object of the command's arguments")
     try:
-        argv = [command, *render_argv(arguments)]
+        found = registry.plugins.smcp_command_for_instance(conn, instance_id)
+    except RegistryError as exc:
+        return PluginPlan(plugin="", plugin_dir="", command="", argv=[], problem=str(exc))
+    if found is None:
+        return None
+    plugin = found.plugin_dir.name  # SMCP: the folder's name is the plugin's name
+    try:
+        argv = [found.command, *render_argv(found.arguments, found.parameters)]
     except ValueError as exc:
-        return plan(problem=f"{label}: {exc}")
-    return PluginPlan(plugin=plugin["name"], plugin_dir=plugin_dir, command=command, argv=argv)
+        return PluginPlan(plugin=plugin, plugin_dir=str(found.plugin_dir), command=found.command, argv=[],
+                          problem=str(exc))
+    instance = sql.instance_by_id(conn, instance_id)
+    stored = json.loads(instance["config"]) if instance is not None and instance["config"] else {}
+    secrets = _decrypted_leaves(stored.get("arguments") if isinstance(stored, dict) else None, found.arguments)
+    return PluginPlan(plugin=plugin, plugin_dir=str(found.plugin_dir), command=found.command, argv=argv,
+                      python=found.python, secrets=tuple(secrets))
+
+
+def _decrypted_leaves(stored: Any, plain: Any) -> list[str]:
+    """Plaintext values whose stored form is an encrypted secret (walking both trees together)."""
+    from sanctum_mcp.domain.secrets import SecretBox
+
+    if isinstance(stored, str) and SecretBox.is_encrypted(stored):
+        text = plain if isinstance(plain, str) else json.dumps(plain)
+        return [text] if len(text) >= 4 else []
+    if isinstance(stored, dict) and isinstance(plain, dict):
+        return [s for key in stored if key in plain for s in _decrypted_leaves(stored[key], plain[key])]
+    if isinstance(stored, list) and isinstance(plain, list):
+        return [s for a, b in zip(stored, plain) for s in _decrypted_leaves(a, b)]
+    return []
 
 
 def _log(conn: sqlite3.Connection, level: str, job_id: int, action: str, at: str, message: str, details: dict[str, Any]) -> None:

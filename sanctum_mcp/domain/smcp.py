@@ -9,6 +9,8 @@ arguments the way SMCP does and runs plugin processes with a timeout. Used by pl
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -80,18 +82,26 @@ def run_plugin(
     if not cli.is_file():
         return PluginRun(None, "", "", error=f"{cli} does not exist")
     try:
-        done = subprocess.run(
+        # A session of its own, so that a timeout kills the plugin's children too (a plugin that
+        # spawned a helper holding stdout open would otherwise keep us waiting).
+        process = subprocess.Popen(
             [python or sys.executable, str(cli), *argv],
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
             cwd=str(plugin_dir),
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired as exc:
-        return PluginRun(None, _text(exc.stdout), _text(exc.stderr), error=f"timed out after {timeout:g} s")
     except OSError as exc:
         return PluginRun(None, "", "", error=f"could not start {cli}: {exc.strerror}")
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+        return PluginRun(None, _text(stdout), _text(stderr), error=f"timed out after {timeout:g} s")
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     parsed: Any = None
     try:
         parsed = json.loads(done.stdout) if done.stdout.strip() else None
@@ -105,7 +115,66 @@ def run_plugin(
     return PluginRun(done.returncode, done.stdout, done.stderr, result=parsed)
 
 
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        process.kill()
+
+
 def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+# What SMCP accepts from `--describe` (contract version 1): an object with a `commands` array; each
+# command has a `name` made of letters, digits, `_` and `-` and optional `parameters`, each with a
+# `name` and optionally a JSON `type` among six, `required` (boolean) and `items` (an object).
+# tests/test_smcp.py checks that this agrees with the published contract schema.
+_PARAMETER = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "type": {"enum": ["string", "number", "integer", "boolean", "array", "object"]},
+        "description": {"type": "string"},
+        "required": {"type": "boolean"},
+        "items": {"type": "object"},
+    },
+}
+DESCRIBE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["commands"],
+    "properties": {
+        "contract_version": {"type": "string", "pattern": r"^1(\.[0-9]+){0,2}$"},
+        "plugin": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "version": {"type": "string"},
+                "description": {"type": "string"},
+            },
+        },
+        "commands": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "pattern": "^[a-zA-Z0-9_-]+$"},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "array", "items": _PARAMETER},
+                },
+            },
+        },
+    },
+}
+
+
+def describe_problems(payload: Any) -> list[str]:
+    """Why a `--describe` payload breaks the contract (empty when it follows it)."""
+    from sanctum_mcp.domain.schemas import schema_problems
+
+    return schema_problems(DESCRIBE_SCHEMA, payload)

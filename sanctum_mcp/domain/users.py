@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sanctum_mcp.domain import audit
+from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.clock import iso
 from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller, Permissions, Role
@@ -128,7 +129,7 @@ def check_username(username: str) -> str:
             f"username {username[:80]!r} is not valid: use 1-64 characters, letters, digits and . _ @ -, "
             "starting with a letter or digit."
         )
-    if username.isdigit():
+    if looks_like_id(username):
         raise InvalidInput(f"username {username!r} cannot be all digits (digits address users by id).")
     return username
 
@@ -156,8 +157,8 @@ def caller_from_row(row: sqlite3.Row) -> Caller:
 
 def resolve(conn: sqlite3.Connection, user: str) -> sqlite3.Row:
     row = sql.get_by_username(conn, user)
-    if row is None and user.isdigit():
-        row = sql.get_by_id(conn, int(user))
+    if row is None and (user_id := as_id(user)) is not None:
+        row = sql.get_by_id(conn, user_id)
     if row is None:
         raise NotFound(f"no user named {user!r}; call list_users to see the users.")
     return row
@@ -398,7 +399,7 @@ class UserService:
         permissions = caller.permissions
         if permissions is None or permissions.agents is None:
             return
-        ids = [int(r) for r in refs if r.isdigit()]
+        ids = [i for i in map(as_id, refs) if i is not None]
         names_by_id: dict[str, str] = {}
         if ids:
             def read(conn: sqlite3.Connection) -> dict[str, str]:
@@ -412,8 +413,8 @@ class UserService:
             names_by_id = await self.registry.db.read(read)
         for ref in refs:
             # An id that names no agent is left to the tool, which answers "not found".
-            name = names_by_id.get(ref, ref) if ref.isdigit() else ref
-            if ref.isdigit() and ref not in names_by_id:
+            name = names_by_id.get(ref, ref) if looks_like_id(ref) else ref
+            if looks_like_id(ref) and ref not in names_by_id:
                 continue
             if not permissions.allows_agent(name):
                 raise Forbidden(

@@ -1,4 +1,4 @@
-"""SQL for scheduled_jobs, and the tool-instance / SMCP-plugin lookups a job run needs. No rules here."""
+"""SQL for scheduled_jobs and the tool-instance lookups jobs need. No rules here."""
 
 from __future__ import annotations
 
@@ -167,25 +167,6 @@ def sync_instance_schedule(conn: sqlite3.Connection, instance_id: int | None, *,
         conn.execute(
             "UPDATE tool_instances SET next_run = ?, last_run = ? WHERE id = ?", (next_run, last_run, instance_id)
         )
-
-
-def smcp_plugin_for_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row | None:
-    """The SMCP plugin a tool instance belongs to, if any.
-
-    Convention shared with the plugins area: a plugin registered from SMCP has type 'mcp' and config
-    JSON {"smcp": {"plugin_dir": "...", "commands": [...]}}; a tool instance belongs to it when the
-    instance's tool is linked to it through plugin_links(plugin_id, tool_id). This is the ONE place
-    that knows it (the plugins service may take it over).
-    """
-    return conn.execute(
-        "SELECT p.id, p.name, p.status, p.is_enabled, json_extract(p.config, '$.smcp') AS smcp "
-        "FROM tool_instances ti "
-        "JOIN plugin_links pl ON pl.tool_id = ti.tool_id "
-        "JOIN plugins p ON p.id = pl.plugin_id "
-        "WHERE ti.id = ? AND p.type = 'mcp' AND json_type(p.config, '$.smcp') = 'object' "
-        "ORDER BY p.id LIMIT 1",
-        (instance_id,),
-    ).fetchone()
 
 
 def _quote(identifier: str) -> str:

@@ -1,0 +1,497 @@
+"""sanctum-mcp and SMCP: the plugin entry point, the shim, the manifest, and scanning a plugins folder.
+
+Plugins run as SMCP runs them: a new process per call with SMCP-rendered argv, stdin closed, and
+(for the shim) an interpreter where sanctum_mcp is NOT importable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from mcp import Client
+from support import REPO, call, call_error, server_env, snapshot, stdio_params
+
+import sanctum_mcp
+from sanctum_mcp.catalogue import all_tools
+from sanctum_mcp.domain.errors import Conflict
+from sanctum_mcp.domain.smcp import describe_problems, render_argv, run_plugin
+from sanctum_mcp.smcp.install import install
+from sanctum_mcp.smcp.manifest import MANIFEST_NAME, manifest_text
+from sanctum_mcp.smcp.plugin import describe_payload, parse_argv
+
+CONTRACT = json.loads((Path(__file__).parent / "data" / "smcp-plugin-contract-v1.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> str:
+    """A Python without sanctum-mcp (a fresh venv), standing in for SMCP's own interpreter."""
+    venv = tmp_path_factory.mktemp("smcp-python") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    probe = subprocess.run([python, "-c", "import sanctum_mcp"], capture_output=True, cwd=str(venv))
+    assert probe.returncode != 0, "the bare interpreter must not see sanctum_mcp"
+    return python
+
+
+@pytest.fixture
+def plugins_dir(tmp_path) -> Path:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def smcp_env(db_path, monkeypatch):
+    """SMCP passes its environment to plugins; ours names the test database."""
+    for key in [k for k in os.environ if k.startswith("SANCTUM_MCP_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SANCTUM_MCP_DB", str(db_path))
+
+
+def run_shim(plugins_dir: Path, python: str, command: str, arguments: dict, timeout: float = 60) -> tuple[int, dict]:
+    """Run one sanctum command exactly as SMCP would: rendered argv, new process, SMCP's Python."""
+    run = run_plugin(plugins_dir / "sanctum", [command, *render_argv(arguments)], timeout=timeout, python=python)
+    assert run.exit_code is not None, run.error
+    return run.exit_code, json.loads(run.stdout)
+
+
+# --- --describe -------------------------------------------------------------------------------------
+
+
+def test_describe_follows_the_contract_and_mirrors_the_catalogue():
+    payload = describe_payload()
+    Draft202012Validator(CONTRACT).validate(payload)
+    assert payload["plugin"] == {"name": "sanctum", "version": sanctum_mcp.__version__,
+                                 "description": payload["plugin"]["description"]}
+    tools = all_tools()
+    assert [c["name"] for c in payload["commands"]] == list(tools)
+    for command in payload["commands"]:
+        schema = tools[command["name"]].input_schema
+        assert command["description"] == tools[command["name"]].description
+        assert [p["name"] for p in command["parameters"]] == list(schema["properties"])
+        for param in command["parameters"]:
+            prop = schema["properties"][param["name"]]
+            assert param["type"] == prop["type"]
+            assert param["required"] == (param["name"] in schema.get("required", []))
+            assert param.get("default") == prop.get("default")
+            if param["type"] == "array":
+                assert param["items"] == prop["items"] and "type" in param["items"]
+            assert len(f"sanctum__{command['name']}") <= 64
+
+
+def test_describe_runs_through_the_shim_with_another_python(plugins_dir, bare_python, smcp_env):
+    install(plugins_dir)
+    run = run_plugin(plugins_dir / "sanctum", ["--describe"], timeout=30, python=bare_python)
+    assert run.ok, run.error
+    Draft202012Validator(CONTRACT).validate(run.result)
+    assert run.result == json.loads(json.dumps(describe_payload()))
+
+
+def test_our_contract_check_agrees_with_the_published_schema():
+    reference = Draft202012Validator(CONTRACT)
+    good_command = {"name": "ok_cmd-1", "parameters": [{"name": "x", "type": "array", "items": {"type": "string"}}]}
+    payloads = [
+        {"commands": []},
+        {"commands": [good_command], "contract_version": "1.2", "plugin": {"name": "p"}},
+        {"commands": [{"name": "bad name"}]},
+        {"commands": [{"name": ""}]},
+        {"commands": [{"name": "c", "parameters": [{"name": "x", "type": "float"}]}]},
+        {"commands": [{"name": "c", "parameters": [{"type": "string"}]}]},
+        {"commands": [{"name": "c", "parameters": [{"name": "x", "required": "yes"}]}]},
+        {"commands": [{"name": "c", "parameters": [{"name": "x", "items": ["string"]}]}]},
+        {"commands": [good_command], "contract_version": "2.0"},
+        {"commands": [good_command], "plugin": {"name": ""}},
+        {"plugin": {"name": "p"}},
+        {"commands": "none"},
+        ["not", "an", "object"],
+    ]
+    for payload in payloads:
+        assert (not describe_problems(payload)) == reference.is_valid(payload), payload
+
+
+# --- commands, as SMCP runs them ------------------------------------------------------------------------
+
+
+def test_argv_round_trips_through_smcp_rendering():
+    tools = all_tools()
+    cases = [
+        ("create_agent", {"name": "Athena", "active": False, "config": {"tempo": 120, "tags": ["a"]}, "description": "--odd"}),
+        ("register_plugin", {"name": "p", "type": "mcp", "version": "1.0.0", "dependencies": ["core>=1", "ui"],
+                             "enabled": True}),
+        ("list_tools", {"limit": 7, "enabled": True, "category": "smcp"}),
+        ("sync_smcp_plugins", {"timeout_seconds": 2.5}),
+    ]
+    for name, arguments in cases:
+        assert parse_argv(tools[name], render_argv(arguments)) == arguments
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | _text,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=_text.filter(bool), description=_text, active=st.booleans(),
+    config=st.dictionaries(_text, _json, max_size=4),
+    dependencies=st.lists(_text, max_size=4), limit=st.integers(1, 500),
+)
+def test_any_arguments_survive_smcp_rendering(name, description, active, config, dependencies, limit):
+    tools = all_tools()
+    agent = {"name": name, "description": description, "active": active, "config": config}
+    assert parse_argv(tools["create_agent"], render_argv(agent)) == agent
+    plugin = {"name": name, "type": "mcp", "version": "1.0.0", "dependencies": dependencies}
+    parsed = parse_argv(tools["register_plugin"], render_argv(plugin))
+    assert parsed == (plugin if dependencies else {k: v for k, v in plugin.items() if k != "dependencies"})
+    assert parse_argv(tools["list_tools"], render_argv({"limit": limit, "enabled": active})) == {
+        "limit": limit, "enabled": active}
+
+
+def test_argv_mistakes_are_named():
+    spec = all_tools()["create_agent"]
+    for argv, message in [
+        (["--colour", "red"], "no argument --colour"),
+        (["--active", "yes"], "true or false"),
+        (["--config", "[1]"], "JSON object"),
+        (["--config", "{oops"], "JSON object"),
+        (["--name"], "needs a value"),
+        (["--name", "a", "--name", "b"], "given twice"),
+        (["Athena"], "--flag value pairs"),
+    ]:
+        with pytest.raises(Exception) as refused:
+            parse_argv(spec, argv)
+        assert message in str(refused.value), argv
+
+
+def test_commands_run_as_smcp_runs_them(plugins_dir, bare_python, smcp_env, db_path):
+    install(plugins_dir)
+    # A boolean and an object.
+    code, agent = run_shim(plugins_dir, bare_python, "create_agent",
+                           {"name": "Athena", "active": False, "config": {"tempo": 120, "voice": {"pitch": "low"}}})
+    assert code == 0 and agent["name"] == "Athena" and agent["is_active"] is False
+    assert agent["config"] == {"tempo": 120, "voice": {"pitch": "low"}}
+    # Arrays, as repeated flags.
+    code, _ = run_shim(plugins_dir, bare_python, "register_plugin", {"name": "core", "type": "mcp", "version": "1.2.0"})
+    assert code == 0
+    code, result = run_shim(plugins_dir, bare_python, "register_plugin", {
+        "name": "app", "type": "extension", "version": "0.1.0", "dependencies": ["core>=1.0,<2"], "agents": ["Athena"]})
+    assert code == 0 and result["outcome"] == "registered"
+    assert result["plugin"]["dependencies"] == [{"name": "core", "version_spec": "<2,>=1.0"}]
+    assert result["plugin"]["agents"] == ["Athena"]
+    code, page = run_shim(plugins_dir, bare_python, "list_plugins", {"enabled": True, "limit": 10})
+    assert code == 0 and [p["name"] for p in page["plugins"]] == ["app", "core"]
+    # Failures: exit 1 and a JSON object whose error is a string.
+    before = snapshot(db_path)
+    for command, arguments, kind in [
+        ("get_agent", {"agent": "Nobody"}, "not_found"),
+        ("create_agent", {"name": "athena"}, "conflict"),
+        ("create_agent", {"name": "X", "status": "Asleep"}, "invalid_input"),
+        ("no_such_command", {}, "invalid_input"),
+        ("disable_plugin", {"plugin": "core"}, "conflict"),
+    ]:
+        code, error = run_shim(plugins_dir, bare_python, command, arguments)
+        assert code == 1 and isinstance(error["error"], str) and error["error"], (command, error)
+        assert error == {"status": "error", "error": error["error"], "error_type": kind}
+    assert snapshot(db_path) == before
+
+
+def test_install_cli_pins_the_database_and_guards_foreign_files(tmp_path, plugins_dir, bare_python):
+    pinned = tmp_path / "pinned.db"
+    env = server_env(tmp_path / "elsewhere.db")
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", "--db", str(pinned), "smcp", "install",
+                           "--plugins-dir", str(plugins_dir)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cli = plugins_dir / "sanctum" / "cli.py"
+    assert str(pinned) in cli.read_text() and os.access(cli, os.X_OK)
+    run = subprocess.run([bare_python, str(cli), *(["create_agent"] + render_argv({"name": "Monday"}))],
+                         env=env, capture_output=True, text=True, cwd=str(tmp_path), stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with sqlite3.connect(pinned) as conn:
+        assert conn.execute("SELECT name FROM agents").fetchall() == [("Monday",)]
+    assert not (tmp_path / "elsewhere.db").exists()
+    # Someone else's cli.py is not overwritten without --force; our own shim is.
+    cli.write_text("print('not ours')\n")
+    refused = subprocess.run([sys.executable, "-m", "sanctum_mcp", "smcp", "install", "--plugins-dir", str(plugins_dir)],
+                             env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "--force" in refused.stderr
+    forced = subprocess.run([sys.executable, "-m", "sanctum_mcp", "smcp", "install", "--plugins-dir", str(plugins_dir),
+                             "--force"], env=env, capture_output=True, text=True)
+    assert forced.returncode == 0 and "sanctum-mcp SMCP shim" in cli.read_text()
+    assert "SANCTUM_MCP_DB\"] = DATABASE" in cli.read_text() and "DATABASE = None" in cli.read_text()
+
+
+def test_the_plugin_process_does_not_import_mcp(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        from sanctum_mcp.smcp.plugin import main
+        assert main(["create_agent", "--name", "Timbre"]) == 0
+        assert main(["--describe"]) == 0
+        loaded = sorted(m for m in sys.modules if m == "mcp" or m.startswith(("mcp.", "mcp_types")))
+        print(loaded, file=sys.stderr)
+        sys.exit(1 if loaded else 0)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=server_env(tmp_path / "r.db"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# --- smcp_manifest.json ---------------------------------------------------------------------------------
+
+
+def test_committed_manifest_is_the_generated_one():
+    committed = (REPO / MANIFEST_NAME).read_text(encoding="utf-8")
+    assert committed == manifest_text(), "smcp_manifest.json is stale: run `sanctum-mcp smcp manifest --output smcp_manifest.json`"
+
+
+async def test_manifest_agrees_with_the_running_server(db_path):
+    manifest = json.loads((REPO / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["version"] == sanctum_mcp.__version__
+    assert manifest["endpoints"]["default_port"] == 9000
+    assert (manifest["endpoints"]["streamable_http"], manifest["endpoints"]["sse"], manifest["endpoints"]["sse_messages"]) == (
+        "/mcp", "/sse", "/messages/")
+    async with Client(stdio_params(db_path), mode="legacy") as client:
+        assert client.server_info.version == manifest["version"]
+        listed = await client.list_tools()
+        names = [t.name for t in listed.tools]
+        while listed.next_cursor:
+            listed = await client.list_tools(cursor=listed.next_cursor)
+            names += [t.name for t in listed.tools]
+    assert names == manifest["commands"]
+    assert manifest["tool_prefix"] == "sanctum__" and manifest["contract_version"] == describe_payload()["contract_version"]
+    env_names = {e["name"] for e in manifest["config"]["env"]}
+    assert {"SANCTUM_MCP_DB", "SANCTUM_MCP_SECRET_KEY"} <= env_names
+    assert any(d.startswith("mcp") for d in manifest["dependencies"])
+
+
+# --- scanning a plugins folder ---------------------------------------------------------------------------
+
+
+GOOD = """
+import json, sys
+DESCRIBE = {
+    "contract_version": "1.0",
+    "plugin": {"name": "good", "version": "1.2.0", "description": "A well-behaved plugin"},
+    "commands": [{"name": "echo", "description": "Echo the arguments", "parameters": [
+        {"name": "text", "type": "string", "required": True, "description": "What to echo"},
+        {"name": "loud", "type": "boolean"},
+        {"name": "tags", "type": "array", "items": {"type": "string"}},
+        {"name": "meta", "type": "object"}]}],
+}
+argv = sys.argv[1:]
+if argv == ["--describe"]:
+    print(json.dumps(DESCRIBE))
+    sys.exit(0)
+if argv[:1] == ["echo"]:
+    args, i = {}, 1
+    while i < len(argv):
+        key, value = argv[i][2:].replace("-", "_"), argv[i + 1]
+        i += 2
+        if key == "tags":
+            args.setdefault(key, []).append(value)
+        else:
+            args[key] = json.loads(value) if key == "meta" else value
+    print(json.dumps({"status": "success", "echo": args}))
+    sys.exit(0)
+print(json.dumps({"status": "error", "error": "unknown command"}))
+sys.exit(2)
+"""
+BROKEN_EXIT = """
+import json, sys
+print(json.dumps({"status": "error", "error": "cannot reach the weather service"}))
+sys.exit(1)
+"""
+BROKEN_JSON = """
+print("Weather plugin v2 ready!")
+"""
+BROKEN_CONTRACT = """
+import json
+print(json.dumps({"commands": [{"name": "bad name!", "parameters": [{"name": "x", "type": "float"}]}]}))
+"""
+HANGING = """
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a child holding stdout open
+time.sleep(120)
+"""
+
+
+def write_plugin(plugins_dir: Path, name: str, source: str | None, manifest: dict | None = None) -> Path:
+    folder = plugins_dir / name
+    folder.mkdir()
+    if source is not None:
+        (folder / "cli.py").write_text(textwrap.dedent(source))
+    if manifest is not None:
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def entries(report: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in report["entries"]}
+
+
+async def test_scan_good_broken_and_hanging_plugins(modern_client, plugins_dir, db_path):
+    write_plugin(plugins_dir, "good", GOOD)
+    write_plugin(plugins_dir, "broken-exit", BROKEN_EXIT)
+    write_plugin(plugins_dir, "broken-json", BROKEN_JSON)
+    write_plugin(plugins_dir, "broken-contract", BROKEN_CONTRACT)
+    write_plugin(plugins_dir, "hanging", HANGING)
+    write_plugin(plugins_dir, "notes", None, {"name": "notes", "type": "extension", "version": "0.2.0",
+                                             "module_scope": "agent", "dependencies": ["good>=1.0"],
+                                             "entry_point": "notes.py", "description": "Agent notes"})
+    write_plugin(plugins_dir, "needs-new-good", None, {"name": "needs-new-good", "type": "integration",
+                                                      "version": "1.0.0", "dependencies": {"good": ">=2"}})
+    (plugins_dir / "docs").mkdir()
+    report = await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "timeout_seconds": 2})
+    found = entries(report)
+
+    good = found["good"]
+    assert (good["outcome"], good["status"], good["version"], good["commands"]) == ("registered", "Active", "1.2.0", ["echo"])
+    assert "exit code 1: cannot reach the weather service" in found["broken-exit"]["error"]
+    assert "did not print valid JSON" in found["broken-json"]["error"]
+    assert "breaks the SMCP describe contract" in found["broken-contract"]["error"]
+    assert "$.commands[0].name" in found["broken-contract"]["error"]
+    assert "timed out after 2 s" in found["hanging"]["error"]
+    for name in ("broken-exit", "broken-json", "broken-contract", "hanging"):
+        assert (found[name]["outcome"], found[name]["status"]) == ("error", "Error")
+    assert (found["notes"]["outcome"], found["notes"]["status"], found["notes"]["version"]) == ("registered", "Active", "0.2.0")
+    assert found["needs-new-good"]["status"] == "Error"
+    assert "needs 'good' >=2, but 'good' is at version 1.2.0" in found["needs-new-good"]["error"]
+    assert found["docs"]["outcome"] == "skipped"
+
+    plugin = await call(modern_client, "get_plugin", {"plugin": "good"})
+    assert plugin["type"] == "mcp" and plugin["tools"] == ["smcp:good"]
+    smcp = plugin["config"]["smcp"]
+    assert smcp["plugin_dir"] == str((plugins_dir / "good").resolve())
+    assert smcp["commands"][0]["name"] == "echo" and len(smcp["commands"][0]["parameters"]) == 4
+    assert smcp["described_at"].endswith("Z")
+    hanging = await call(modern_client, "get_plugin", {"plugin": "hanging"})
+    assert hanging["status"] == "Error" and "timed out" in hanging["error"]
+    notes = await call(modern_client, "get_plugin", {"plugin": "notes"})
+    assert notes["type"] == "extension" and notes["config"]["manifest"]["module_scope"] == "agent"
+    assert notes["dependency_tree"][0]["name"] == "good" and notes["dependency_tree"][0]["satisfied"] is True
+    tool = await call(modern_client, "get_tool", {"tool": "smcp:good"})
+    assert (tool["category"], tool["tool_type"]) == ("smcp", "plugin")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM logs WHERE action = 'plugin.sync'").fetchone()[0] == 1
+
+    # Scan again after changes: fixed, vanished, unchanged.
+    (plugins_dir / "broken-json" / "cli.py").write_text(textwrap.dedent(GOOD).replace('"good"', '"fixed"'))
+    for path in (plugins_dir / "good").iterdir():
+        path.unlink()
+    (plugins_dir / "good").rmdir()
+    (plugins_dir / "hanging" / "cli.py").write_text(BROKEN_EXIT)
+    again = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
+    assert (again["broken-json"]["outcome"], again["broken-json"]["status"], again["broken-json"]["error"]) == (
+        "updated", "Active", None)
+    assert (again["good"]["outcome"], again["good"]["status"]) == ("vanished", "Inactive")
+    assert again["broken-exit"]["outcome"] == "error" and again["hanging"]["outcome"] == "error"
+    # 'notes' needs good>=1.0: still registered (Inactive) at 1.2.0, so nothing changed for it.
+    assert (again["notes"]["outcome"], again["notes"]["status"]) == ("unchanged", "Active")
+    assert (again["needs-new-good"]["outcome"], again["needs-new-good"]["status"]) == ("error", "Error")
+    vanished = await call(modern_client, "get_plugin", {"plugin": "good"})
+    assert vanished["status"] == "Inactive" and "vanished_at" in vanished["config"]["smcp"]
+
+
+async def test_scan_runs_describes_concurrently(modern_client, plugins_dir):
+    # Each plugin waits for the other to have started before answering. Run one after the other,
+    # the first would give up (exit 1); run together, both answer.
+    peer = """
+        import json, pathlib, sys, time
+        here = pathlib.Path(__file__).parent
+        (here / "started").write_text("yes")
+        other = here.parent / "{other}" / "started"
+        deadline = time.monotonic() + 20
+        while not other.exists():
+            if time.monotonic() > deadline:
+                print(json.dumps({{"error": "peer never started"}}))
+                sys.exit(1)
+            time.sleep(0.02)
+        print(json.dumps({{"commands": [{{"name": "ping"}}]}}))
+    """
+    write_plugin(plugins_dir, "left", peer.format(other="right"))
+    write_plugin(plugins_dir, "right", peer.format(other="left"))
+    found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "timeout_seconds": 60}))
+    assert (found["left"]["status"], found["right"]["status"]) == ("Active", "Active"), found
+
+
+async def test_scan_leaves_manually_registered_plugins_alone(modern_client, plugins_dir, db_path):
+    await call(modern_client, "register_plugin", {"name": "good", "type": "integration", "version": "3.0.0"})
+    write_plugin(plugins_dir, "good", GOOD)
+    found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
+    assert found["good"]["outcome"] == "skipped" and "register_plugin" in found["good"]["error"]
+    assert (await call(modern_client, "get_plugin", {"plugin": "good"}))["version"] == "3.0.0"
+    # ...and a scanned plugin cannot be re-registered by hand.
+    write_plugin(plugins_dir, "other", GOOD)
+    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)})
+    error = await call_error(modern_client, "register_plugin", {"name": "other", "type": "mcp", "version": "9.0.0"})
+    assert "sync_smcp_plugins" in error
+    error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": "relative/path"})
+    assert "absolute" in error
+    error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir / "missing")})
+    assert "does not exist" in error
+
+
+async def test_scan_registers_sanctum_itself(modern_client, plugins_dir, smcp_env):
+    install(plugins_dir)
+    found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
+    assert found["sanctum"]["status"] == "Active" and found["sanctum"]["commands"] == list(all_tools())
+    plugin = await call(modern_client, "get_plugin", {"plugin": "sanctum"})
+    assert plugin["version"] == sanctum_mcp.__version__
+    assert plugin["config"]["smcp"]["commands"] == json.loads(json.dumps(describe_payload()))["commands"]
+
+
+async def test_instances_of_smcp_tools_run_their_command(modern_client, registry, plugins_dir, db_path, bare_python):
+    write_plugin(plugins_dir, "good", GOOD)
+    error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": "python3"})
+    assert "absolute path of an interpreter" in error
+    # The scan runs plugins with SMCP's interpreter when told which one it is, and records it.
+    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": bare_python})
+    before = snapshot(db_path)
+    error = await call_error(modern_client, "create_tool_instance", {
+        "tool": "smcp:good", "name": "bad", "config": {"command": "shout"}})
+    assert "$.command: must be one of" in error
+    error = await call_error(modern_client, "create_tool_instance", {
+        "tool": "smcp:good", "name": "bad", "config": {"command": "echo", "arguments": {"loud": "yes", "x": 1}}})
+    assert "$.arguments.text: required property is missing" in error
+    assert "$.arguments.loud: must be of type boolean" in error and "$.arguments.x: property is not allowed" in error
+    assert snapshot(db_path) == before
+    arguments = {"text": "hello", "loud": True, "tags": ["a", "b"], "meta": {"k": 1}}
+    inst = await call(modern_client, "create_tool_instance", {
+        "tool": "smcp:good", "name": "hello", "config": {"command": "echo", "arguments": arguments}})
+    plain = await call(modern_client, "create_tool", {"name": "plain"})
+    other = await call(modern_client, "create_tool_instance", {"tool": plain["name"], "name": "x"})
+
+    command = await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, inst["id"]))
+    plugin_dir, name, args, parameters = command
+    assert (plugin_dir, name, args) == ((plugins_dir / "good").resolve(), "echo", arguments)
+    assert [p["name"] for p in parameters] == ["text", "loud", "tags", "meta"]
+    assert command.python == bare_python
+    run = run_plugin(plugin_dir, [name, *render_argv(args, parameters)], timeout=30, python=command.python)
+    assert run.ok and run.result == {"status": "success", "echo": {
+        "text": "hello", "loud": "true", "tags": ["a", "b"], "meta": {"k": 1}}}
+    assert await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, other["id"])) is None
+
+    await call(modern_client, "disable_plugin", {"plugin": "good"})
+    with pytest.raises(Conflict) as refused:
+        await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, inst["id"]))
+    assert "disabled" in str(refused.value) and "enable_plugin" in str(refused.value)
+
+
+def test_scan_command_line(tmp_path, plugins_dir):
+    write_plugin(plugins_dir, "good", GOOD)
+    write_plugin(plugins_dir, "broken-exit", BROKEN_EXIT)
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", "--db", str(tmp_path / "r.db"), "smcp", "scan",
+                           "--plugins-dir", str(plugins_dir), "--timeout", "20"],
+                          env=server_env(tmp_path / "unused.db"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split()[:3] == ["good", "registered", "Active"] for line in lines), done.stdout
+    assert any(line.split()[:3] == ["broken-exit", "error", "Error"] for line in lines), done.stdout
