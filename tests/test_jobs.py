@@ -502,3 +502,10 @@ async def test_a_job_change_wakes_the_sleeping_scheduler(mc, reg, clock, db_path
             await woke.wait()
         tg.cancel_scope.cancel()
     assert [r["action"] for r in log_rows(db_path, RUNS)] == ["job.due"]
+
+
+async def test_unicode_digits_are_names_not_ids(mc):
+    # '²'.isdigit() is True in Python, but it is no id: a not-found error, not an internal one.
+    assert "list_jobs" in await call_error(mc, "get_job", {"job": "²"})
+    assert "no tool instance named" in await call_error(
+        mc, "create_job", {"name": "j", "cron_expression": "@daily", "tool_instance": "³"})

@@ -19,6 +19,7 @@ from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.storage import jobs as sql
 
 if TYPE_CHECKING:
@@ -90,8 +91,9 @@ class DeletedJob(BaseModel):
 
 def resolve(conn: sqlite3.Connection, job: str) -> sqlite3.Row:
     row = sql.get_by_name(conn, job)
-    if row is None and job.isdigit():
-        row = sql.get_by_id(conn, int(job))
+    job_id = as_id(job)
+    if row is None and job_id is not None:
+        row = sql.get_by_id(conn, job_id)
     if row is None:
         raise NotFound(f"no scheduled job named {job!r}; call list_jobs to see the jobs.")
     return row
@@ -99,8 +101,9 @@ def resolve(conn: sqlite3.Connection, job: str) -> sqlite3.Row:
 
 def resolve_instance(conn: sqlite3.Connection, ref: str, agent_id: int | None) -> sqlite3.Row:
     """A tool instance by numeric id, or by name (narrowed to the agent when one is given)."""
-    if ref.isdigit():
-        row = sql.instance_by_id(conn, int(ref))
+    instance_id = as_id(ref)
+    if instance_id is not None:
+        row = sql.instance_by_id(conn, instance_id)
         if row is not None:
             return row
     rows = sql.instances_by_name(conn, ref)
@@ -119,7 +122,7 @@ def _check_name(name: str) -> str:
         raise InvalidInput(f"job name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"job name is {len(name)} characters long; the limit is {MAX_NAME}.")
-    if name.isdigit():
+    if looks_like_id(name):
         raise InvalidInput(f"job name {name!r} cannot be all digits (digits address jobs by id).")
     return name
 
