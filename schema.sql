@@ -145,6 +145,9 @@ CREATE TABLE IF NOT EXISTS configurations (
 -- (its leading columns are the design's idx_configurations_scope).
 CREATE UNIQUE INDEX IF NOT EXISTS idx_configurations_scope
     ON configurations(scope, target, key);
+-- A key has one type and one sensitivity at every scope: checking that, and answering "where is
+-- key K set?", looks rows up by key alone.
+CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key);
 
 
 -- -----------------------------------------------------------------------------

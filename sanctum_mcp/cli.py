@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ("access", "smcp", "ops")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops")
 
 
 def _command_modules():
@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The SDK's transports log whole JSON-RPC messages at DEBUG, tool arguments included (so a
+    # secret being set). -v turns on sanctum-mcp's own detail, never that.
+    logging.getLogger("mcp").setLevel(logging.INFO)
     db_path = settings.database_path(args.db)
     args.user = settings.local_user(args.user)
     if args.user:

@@ -114,6 +114,13 @@ SETUPS: dict[str, Setup] = {
     "unlink_plugin": after([PLUGIN, AGENT, ("link_plugin", {"plugin": "audit-plugin", "agents": ["Audit"]})],
                            {"plugin": "audit-plugin", "agents": ["Audit"]}),
     "sync_smcp_plugins": empty_plugins_dir,
+    "set_config": fixed({"key": "openai_api_key", "value": PLANTED + "-v2", "scope": "system"}),  # a new secret
+    "delete_config": after([("set_config", {"key": "audit_key", "value": "v", "scope": "system"})],
+                           {"key": "audit_key", "scope": "system"}),
+    "reset_config": after([("set_config", {"key": "debug_mode", "value": "false", "scope": "system"})],
+                          {"key": "debug_mode"}),
+    "rollback_config": after([("set_config", {"key": "debug_mode", "value": "false", "scope": "system"})],
+                             {"key": "debug_mode", "scope": "system", "version": 1}),
 }
 
 

@@ -161,40 +161,60 @@ async def test_retention_is_applied_by_the_scheduler(db_path):
         await registry.close()
 
 
+def version_1_scripts() -> tuple[str, str]:
+    """schema.sql and seeds.sql as schema version 1 had them (today's, minus what version 2 added)."""
+    schema = schema_text()
+    for added in ("CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at);",
+                  "CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key);"):
+        assert added in schema
+        schema = schema.replace(added, "")
+    seeds = seeds_text().split("-- [v2]")[0]
+    history = seeds.index("INSERT INTO config_history")
+    seeds = seeds[:history] + seeds[seeds.index("-- The default Letta connection"):]
+    seeds = seeds.replace("""'{"type":"string","format":"uri"}'""", "NULL")
+    return schema, seeds
+
+
 async def test_migration_from_a_version_1_database(tmp_path):
-    """A database made by schema version 1 gets the v2 index and settings, and keeps its data."""
+    """A database made by schema version 1 ends up like a new one, and keeps its data."""
     path = tmp_path / "old.db"
+    v1_schema, v1_seeds = version_1_scripts()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        v1_schema = schema_text().replace(
-            "CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at);", "")
         run_script(conn, v1_schema)
-        run_script(conn, seeds_text().split("-- [v2]")[0])
+        run_script(conn, v1_seeds)
         conn.execute("INSERT INTO agents (name) VALUES ('Athena')")
-        conn.execute("UPDATE system_config SET config_value = '6000' WHERE config_key = 'flask_port'")
         conn.execute("PRAGMA user_version = 1")
         assert conn.execute("SELECT COUNT(*) FROM system_config WHERE config_key = 'log_retention_days'").fetchone()[0] == 0
     registry = await Registry.open(path)
     await registry.close()
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
-        settings = dict(conn.execute(
-            "SELECT config_key, config_value FROM system_config WHERE config_key IN "
-            "('log_retention_days', 'backup_schedule', 'backup_retention_days', 'flask_port')"))
-        assert settings == {"log_retention_days": "30", "backup_schedule": "0 3 * * *",
-                            "backup_retention_days": "14", "flask_port": "6000"}
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "idx_logs_source_created_at" in indexes
-        assert conn.execute("SELECT name FROM agents").fetchall() == [("Athena",)]
-    # A fresh database and a migrated one have the same schema.
     fresh = tmp_path / "fresh.db"
     registry = await Registry.open(fresh)
     await registry.close()
 
-    def schema_of(p: Path) -> list:
+    def state(p: Path) -> dict:
         with contextlib.closing(sqlite3.connect(p)) as conn:
-            return sorted(conn.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+            return {
+                "version": conn.execute("PRAGMA user_version").fetchone()[0],
+                "schema": sorted(conn.execute(
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")),
+                "settings": sorted(conn.execute(
+                    "SELECT config_key, config_value, config_type, is_sensitive, category, constraint_json, "
+                    "default_value, version FROM system_config")),
+                "history": sorted(conn.execute(
+                    "SELECT scope, target, key, version, value, changed_by, change FROM config_history")),
+            }
 
-    assert schema_of(path) == schema_of(fresh)
+    migrated, new = state(path), state(fresh)
+    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 2
+    assert migrated["schema"] == new["schema"]
+    assert migrated["settings"] == new["settings"]
+    assert migrated["history"] == new["history"]
+    settings = {row[0]: row[1] for row in migrated["settings"]}
+    assert (settings["log_retention_days"], settings["backup_schedule"], settings["backup_retention_days"]) == (
+        "30", "0 3 * * *", "14")
+    assert ("system", "", "backup_schedule", 1, "0 3 * * *", "seed", "set") in migrated["history"]
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT name FROM agents").fetchall() == [("Athena",)]
 
 
 @pytest.mark.parametrize(

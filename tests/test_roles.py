@@ -31,6 +31,13 @@ HARMLESS: dict[str, dict] = {
     "update_agent": {"agent": "Athena", "description": "updated"},
     "set_agent_status": {"agent": "Athena", "status": "Off"},
     "delete_agent": {"agent": "Athena", "cascade": True},
+    "get_config": {"key": "smcp_port", "agent": "Athena"},
+    "set_config": {"key": "smcp_port", "value": "9001", "scope": "agent", "target": "Athena"},
+    "list_config": {},
+    "delete_config": {"key": "scratch", "scope": "system"},
+    "reset_config": {"key": "flask_port"},
+    "config_history": {"key": "scratch", "scope": "system"},
+    "rollback_config": {"key": "scratch", "scope": "system", "version": 1},
     "list_letta_servers": {},
     "add_letta_server": {"address": "letta.lan", "port": 8283},
     "update_letta_server": {"server": 1, "timeout": 9},
@@ -96,6 +103,7 @@ async def world(registry: Registry, letta: FakeLetta) -> None:
     agent Cron with job 'nightly'; full backup 1 (taken last, so restoring it changes little)."""
     op = registry.operator
     await registry.agents.create(op, {"name": "Athena", "config": {}})
+    await registry.config.set(op, "scratch", "1", scope="system")
     for name in ("viewer", "user", "admin", "target"):
         role = name if name in ROLES else "viewer"
         await registry.users.create(op, username=name, role=role, email=None, permissions=None)

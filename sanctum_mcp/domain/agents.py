@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit
+from sanctum_mcp.domain.config import delete_settings_of
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.references import as_id, looks_like_id
@@ -60,6 +61,9 @@ class DeletedAgent(BaseModel):
     deleted: Agent
     removed_tool_instances: list[str] = Field(default_factory=list)
     removed_scheduled_jobs: list[str] = Field(default_factory=list)
+    removed_configurations: list[str] = Field(
+        default_factory=list, description="Settings of the agent and its instances removed with it (scope:id:key)."
+    )
 
 
 def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
@@ -160,15 +164,19 @@ class AgentService:
                     "Delete or move those first, or call delete_agent again with cascade=true to delete "
                     "them together with the agent."
                 )
+            # The agent's own settings and its instances' settings go with it (history keeps them).
+            settings = delete_settings_of(conn, "instance", sql.instance_ids(conn, row["id"]), changed_by=caller.username)
+            settings += delete_settings_of(conn, "agent", [row["id"]], changed_by=caller.username)
             sql.delete_dependents(conn, row["id"])
             sql.delete(conn, row["id"])
             audit.record(conn, caller, action="agent.delete", source="agent", source_id=row["id"],
                          message=f"agent {before.name!r} deleted", before=before,
-                         extra={"cascade": refs if cascade else None})
+                         extra={"cascade": refs if cascade else None, "removed_configurations": settings or None})
             return DeletedAgent(
                 deleted=before,
                 removed_tool_instances=refs["tool_instances"],
                 removed_scheduled_jobs=refs["scheduled_jobs"],
+                removed_configurations=settings,
             )
 
         return await self.registry.db.write(tx)

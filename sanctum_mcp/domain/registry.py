@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         from sanctum_mcp.domain.agents import AgentService
+        from sanctum_mcp.domain.config import ConfigService
         from sanctum_mcp.domain.letta import LettaService
         from sanctum_mcp.domain.users import UserService
         from sanctum_mcp.domain.backups import BackupService
@@ -37,6 +38,7 @@ class Registry:
         self.backups = BackupService(self)
         self.users = UserService(self)
         self.letta = LettaService(self)
+        self.config = ConfigService(self)
         # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
         # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
         self.operator: Caller = LOCAL_OPERATOR

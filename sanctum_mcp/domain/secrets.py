@@ -68,11 +68,15 @@ def write_keys(path: Path, keys: Sequence[bytes]) -> None:
 class SecretBox:
     """Encrypts and decrypts secret values with the newest of its keys."""
 
-    def __init__(self, keys: Sequence[bytes], *, source: str) -> None:
+    def __init__(self, keys: Sequence[bytes], *, source: str, path: Path | None = None) -> None:
         if not keys:
             raise ValueError("a SecretBox needs at least one key")
         self.keys = list(keys)
         self.source = source  # where the keys came from, for messages (never the keys)
+        # The key file, when keys come from one: another process (`sanctum-mcp rotate-key`) may
+        # rewrite it while this one runs, so it is re-read whenever it changes (see refresh()).
+        self.path = path
+        self._signature = _file_signature(path) if path is not None else None
         self._fernet: MultiFernet | None = None
 
     @classmethod
@@ -90,7 +94,36 @@ class SecretBox:
             else:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(new_key().decode() + "\n")
-        return cls(read_keys(path), source=str(path))
+        return cls(read_keys(path), source=str(path), path=path)
+
+    @property
+    def from_environment(self) -> bool:
+        return self.path is None
+
+    def refresh(self) -> bool:
+        """Re-read the key file if it changed since it was read; True when the keys changed.
+
+        Called before every encryption (so a value is never written under a key that a rotation
+        is about to drop) and after a failed decryption (so a value re-encrypted by a rotation
+        in another process stays readable here). A stat costs microseconds.
+        """
+        if self.path is None:
+            return False
+        signature = _file_signature(self.path)
+        if signature == self._signature:
+            return False
+        keys = read_keys(self.path)
+        if not keys:
+            return False
+        self.keys, self._signature, self._fernet = keys, signature, None
+        return True
+
+    def use_keys(self, keys: Sequence[bytes]) -> None:
+        """Adopt keys this process has just written to the key file (rotation)."""
+        self.keys = list(keys)
+        self._fernet = None
+        if self.path is not None:
+            self._signature = _file_signature(self.path)
 
     @property
     def fernet(self) -> MultiFernet:
@@ -107,6 +140,7 @@ class SecretBox:
         return self._fernet
 
     def encrypt(self, plaintext: str) -> str:
+        self.refresh()
         return PREFIX + self.fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, stored: str) -> str:
@@ -114,14 +148,21 @@ class SecretBox:
 
         if not stored.startswith(PREFIX):
             raise SecretUnreadable("this value is not an encrypted secret")
+        token = stored[len(PREFIX):].encode()
         try:
-            return self.fernet.decrypt(stored[len(PREFIX):].encode()).decode()
+            return self.fernet.decrypt(token).decode()
         except InvalidToken:
-            raise SecretUnreadable(
-                f"a stored secret cannot be decrypted with the key(s) from {self.source}; the database "
-                "was probably copied without its key file, or the key was changed. Restore the key, "
-                "or set the secret again."
-            ) from None
+            pass
+        try:
+            if self.refresh():
+                return self.fernet.decrypt(token).decode()
+        except InvalidToken:
+            pass
+        raise SecretUnreadable(
+            f"a stored secret cannot be decrypted with the key(s) from {self.source}; the database "
+            "was probably copied without its key file, or the key was changed. Restore the key, "
+            "or set the secret again."
+        )
 
     def reencrypt(self, stored: str) -> str:
         """The same secret under the newest key (for rotation)."""
@@ -132,6 +173,17 @@ class SecretBox:
         except InvalidToken:
             raise SecretUnreadable(f"a stored secret cannot be decrypted with the key(s) from {self.source}") from None
 
+    def __repr__(self) -> str:  # never the keys
+        return f"SecretBox(source={self.source!r}, keys={len(self.keys)})"
+
     @staticmethod
     def is_encrypted(stored: str | None) -> bool:
         return bool(stored) and stored.startswith(PREFIX)
+
+
+def _file_signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

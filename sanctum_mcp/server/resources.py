@@ -6,6 +6,8 @@ import json
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from sanctum_mcp.domain.errors import RegistryError
@@ -40,6 +42,25 @@ def register_resources(server: MCPServer, registry: Registry) -> None:
         except RegistryError as exc:
             raise ResourceError(str(exc)) from None
 
+    @server.resource("sanctum://config/system", name="config-system", title="System settings", mime_type=JSON)
+    async def config_system() -> str:
+        """Every system-level setting (secrets masked), as JSON."""
+        return _json({"scope": "system", "entries": await registry.config.entries_at("system", None)})
+
+    @server.resource(
+        "sanctum://config/{scope}/{target}", name="config-scope", title="Settings at one scope", mime_type=JSON
+    )
+    async def config_scope(scope: str, target: str) -> str:
+        """The settings stored at one scope for one object (secrets masked): e.g.
+        sanctum://config/agent/Athena, sanctum://config/tool/mailer, sanctum://config/instance/3."""
+        if scope == "system":
+            raise ResourceError("system settings have no target: read sanctum://config/system.")
+        try:
+            entries = await registry.config.entries_at(scope, target)
+        except RegistryError as exc:
+            raise ResourceError(str(exc)) from None
+        return _json({"scope": scope, "target": target, "entries": entries})
+
     @server.resource("sanctum://jobs/due", name="jobs-due", title="Due jobs and recent runs", mime_type=JSON)
     async def jobs_due() -> str:
         """Jobs whose next run has come and not been taken yet, and the 50 latest job runs (job.due,
@@ -58,4 +79,14 @@ def register_resources(server: MCPServer, registry: Registry) -> None:
 
 
 def register_prompts(server: MCPServer, registry: Registry) -> None:
-    """Prompts arrive with the configuration issue; nothing to register yet."""
+    @server.prompt(name="configure_sanctum", title="Configure Sanctum safely")
+    async def configure_sanctum(agent: str | None = None) -> str:
+        """A summary of Sanctum's current settings (secrets masked) and how to change them safely.
+        Pass agent (e.g. Athena) to include that agent's own overrides."""
+        from sanctum_mcp.domain.config import configuration_briefing
+
+        try:
+            return await configuration_briefing(registry, agent=agent)
+        except RegistryError as exc:
+            # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).
+            raise MCPError(INVALID_PARAMS, str(exc)) from None

@@ -72,6 +72,10 @@ def dependents(conn: sqlite3.Connection, agent_id: int) -> dict[str, list[str]]:
     return {"tool_instances": instances, "scheduled_jobs": jobs}
 
 
+def instance_ids(conn: sqlite3.Connection, agent_id: int) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT id FROM tool_instances WHERE agent_id = ? ORDER BY id", (agent_id,))]
+
+
 def delete_dependents(conn: sqlite3.Connection, agent_id: int) -> None:
     # Jobs first: they may point at the agent's instances.
     conn.execute(

@@ -19,6 +19,9 @@ T = TypeVar("T")
 
 # How long a writer waits for another process's write lock before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
+# How long an inline read (read_now) may block the event loop on a lock before it hands the work
+# to the worker thread instead. In WAL mode a reader almost never waits at all.
+INLINE_BUSY_TIMEOUT_MS = 50
 
 
 class Database:
@@ -27,6 +30,7 @@ class Database:
     def __init__(self, path: Path, connection: aiosqlite.Connection) -> None:
         self.path = path
         self._connection = connection
+        self._reader: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -42,11 +46,33 @@ class Database:
         return database
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         await self._connection.close()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) in a read transaction: one consistent snapshot, never a write."""
         return await self.run(_in_read_transaction, fn, *args)
+
+    async def read_now(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a SHORT read fn(conn, *args) on the caller's own thread, with no thread hop.
+
+        For hot point lookups (get_config): a hop to the worker thread costs a thread wake-up,
+        which on a busy machine is worth more than the read itself (tens of microseconds). The
+        read runs on a second, query-only connection in its own read transaction, so it sees
+        every committed write. If the database is locked (rare in WAL mode) it is handed to the
+        worker thread instead of blocking the event loop. fn must only read, and must be cheap.
+        """
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = _open_reader(self.path)
+        try:
+            return _in_read_transaction(conn, fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        return await self.read(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) as ONE write transaction: all of it commits, or none of it does."""
@@ -71,6 +97,16 @@ def _configure(conn: sqlite3.Connection) -> None:
     # FULL: a commit returns only after the WAL is synced, so an acknowledged write survives a
     # crash of the process and of the machine. Registry writes are human-paced; safety wins.
     conn.execute("PRAGMA synchronous = FULL")
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False: the event loop's thread may differ from the one that first opened
+    # it (a registry reopened under a new loop); reads are synchronous, so never concurrent.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
 
 
 def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

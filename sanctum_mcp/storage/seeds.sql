@@ -5,6 +5,7 @@
 -- never overwrites a row an operator has changed.
 --   * system_config: ON CONFLICT(config_key) DO NOTHING (only uniqueness is ignored,
 --     so a broken seed still fails loudly on its CHECK constraints).
+--   * config_history: version 1 of each seeded setting, only while it has no history.
 --   * letta_server_config: inserted only while the table has no row at all.
 -- Values are stored as written ('~/sanctum' is not expanded here). default_value holds
 -- the same value so that a reset can restore it.
@@ -20,7 +21,7 @@ VALUES
     ('anthropic_api_key', '', 'string', 'Anthropic API Key for Claude access',
      1, 'api_keys', '', NULL),
     ('ollama_base_url',   'http://localhost:11434', 'string', 'Ollama local model server URL',
-     0, 'api_keys', 'http://localhost:11434', NULL),
+     0, 'api_keys', 'http://localhost:11434', '{"type":"string","format":"uri"}'),
     -- paths
     ('sanctum_base_path', '~/sanctum', 'string', 'Base installation directory for Sanctum',
      0, 'paths', '~/sanctum', NULL),
@@ -37,6 +38,16 @@ VALUES
     ('debug_mode',  'true', 'boolean', 'Enable debug logging',
      0, 'general', 'true', NULL)
 ON CONFLICT(config_key) DO NOTHING;
+
+-- Version 1 of every seeded setting in config_history, so that config_history shows where a
+-- setting started and rollback_config can return to it. Only for seeded rows still at version 1
+-- that have no history yet.
+INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change)
+SELECT 'system', '', s.config_key, s.version, s.config_value, s.config_type, s.is_sensitive, 'seed', 'set'
+FROM system_config AS s
+WHERE s.default_value IS NOT NULL AND s.version = 1
+  AND NOT EXISTS (SELECT 1 FROM config_history AS h
+                  WHERE h.scope = 'system' AND h.target = '' AND h.key = s.config_key);
 
 -- The default Letta connection, only into an empty table.
 INSERT INTO letta_server_config
@@ -61,3 +72,13 @@ VALUES
      'Days an automatic backup is kept before the scheduler removes it; 0 keeps them',
      0, 'general', '14', '{"type":"integer","minimum":0,"maximum":36500}')
 ON CONFLICT(config_key) DO NOTHING;
+
+-- Their version 1 in config_history, as for every seeded setting (the statement above the Letta
+-- row; repeated here because this section runs after it). On a database migrated from version 1
+-- it also gives the older seeded settings the version-1 history a new database starts with.
+INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change)
+SELECT 'system', '', s.config_key, s.version, s.config_value, s.config_type, s.is_sensitive, 'seed', 'set'
+FROM system_config AS s
+WHERE s.default_value IS NOT NULL AND s.version = 1
+  AND NOT EXISTS (SELECT 1 FROM config_history AS h
+                  WHERE h.scope = 'system' AND h.target = '' AND h.key = s.config_key);

@@ -1,0 +1,237 @@
+"""Configuration tools: layered settings with types, constraints, secrets, history and rollback."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.domain.config import (
+    MAX_VALUE,
+    ConfigChange,
+    ConfigHistory,
+    ConfigPage,
+    ConfigScope,
+    ConfigType,
+    ResolvedConfig,
+)
+
+
+def _as_text(value: Any) -> Any:
+    """Accept a JSON number or boolean where the schema says string: clients (and models) often
+    send 8080 or true for a value. It becomes its JSON text ("8080", "true"), which the key's type
+    then validates; the schema stays a plain string, which every client accepts. Objects and arrays
+    are refused (pass them as JSON text), like any other wrong type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return value
+
+
+def _id_as_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+ValueText = Annotated[str, BeforeValidator(_as_text)]
+Ref = Annotated[str, BeforeValidator(_id_as_text)]
+
+KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port' or 'openai_api_key'.")
+SCOPE = Field(description="system, agent, tool, instance or user.")
+TARGET = Field(
+    default=None,
+    description="Which object at that scope: the agent's or tool's name (or id), the instance's numeric id, the "
+    "user's name. Leave out for scope system.",
+)
+EXPECTED = Field(
+    default=None,
+    ge=0,
+    description="Check-and-set: the version you last read (0 = must not exist yet). If the setting has changed since, "
+    "nothing is written and the error names the current version.",
+)
+
+
+class GetConfig(ToolInput):
+    key: str = KEY
+    agent: Ref | None = Field(default=None, description="Resolve for this agent (name or id).")
+    tool: Ref | None = Field(default=None, description="Resolve for this tool (name or id).")
+    instance: Ref | None = Field(
+        default=None, description="Resolve for this tool instance (numeric id); brings its own tool and agent."
+    )
+    user: Ref | None = Field(default=None, description="Apply this user's preferences first (user name or id).")
+    reveal: bool = Field(
+        default=False, description="Admins only: also return the plaintext of a sensitive value. Audited."
+    )
+
+
+@tool(
+    "get_config",
+    title="Get a setting (resolved)",
+    group="Configuration",
+    role="viewer",
+    read_only=True,
+    idempotent=True,
+    extra_role=lambda args: "admin" if args.reveal else None,
+    agents=("agent",),
+)
+async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
+    """Get the effective value of a setting for an agent, tool or tool instance, and where it comes from.
+
+    Resolution order: instance -> tool -> agent -> system (user preferences first when user is given).
+    The result names the scope the value came from, the levels it overrides and an explanation you can
+    repeat to a person. Sensitive values are masked; an admin may pass reveal=true for the plaintext
+    (audited). An unknown key is an error that names the closest existing keys."""
+    return await call.registry.config.get(
+        call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
+        reveal=args.reveal,
+    )
+
+
+class SetConfig(ToolInput):
+    key: str = KEY
+    value: ValueText = Field(
+        max_length=MAX_VALUE,
+        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text). Checked "
+        "against the key's type and constraint.",
+    )
+    scope: ConfigScope = SCOPE
+    target: Ref | None = TARGET
+    type: ConfigType | None = Field(
+        default=None,
+        description="string, integer, number, boolean or json. Only for a new key (default string); an existing key "
+        "keeps its type.",
+    )
+    description: str | None = Field(default=None, max_length=2000, description="What the setting is for.")
+    category: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Grouping. At system scope one of api_keys, paths, ports, general (default general).",
+    )
+    sensitive: bool | None = Field(
+        default=None,
+        description="true for a secret (encrypted at rest, always masked; needs the admin role). A sensitive key "
+        "stays sensitive.",
+    )
+    expected_version: int | None = EXPECTED
+
+
+@tool(
+    "set_config",
+    title="Set a setting",
+    group="Configuration",
+    role="user",
+    read_only=False,
+    idempotent=True,
+    extra_role=lambda args: "admin" if args.sensitive else None,
+)
+async def set_config(call: Call, args: SetConfig) -> ConfigChange:
+    """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
+
+    The value is validated against the key's type and constraint (e.g. environment is development,
+    staging or production; ports are 1-65535; URLs must parse). Returns the new version. Pass
+    expected_version (the version you read) so that a concurrent change is refused instead of
+    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role.
+    Every change is kept in config_history and can be undone with rollback_config."""
+    return await call.registry.config.set(
+        call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
+        description=args.description, category=args.category, sensitive=args.sensitive,
+        expected_version=args.expected_version,
+    )
+
+
+class ListConfig(ToolInput):
+    category: str | None = Field(default=None, max_length=64, description="Only this category (e.g. ports).")
+    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
+    target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
+    prefix: str | None = Field(default=None, max_length=128, description="Only keys starting with this text.")
+    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the first page.")
+    limit: int = Field(default=100, ge=1, le=500, description="Settings per page (1-500).")
+
+
+@tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True)
+async def list_config(call: Call, args: ListConfig) -> ConfigPage:
+    """List stored settings as they are stored (not resolved): system settings first, then agent, instance,
+    tool and user overrides. Filter by category, scope, target or key prefix. Sensitive values are masked.
+    When the result has next_cursor, call again with it; the last page has none."""
+    return await call.registry.config.list(
+        category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
+        limit=args.limit,
+    )
+
+
+class DeleteConfig(ToolInput):
+    key: str = KEY
+    scope: ConfigScope = SCOPE
+    target: Ref | None = TARGET
+    expected_version: int | None = EXPECTED
+
+
+@tool(
+    "delete_config",
+    title="Delete a setting",
+    group="Configuration",
+    role="user",
+    read_only=False,
+    destructive=True,
+)
+async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
+    """Delete a setting at one scope, so that lower levels apply again (e.g. remove Athena's override
+    to fall back to the system value). A seeded system default cannot be deleted: use reset_config.
+    The deletion is recorded in config_history, and rollback_config can bring a value back."""
+    return await call.registry.config.delete(
+        call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
+    )
+
+
+class ResetConfig(ToolInput):
+    key: str = KEY
+    expected_version: int | None = EXPECTED
+
+
+@tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
+      read_only=False, idempotent=True)
+async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
+    """Restore a seeded system setting (e.g. flask_port, environment) to its default value. Recorded in
+    config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
+    return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version)
+
+
+class ConfigHistoryInput(ToolInput):
+    key: str = KEY
+    scope: ConfigScope = SCOPE
+    target: Ref | None = TARGET
+    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest.")
+    limit: int = Field(default=50, ge=1, le=500, description="Entries per page (1-500).")
+
+
+@tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
+      idempotent=True)
+async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
+    """Every recorded version of one setting at one scope, newest first: value (masked when sensitive),
+    what changed (set, delete, rollback, reset), who and when. Use a version with rollback_config."""
+    return await call.registry.config.history(
+        args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit
+    )
+
+
+class RollbackConfig(ToolInput):
+    key: str = KEY
+    scope: ConfigScope = SCOPE
+    target: Ref | None = TARGET
+    version: int = Field(ge=1, description="The version to restore (from config_history).")
+    expected_version: int | None = EXPECTED
+
+
+@tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
+      idempotent=True)
+async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
+    """Restore the value a setting had at an earlier version (see config_history). The restore is a new
+    version, so it can itself be undone. Works after a delete too."""
+    return await call.registry.config.rollback(
+        call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
+        expected_version=args.expected_version,
+    )

@@ -1,0 +1,359 @@
+"""SQL for system_config, configurations and config_history. Plain functions; no rules here.
+
+Both setting tables are read through the same column names (scope, target, key, value, type,
+is_sensitive, category, description, version, created_at, updated_at, default_value,
+constraint_json): system_config rows appear with scope 'system' and target ''.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+SCOPED = ("agent", "tool", "instance", "user")
+
+_SYSTEM_COLUMNS = (
+    "'system' AS scope, '' AS target, config_key AS key, config_value AS value, config_type AS type, "
+    "is_sensitive, category, description, version, created_at, updated_at, default_value, constraint_json"
+)
+_SCOPED_COLUMNS = (
+    "scope, target, key, value, type, is_sensitive, category, description, version, created_at, updated_at, "
+    "NULL AS default_value, NULL AS constraint_json"
+)
+_SCOPED_COLUMNS_C = (
+    "c.scope, c.target, c.key, c.value, c.type, c.is_sensitive, c.category, c.description, c.version, "
+    "c.created_at, c.updated_at, NULL AS default_value, NULL AS constraint_json"
+)
+# The display name of the object a scoped row belongs to (targets hold ids as text).
+_TARGET_NAME = (
+    "CASE c.scope "
+    "WHEN 'agent' THEN (SELECT name FROM agents WHERE id = CAST(c.target AS INTEGER)) "
+    "WHEN 'tool' THEN (SELECT name FROM tools WHERE id = CAST(c.target AS INTEGER)) "
+    "WHEN 'instance' THEN (SELECT name FROM tool_instances WHERE id = CAST(c.target AS INTEGER)) "
+    "WHEN 'user' THEN (SELECT username FROM users WHERE id = CAST(c.target AS INTEGER)) END"
+)
+
+
+# --- the objects a scope points at ----------------------------------------------------------
+
+
+def find_agent(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
+    row = conn.execute("SELECT id, name FROM agents WHERE name = ?", (ref,)).fetchone()
+    if row is None and ref.isdigit():
+        row = conn.execute("SELECT id, name FROM agents WHERE id = ?", (int(ref),)).fetchone()
+    return row
+
+
+def find_tool(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
+    row = conn.execute("SELECT id, name FROM tools WHERE name = ?", (ref,)).fetchone()
+    if row is None and ref.isdigit():
+        row = conn.execute("SELECT id, name FROM tools WHERE id = ?", (int(ref),)).fetchone()
+    return row
+
+
+def find_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT i.id, i.name, i.tool_id, i.agent_id, t.name AS tool_name, a.name AS agent_name "
+        "FROM tool_instances i JOIN tools t ON t.id = i.tool_id LEFT JOIN agents a ON a.id = i.agent_id "
+        "WHERE i.id = ?",
+        (instance_id,),
+    ).fetchone()
+
+
+def find_user(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
+    row = conn.execute("SELECT id, username AS name FROM users WHERE username = ?", (ref,)).fetchone()
+    if row is None and ref.isdigit():
+        row = conn.execute("SELECT id, username AS name FROM users WHERE id = ?", (int(ref),)).fetchone()
+    return row
+
+
+# --- one setting ------------------------------------------------------------------------------
+
+
+def get_row(conn: sqlite3.Connection, scope: str, target: str, key: str) -> sqlite3.Row | None:
+    if scope == "system":
+        return conn.execute(f"SELECT {_SYSTEM_COLUMNS} FROM system_config WHERE config_key = ?", (key,)).fetchone()
+    return conn.execute(
+        f"SELECT {_SCOPED_COLUMNS} FROM configurations WHERE scope = ? AND target = ? AND key = ?",
+        (scope, target, key),
+    ).fetchone()
+
+
+@cache
+def _chain_sql(levels: int) -> str:
+    parts = [
+        f"SELECT {rank} AS rank, {_SCOPED_COLUMNS} FROM configurations WHERE scope = ? AND target = ? AND key = ?"
+        for rank in range(levels)
+    ]
+    parts.append(f"SELECT {levels} AS rank, {_SYSTEM_COLUMNS} FROM system_config WHERE config_key = ?")
+    return " UNION ALL ".join(parts) + " ORDER BY rank"
+
+
+def resolve_chain(conn: sqlite3.Connection, key: str, levels: Sequence[tuple[str, str]]) -> list[sqlite3.Row]:
+    """Every row that sets `key` along a resolution chain, highest priority first, in ONE query.
+
+    `levels` are (scope, target) pairs, highest priority first; the system row comes last. Each
+    branch is a point lookup on a unique index, so the cost does not grow with the table.
+    """
+    params: list[Any] = []
+    for scope, target in levels:
+        params += [scope, target, key]
+    params.append(key)
+    return conn.execute(_chain_sql(len(levels)), params).fetchall()
+
+
+def key_definitions(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
+    """How `key` is defined anywhere: one row per (scope table, type) with counts and sensitivity."""
+    return conn.execute(
+        "SELECT 'system' AS scope, config_type AS type, is_sensitive AS sensitive, 1 AS n, category, description, "
+        "constraint_json FROM system_config WHERE config_key = ? "
+        "UNION ALL "
+        "SELECT min(scope), type, max(is_sensitive), count(*), max(category), max(description), NULL "
+        "FROM configurations WHERE key = ? GROUP BY type",
+        (key, key),
+    ).fetchall()
+
+
+def all_keys(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT config_key FROM system_config UNION SELECT key FROM configurations")]
+
+
+def where_key_is_set(conn: sqlite3.Connection, key: str, limit: int = 10) -> list[sqlite3.Row]:
+    return conn.execute(
+        f"SELECT c.scope, c.target, {_TARGET_NAME} AS target_name FROM configurations c WHERE c.key = ? "
+        "ORDER BY c.scope, c.target LIMIT ?",
+        (key, limit),
+    ).fetchall()
+
+
+def insert_system(conn: sqlite3.Connection, key: str, values: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO system_config (config_key, config_value, config_type, description, is_sensitive, category, version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (key, values["value"], values["type"], values["description"], values["is_sensitive"], values["category"],
+         values["version"]),
+    )
+
+
+def update_system(conn: sqlite3.Connection, key: str, values: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE system_config SET config_value = ?, config_type = ?, description = ?, is_sensitive = ?, "
+        "category = ?, version = ? WHERE config_key = ?",
+        (values["value"], values["type"], values["description"], values["is_sensitive"], values["category"],
+         values["version"], key),
+    )
+
+
+def insert_scoped(conn: sqlite3.Connection, scope: str, target: str, key: str, values: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO configurations (scope, target, key, value, type, is_sensitive, category, description, version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (scope, target, key, values["value"], values["type"], values["is_sensitive"], values["category"],
+         values["description"], values["version"]),
+    )
+
+
+def update_scoped(conn: sqlite3.Connection, scope: str, target: str, key: str, values: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE configurations SET value = ?, type = ?, is_sensitive = ?, category = ?, description = ?, version = ? "
+        "WHERE scope = ? AND target = ? AND key = ?",
+        (values["value"], values["type"], values["is_sensitive"], values["category"], values["description"],
+         values["version"], scope, target, key),
+    )
+
+
+def delete_row(conn: sqlite3.Connection, scope: str, target: str, key: str) -> None:
+    if scope == "system":
+        conn.execute("DELETE FROM system_config WHERE config_key = ?", (key,))
+    else:
+        conn.execute("DELETE FROM configurations WHERE scope = ? AND target = ? AND key = ?", (scope, target, key))
+
+
+# --- making every stored value of a key secret ----------------------------------------------
+
+
+def plain_values_of_key(conn: sqlite3.Connection, key: str) -> list[tuple[str, int, str | None]]:
+    """(table, rowid, value) of every not-yet-sensitive value of `key`, current and historical."""
+    cells: list[tuple[str, int, str | None]] = []
+    for table, column, flag, key_column in (
+        ("system_config", "config_value", "is_sensitive", "config_key"),
+        ("configurations", "value", "is_sensitive", "key"),
+        ("config_history", "value", "sensitive", "key"),
+    ):
+        for row in conn.execute(
+            f'SELECT id, "{column}" FROM "{table}" WHERE "{key_column}" = ? AND "{flag}" = 0', (key,)
+        ):
+            cells.append((table, row[0], row[1]))
+    return cells
+
+
+def make_cell_sensitive(conn: sqlite3.Connection, table: str, rowid: int, value: str | None) -> None:
+    column, flag = {
+        "system_config": ("config_value", "is_sensitive"),
+        "configurations": ("value", "is_sensitive"),
+        "config_history": ("value", "sensitive"),
+    }[table]
+    conn.execute(f'UPDATE "{table}" SET "{column}" = ?, "{flag}" = 1 WHERE id = ?', (value, rowid))
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+def add_history(
+    conn: sqlite3.Connection,
+    *,
+    scope: str,
+    target: str,
+    key: str,
+    version: int,
+    value: str | None,
+    value_type: str,
+    sensitive: bool,
+    changed_by: str,
+    change: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (scope, target, key, version, value, value_type, int(sensitive), changed_by, change),
+    )
+
+
+def max_history_version(conn: sqlite3.Connection, scope: str, target: str, key: str) -> int:
+    row = conn.execute(
+        "SELECT max(version) FROM config_history WHERE scope = ? AND target = ? AND key = ?", (scope, target, key)
+    ).fetchone()
+    return row[0] or 0
+
+
+def history_version(conn: sqlite3.Connection, scope: str, target: str, key: str, version: int) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ? AND version = ? "
+        "ORDER BY id DESC LIMIT 1",
+        (scope, target, key, version),
+    ).fetchone()
+
+
+def history_versions(conn: sqlite3.Connection, scope: str, target: str, key: str, limit: int = 20) -> list[int]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT version FROM config_history WHERE scope = ? AND target = ? AND key = ? AND change <> 'delete' "
+            "ORDER BY version DESC LIMIT ?",
+            (scope, target, key, limit),
+        )
+    ]
+
+
+def history_page(
+    conn: sqlite3.Connection, scope: str, target: str, key: str, *, before: int | None, limit: int
+) -> list[sqlite3.Row]:
+    """History newest first, strictly older than version `before`."""
+    sql = "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ?"
+    params: list[Any] = [scope, target, key]
+    if before is not None:
+        sql += " AND version < ?"
+        params.append(before)
+    sql += " ORDER BY version DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def _prefix_bounds(prefix: str) -> tuple[str, str]:
+    # Every key starting with prefix sorts in [prefix, prefix + U+10FFFF): an index range, and
+    # no LIKE wildcards ('_' is common in keys).
+    return prefix, prefix + "\U0010ffff"
+
+
+def page_system(
+    conn: sqlite3.Connection, *, category: str | None, prefix: str | None, after: str | None, limit: int
+) -> list[sqlite3.Row]:
+    where, params = [], []
+    if category is not None:
+        where.append("category = ?")
+        params.append(category)
+    if prefix:
+        low, high = _prefix_bounds(prefix)
+        where.append("config_key >= ? AND config_key < ?")
+        params += [low, high]
+    if after is not None:
+        where.append("config_key > ?")
+        params.append(after)
+    sql = f"SELECT {_SYSTEM_COLUMNS}, '' AS target_name FROM system_config"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY config_key LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+def page_scoped(
+    conn: sqlite3.Connection,
+    *,
+    scope: str | None,
+    target: str | None,
+    category: str | None,
+    prefix: str | None,
+    after: tuple[str, str, str] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Scoped settings in (scope, target, key) order, the order of the unique index."""
+    where, params = [], []
+    if scope is not None:
+        where.append("c.scope = ?")
+        params.append(scope)
+    if target is not None:
+        where.append("c.target = ?")
+        params.append(target)
+    if category is not None:
+        where.append("c.category = ?")
+        params.append(category)
+    if prefix:
+        low, high = _prefix_bounds(prefix)
+        where.append("c.key >= ? AND c.key < ?")
+        params += [low, high]
+    if after is not None:
+        where.append("(c.scope, c.target, c.key) > (?, ?, ?)")
+        params += list(after)
+    sql = f"SELECT {_SCOPED_COLUMNS_C}, {_TARGET_NAME} AS target_name FROM configurations c"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.scope, c.target, c.key LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+def scope_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {r[0]: r[1] for r in conn.execute("SELECT scope, count(*) FROM configurations GROUP BY scope")}
+
+
+# --- removing an object's settings together with the object -------------------------------------
+
+
+def delete_for_targets(
+    conn: sqlite3.Connection, scope: str, targets: Sequence[str], *, changed_by: str
+) -> list[sqlite3.Row]:
+    """Delete every setting of the given objects, recording each deletion in config_history.
+
+    Called by the services that delete agents, tools, instances and users, inside their own
+    transaction. Returns the removed rows (scope, target, key, is_sensitive, ...).
+    """
+    removed: list[sqlite3.Row] = []
+    for target in targets:
+        rows = conn.execute(
+            f"SELECT {_SCOPED_COLUMNS} FROM configurations WHERE scope = ? AND target = ? ORDER BY key",
+            (scope, target),
+        ).fetchall()
+        for row in rows:
+            version = max(row["version"], max_history_version(conn, scope, target, row["key"])) + 1
+            add_history(conn, scope=scope, target=target, key=row["key"], version=version, value=None,
+                        value_type=row["type"], sensitive=bool(row["is_sensitive"]), changed_by=changed_by,
+                        change="delete")
+        conn.execute("DELETE FROM configurations WHERE scope = ? AND target = ?", (scope, target))
+        removed += rows
+    return removed
