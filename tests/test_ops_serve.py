@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
 from mcp.client.session import ClientSession
-from support import call, start_http_server, stdio_params, stop
+from support import HttpServer, call, start_http_server, stdio_params, stop
 
 
 def rows(db_path: Path, where: str) -> list[tuple]:
@@ -21,14 +20,13 @@ def rows(db_path: Path, where: str) -> list[tuple]:
         return conn.execute(f"SELECT level, source, action, message FROM logs WHERE {where} ORDER BY id").fetchall()
 
 
-def stop_and_read_stderr(process: subprocess.Popen) -> str:
-    process.terminate()
-    try:
-        _, err = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate()
-    return err.decode()
+def stop_and_read_stderr(server: HttpServer) -> str:
+    """Stop the server (SIGTERM: a clean shutdown, which flushes queued log records) and return its stderr."""
+    stop(server.process)
+    server.log.seek(0)
+    text = server.log.read().decode()
+    server.log.close()
+    return text
 
 
 @pytest.mark.parametrize("flags", [(), ("--no-scheduler", "--no-db-log")])
@@ -39,8 +37,7 @@ def test_http_server_background_work(db_path, flags):
         response = httpx.post(server.mcp_url, headers={"Host": "evil.example"}, json={})
         assert response.status_code == 421
     finally:
-        stderr = stop_and_read_stderr(server.process)
-        stop(server.process)
+        stderr = stop_and_read_stderr(server)
     assert "Invalid Host header" in stderr  # always on stderr
     copied = rows(db_path, "source = 'server'")
     if flags:
@@ -75,3 +72,4 @@ async def test_a_job_runs_in_a_served_process(db_path):
         assert rows(db_path, "action = 'job.due'")
     finally:
         stop(server.process)
+        server.log.close()
