@@ -1,9 +1,9 @@
 -- =============================================================================
--- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 1
+-- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 2
 -- =============================================================================
 -- This file is the single source of the registry schema. The application runs it
 -- as one script on a fresh database and then records the version itself
--- (PRAGMA user_version = 1); pragmas (foreign_keys, journal_mode, ...) are set by
+-- (PRAGMA user_version = 2); pragmas (foreign_keys, journal_mode, ...) are set by
 -- the application, never here. Default rows live in sanctum_mcp/storage/seeds.sql.
 -- Design notes, the origin of every table and the final column list: docs/schema.md.
 --
@@ -280,6 +280,8 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS idx_logs_level_created_at ON logs(level, created_at);
 CREATE INDEX IF NOT EXISTS idx_logs_source           ON logs(source, source_id, created_at);
+-- One source newest first (query_logs with only a source); added in schema version 2.
+CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at);
 CREATE INDEX IF NOT EXISTS idx_logs_created_at       ON logs(created_at);
 CREATE INDEX IF NOT EXISTS idx_logs_user             ON logs(user_id);
 

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-loopback", action="store_true",
                        help="HTTP: a client on this machine (127.0.0.1/::1) that sends no token acts as the "
                             "local user (--user); every other request needs 'Authorization: Bearer <token>'")
+    serve.add_argument("--no-scheduler", action="store_true",
+                       help="do not run scheduled jobs, log retention or automatic backups in this process")
+    serve.add_argument("--no-db-log", action="store_true",
+                       help="do not copy the server's WARNING and above log records into the logs table")
 
     commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
     commands.add_parser("tools", parents=[common], help="list every tool with the role it needs")
@@ -60,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops")
 
 
 def _command_modules():
@@ -110,14 +114,16 @@ def _serve(args: argparse.Namespace, db_path) -> None:
         if args.transport == "stdio":
             from sanctum_mcp.transports.stdio import serve_stdio
 
-            anyio.run(serve_stdio, db_path, args.user)
+            anyio.run(lambda: serve_stdio(db_path, args.user, scheduler=not args.no_scheduler,
+                                          db_log=not args.no_db_log))
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
 
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
                 anyio.run(lambda: serve_http(db_path, host=host, port=port, trust_loopback=args.trust_loopback,
-                                             user=args.user))
+                                             user=args.user, scheduler=not args.no_scheduler,
+                                             db_log=not args.no_db_log))
             except BindRefused as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:

@@ -81,3 +81,4 @@ def http_server(db_path: Path) -> Iterator[HttpServer]:
         yield server
     finally:
         stop(server.process)
+        server.log.close()

@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,9 @@ def free_port() -> int:
 
 
 class HttpServer:
-    def __init__(self, process: subprocess.Popen, host: str, port: int) -> None:
+    def __init__(self, process: subprocess.Popen, host: str, port: int, log=None) -> None:
         self.process, self.host, self.port = process, host, port
+        self.log = log  # the server's stderr (a temporary file)
         self.base = f"http://{host}:{port}"
         self.mcp_url = f"{self.base}/mcp"
         self.sse_url = f"{self.base}/sse"
@@ -84,18 +86,21 @@ class HttpServer:
 
 def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeout: float = 30.0, **env: str) -> HttpServer:
     port = free_port()
+    # stderr goes to a file, never an undrained pipe: a busy server would block once the pipe filled.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--host", host, "--port", str(port), *args],
         env=server_env(db_path, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
         cwd=str(REPO.parent),
     )
-    server = HttpServer(process, host, port)
+    server = HttpServer(process, host, port, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode()}")
+            log.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}: {log.read().decode(errors='replace')}")
         try:
             if httpx.get(f"{server.base}/healthz", timeout=1.0).status_code == 200:
                 return server

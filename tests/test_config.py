@@ -19,6 +19,10 @@ from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
 from support import REPO, call, call_error, server_env, snapshot
 
+# System settings seeds.sql creates: the design's nine, plus the scheduler's three of schema version 2
+# (log_retention_days, backup_schedule, backup_retention_days).
+SEEDED = 12
+
 
 def config_state(db_path: Path) -> list[str]:
     """The whole database but the audit log (a refused call may be audited, but changes nothing else)."""
@@ -399,8 +403,8 @@ async def test_list_config_pages_to_the_end(modern_client):
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    assert len(seen) == 9 + 12 == len(set(seen)) and pages == 6
-    assert [s for s in seen if s[0] == "system"] == sorted(s for s in seen if s[0] == "system") == seen[:9]
+    assert len(seen) == SEEDED + 12 == len(set(seen)) and pages == 6
+    assert [s for s in seen if s[0] == "system"] == sorted(s for s in seen if s[0] == "system") == seen[:SEEDED]
     # filters
     athena = await call(client, "list_config", {"scope": "agent", "target": "athena"})
     assert {e["key"] for e in athena["entries"]} == {f"k{i:02d}" for i in range(1, 12, 2)}
@@ -418,8 +422,8 @@ async def test_list_config_pages_to_the_end(modern_client):
 
 
 async def test_an_exact_last_page_has_no_cursor(modern_client):
-    page = await call(modern_client, "list_config", {"limit": 9})
-    assert len(page["entries"]) == 9 and page.get("next_cursor") is None
+    page = await call(modern_client, "list_config", {"limit": SEEDED})
+    assert len(page["entries"]) == SEEDED and page.get("next_cursor") is None
 
 
 # --- objects going away ---------------------------------------------------------------------------
@@ -504,7 +508,7 @@ async def test_config_resources(client, db_path):
     await call(client, "set_config", {"key": "smcp_port", "value": "9003", "scope": "instance", "target": str(ids["instance"])})
     system = json.loads((await client.read_resource("sanctum://config/system")).contents[0].text)
     values = {e["key"]: e["value"] for e in system["entries"]}
-    assert values["openai_api_key"] == "********1234" and values["sanctum_base_path"] == "~/sanctum" and len(values) == 9
+    assert values["openai_api_key"] == "********1234" and values["sanctum_base_path"] == "~/sanctum" and len(values) == SEEDED
     athena = json.loads((await client.read_resource("sanctum://config/agent/Athena")).contents[0].text)
     assert [(e["key"], e["value"]) for e in athena["entries"]] == [("smcp_port", "9001")]
     instance = json.loads((await client.read_resource(f"sanctum://config/instance/{ids['instance']}")).contents[0].text)
@@ -567,7 +571,7 @@ def test_cli_config_commands(db_path):
     done = cli(db_path, "config", "list", "--category", "api_keys")
     assert done.returncode == 0 and "********4321" in done.stdout and "from-stdin" not in done.stdout
     listed = json.loads(cli(db_path, "config", "list", "--json").stdout)
-    assert len(listed) == 9
+    assert len(listed) == SEEDED
     done = cli(db_path, "config", "history", "flask_port")
     assert done.returncode == 0 and [line.split()[0] for line in done.stdout.splitlines()] == ["VERSION", "2", "1"]
     done = cli(db_path, "config", "rollback", "flask_port", "1")

@@ -86,3 +86,53 @@ def test_kill_9_never_loses_an_acknowledged_write(tmp_path, seed):
     # At most the one request in flight may have committed without its answer reaching us.
     assert len(stored) - len(acknowledged) in (0, 1)
     assert audited == len(stored)  # the audit row commits with its mutation, never apart
+
+
+# --- concurrency: 20 writers doing check-and-set on the same keys --------------------------------
+
+
+async def _cas_increment(client, key: str, attempts: list[int], conflicts: list[str]) -> None:
+    """Read the counter and its version, write value+1 with expected_version; retry on conflict."""
+    from support import call
+
+    while True:
+        current = await call(client, "get_config", {"key": key})
+        value, version = int(current["value"]), current["version"]
+        attempts.append(1)
+        result = await client.call_tool("set_config", {
+            "key": key, "value": str(value + 1), "scope": "system", "expected_version": version,
+        })
+        if not result.is_error:
+            return
+        conflicts.append(result.content[0].text)
+
+
+async def test_twenty_concurrent_writers_lose_no_update(http_server):
+    """20 Streamable HTTP clients, each adding 1 to two shared counters 5 times with check-and-set."""
+    import anyio
+    from mcp import Client
+    from support import call
+
+    keys, writers, increments = ("counter_a", "counter_b"), 20, 5
+    async with Client(http_server.mcp_url) as setup:
+        for key in keys:
+            await call(setup, "set_config", {"key": key, "value": "0", "scope": "system", "type": "integer"})
+    attempts: list[int] = []
+    conflicts: list[str] = []
+
+    async def writer(index: int) -> None:
+        async with Client(http_server.mcp_url) as client:
+            for step in range(increments):
+                await _cas_increment(client, keys[(index + step) % 2], attempts, conflicts)
+
+    async with anyio.create_task_group() as group:
+        for index in range(writers):
+            group.start_soon(writer, index)
+
+    async with Client(http_server.mcp_url) as check:
+        totals = [int((await call(check, "get_config", {"key": key}))["value"]) for key in keys]
+    assert sum(totals) == writers * increments, f"lost updates: {writers * increments - sum(totals)}"
+    assert len(attempts) == writers * increments + len(conflicts)
+    # Every refusal says what the current version is, so the writer can retry without guessing.
+    for text in conflicts:
+        assert "expected_version=" in text and "Nothing was changed" in text, text

@@ -71,6 +71,21 @@ HARMLESS: dict[str, dict] = {
     "link_plugin": {"plugin": "core", "agents": ["Athena"], "tools": ["mailer"]},
     "unlink_plugin": {"plugin": "core", "agents": ["Athena"]},
     "sync_smcp_plugins": {"plugins_dir": EMPTY_PLUGINS_DIR},
+    "list_jobs": {},
+    "get_job": {"job": "nightly"},
+    "create_job": {"name": "hourly", "cron_expression": "@hourly", "agent": "Cron"},
+    "update_job": {"job": "nightly", "description": "updated"},
+    "pause_job": {"job": "nightly"},
+    "resume_job": {"job": "nightly"},
+    "delete_job": {"job": "nightly"},
+    "preview_job_runs": {"cron_expression": "0 3 * * *", "timezone": "Europe/Paris"},
+    "query_logs": {},
+    "log_event": {"message": "a note"},
+    "create_backup": {"type": "config_only"},
+    "list_backups": {},
+    "verify_backup": {"backup_id": 1},
+    "delete_backup": {"backup_id": 1},
+    "restore_backup": {"backup_id": 1, "confirm": True},
 }
 AGENT_FIELD_NAMES = {"agent", "agents", "agent_name", "agent_names", "agent_id", "agent_ids"}
 
@@ -84,7 +99,8 @@ def letta() -> Iterator[FakeLetta]:
 
 async def world(registry: Registry, letta: FakeLetta) -> None:
     """Athena; users viewer/user/admin and 'target' (token 1); Letta connection 2 (the fake) active;
-    tools 'mailer' (athena, instance 1 'main' for Athena) and 'spare'; plugin 'core' 1.0.0."""
+    tools 'mailer' (athena, instance 1 'main' for Athena) and 'spare'; plugin 'core' 1.0.0;
+    agent Cron with job 'nightly'; full backup 1 (taken last, so restoring it changes little)."""
     op = registry.operator
     await registry.agents.create(op, {"name": "Athena", "config": {}})
     await registry.config.set(op, "scratch", "1", scope="system")
@@ -100,6 +116,10 @@ async def world(registry: Registry, letta: FakeLetta) -> None:
     await registry.tools.create_instance(op, tool="mailer", agent="Athena", name="main", config={"port": 587})
     await registry.plugins.register(op, name="core", type="mcp", version="1.0.0", config=None, dependencies=[],
                                     agents=[], tools=[], enabled=None)
+    # Scheduled jobs and backups: agent Cron with job 'nightly' (Athena stays deletable); full backup 1.
+    await registry.agents.create(op, {"name": "Cron", "config": {}})
+    await registry.jobs.create(op, {"name": "nightly", "cron_expression": "@daily", "agent": "Cron"})
+    await registry.backups.create(op, type="full", name="world")
 
 
 def without_logs(db_path) -> list[str]:

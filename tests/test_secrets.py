@@ -338,6 +338,25 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
     "deactivate_user": [{"user": "canary-user"}],
     "create_api_token": [{"user": "operator"}],
     "revoke_api_token": [{"token_id": 1}],
+    # Jobs, logs and backups (the ops area). The job runs the vault instance, whose config holds the
+    # canary; the logs hold every audit row so far; backups export and restore all of it.
+    "list_jobs": [{}],
+    "get_job": [{"job": "canary-job"}],  # not there yet: an error text to check too
+    "create_job": [{"name": "canary-job", "cron_expression": "@daily", "tool_instance": "vault-main",
+                    "agent": "Athena"}],
+    "update_job": [{"job": "canary-job", "description": "scratch"}],
+    "pause_job": [{"job": "canary-job"}],
+    "resume_job": [{"job": "canary-job"}],
+    "delete_job": [{"job": "canary-job"}],
+    "preview_job_runs": [{"cron_expression": "0 3 * * *", "timezone": "Europe/Paris"}],
+    "query_logs": [{}, {"source": "config", "limit": 500}, {"text": "canary", "limit": 500}, {"level": "WARNING"}],
+    "log_event": [{"message": "a canary note", "details": {"where": "test"}}],
+    "create_backup": [{"type": "config_only", "name": "canary-config"}, {"type": "incremental", "name": "canary-inc"},
+                      {"type": "full", "name": "canary-full"}],
+    "list_backups": [{}],
+    "verify_backup": [{"backup_id": 1}, {"backup_id": 3}],
+    "delete_backup": [{"backup_id": 2}],
+    "restore_backup": [{"backup_id": 3, "confirm": True}],
 }
 # Arguments for every resource template and prompt, on the same terms.
 TEMPLATE_ARGS: dict[str, list[dict[str, str]]] = {

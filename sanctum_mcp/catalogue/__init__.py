@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanctum_mcp.catalogue.base import ToolSpec, registered_tools
 
 # Importing a module registers its tools. The order here is the order tools are listed.
-_MODULES = ("agents", "config", "tools", "plugins", "letta", "users")
+_MODULES = ("agents", "config", "tools", "plugins", "letta", "users", "jobs", "logs", "backups")
 
 
 def all_tools() -> dict[str, ToolSpec]:

@@ -25,11 +25,17 @@ class Registry:
         from sanctum_mcp.domain.config import ConfigService
         from sanctum_mcp.domain.letta import LettaService
         from sanctum_mcp.domain.users import UserService
+        from sanctum_mcp.domain.backups import BackupService
+        from sanctum_mcp.domain.jobs import JobService
+        from sanctum_mcp.domain.logs import LogService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
         self.agents = AgentService(self)
+        self.jobs = JobService(self)
+        self.logs = LogService(self)
+        self.backups = BackupService(self)
         self.users = UserService(self)
         self.letta = LettaService(self)
         self.config = ConfigService(self)

@@ -61,6 +61,17 @@ def register_resources(server: MCPServer, registry: Registry) -> None:
             raise ResourceError(str(exc)) from None
         return _json({"scope": scope, "target": target, "entries": entries})
 
+    @server.resource("sanctum://jobs/due", name="jobs-due", title="Due jobs and recent runs", mime_type=JSON)
+    async def jobs_due() -> str:
+        """Jobs whose next run has come and not been taken yet, and the 50 latest job runs (job.due,
+        job.run, job.failed, job.missed log rows), as JSON."""
+        from sanctum_mcp.domain.clock import iso
+
+        now = iso(registry.clock())
+        page = await registry.jobs.list(due_before=now, status="Active", limit=500)
+        runs = await registry.logs.recent_job_runs(50)
+        return _json({"now": now, "due": page.jobs, "recent_runs": runs})
+
     @server.resource("sanctum://schema", name="schema", title="Registry database schema", mime_type="application/sql")
     def schema() -> str:
         """The SQL schema of the registry database (schema.sql)."""

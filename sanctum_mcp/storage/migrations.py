@@ -27,10 +27,34 @@ class Migration:
     apply: Callable[[sqlite3.Connection], None]
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Version 2: what schema.sql and seeds.sql gained after version 1, so that a migrated database
+    equals a new one. Indexes: logs(source, created_at) (query_logs by source, newest first) and
+    configurations(key) (configuration). Seeds: the settings the scheduler applies (log retention,
+    automatic backups), version-1 config_history of seeded settings, ollama_base_url's URI check."""
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key)")
+    conn.execute(
+        "UPDATE system_config SET constraint_json = '{\"type\":\"string\",\"format\":\"uri\"}' "
+        "WHERE config_key = 'ollama_base_url' AND constraint_json IS NULL"
+    )
+    for statement in split_statements(_section(seeds_text(), "v2")):
+        conn.execute(statement)
+
+
+def _section(script: str, name: str) -> str:
+    """The part of seeds.sql between `-- [name]` and the next `-- [` marker."""
+    start = script.index(f"-- [{name}]")
+    end = script.find("-- [", start + 1)
+    return script[start:] if end < 0 else script[start:end]
+
+
 # Steps from older schema versions. Append here when schema.sql changes, and bump
 # SCHEMA_VERSION; schema.sql itself must equal the result of every step applied in order.
-MIGRATIONS: tuple[Migration, ...] = ()
-SCHEMA_VERSION = 1
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "logs(source, created_at) and configurations(key) indexes; scheduler settings; seed history", _v2),
+)
+SCHEMA_VERSION = 2
 
 
 @cache

@@ -1,5 +1,5 @@
 -- =============================================================================
--- sanctum-mcp: default rows of the Sanctum registry (schema version 1)
+-- sanctum-mcp: default rows of the Sanctum registry (schema version 2)
 -- =============================================================================
 -- Run after schema.sql, on every start if wanted: every statement is idempotent and
 -- never overwrites a row an operator has changed.
@@ -55,3 +55,30 @@ INSERT INTO letta_server_config
      connection_timeout, is_active)
 SELECT 'localhost', 8080, 'http', NULL, NULL, 30, 1
 WHERE NOT EXISTS (SELECT 1 FROM letta_server_config);
+
+-- [v2] Settings the scheduler applies (added by schema version 2; storage/migrations.py runs
+-- this section on a version-1 database, so it must stay idempotent).
+INSERT INTO system_config
+    (config_key, config_value, config_type, description, is_sensitive, category,
+     default_value, constraint_json)
+VALUES
+    ('log_retention_days', '30', 'integer',
+     'Days the logs table (audit trail and events) keeps a row; 0 keeps everything',
+     0, 'general', '30', '{"type":"integer","minimum":0,"maximum":36500}'),
+    ('backup_schedule', '0 3 * * *', 'string',
+     'Cron expression (UTC) for automatic full backups; empty turns them off',
+     0, 'general', '0 3 * * *', NULL),
+    ('backup_retention_days', '14', 'integer',
+     'Days an automatic backup is kept before the scheduler removes it; 0 keeps them',
+     0, 'general', '14', '{"type":"integer","minimum":0,"maximum":36500}')
+ON CONFLICT(config_key) DO NOTHING;
+
+-- Their version 1 in config_history, as for every seeded setting (the statement above the Letta
+-- row; repeated here because this section runs after it). On a database migrated from version 1
+-- it also gives the older seeded settings the version-1 history a new database starts with.
+INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change)
+SELECT 'system', '', s.config_key, s.version, s.config_value, s.config_type, s.is_sensitive, 'seed', 'set'
+FROM system_config AS s
+WHERE s.default_value IS NOT NULL AND s.version = 1
+  AND NOT EXISTS (SELECT 1 FROM config_history AS h
+                  WHERE h.scope = 'system' AND h.target = '' AND h.key = s.config_key);

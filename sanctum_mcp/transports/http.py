@@ -118,8 +118,10 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
 
 
 async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: bool = False,
-                     user: str | None = None) -> None:
+                     user: str | None = None, scheduler: bool = True, db_log: bool = True) -> None:
     import uvicorn
+
+    from sanctum_mcp.transports.background import background
 
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
@@ -134,6 +136,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         log.info("sanctum-mcp %s on http://%s:%d/mcp (Streamable HTTP) and http://%s:%d/sse (SSE); database %s",
                  __version__, shown, port, shown, port, db_path)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-        await uvicorn.Server(config).serve()
+        async with background(registry, scheduler=scheduler, db_log=db_log):
+            await uvicorn.Server(config).serve()
     finally:
         await registry.close()

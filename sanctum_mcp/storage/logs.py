@@ -1,0 +1,109 @@
+"""SQL for the logs table (the audit trail and event log). No rules here.
+
+Listing is newest first with a keyset on (created_at, id). Each filter shape has an index whose
+order is the listing's order, so a page costs the same on a million rows as on a hundred:
+  level (+ time window)            -> idx_logs_level_created_at (level, created_at[, rowid])
+  source + source_id (+ window)    -> idx_logs_source (source, source_id, created_at[, rowid])
+  source alone (+ window)          -> idx_logs_source_created_at (source, created_at[, rowid])
+  time window / nothing            -> idx_logs_created_at (created_at[, rowid])
+The text filter is applied to the rows those indexes yield (a LIKE cannot use an index).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+COLUMNS = ("level", "source", "source_id", "user_id", "action", "message", "details", "created_at")
+
+
+def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+    columns = [c for c in COLUMNS if values.get(c) is not None]
+    sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+
+
+def insert_many(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Rows of (level, source, source_id, user_id, action, message, details, created_at)."""
+    conn.executemany(
+        "INSERT INTO logs (level, source, source_id, user_id, action, message, details, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def page_sql(
+    *,
+    level: str | None = None,
+    source: str | None = None,
+    source_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    text: str | None = None,
+    before: tuple[str, int] | None = None,
+    limit: int = 50,
+) -> tuple[str, list[Any]]:
+    """The query for one page, newest first (exposed so the benchmark can EXPLAIN it)."""
+    where, params = [], []
+    if level is not None:
+        where.append("level = ?")
+        params.append(level)
+    if source is not None:
+        where.append("source = ?")
+        params.append(source)
+    if source_id is not None:
+        where.append("source_id = ?")
+        params.append(source_id)
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("created_at < ?")
+        params.append(until)
+    if before is not None:
+        # Row-value comparison: SQLite turns it into a range on (created_at, rowid) of the index.
+        where.append("(created_at, id) < (?, ?)")
+        params += [before[0], before[1]]
+    if text is not None:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(message LIKE ? ESCAPE '\\' OR action LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern]
+    sql = "SELECT * FROM logs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return sql, params
+
+
+def page(conn: sqlite3.Connection, **filters: Any) -> list[sqlite3.Row]:
+    sql, params = page_sql(**filters)
+    return conn.execute(sql, params).fetchall()
+
+
+def purge_before(conn: sqlite3.Connection, cutoff: str) -> int:
+    return conn.execute("DELETE FROM logs WHERE created_at < ?", (cutoff,)).rowcount
+
+
+JOB_RUN_ACTIONS = ("job.due", "job.run", "job.failed", "job.missed")
+
+
+def recent_job_runs(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The scheduler's rows (not the audit rows of job changes, which share source 'job')."""
+    marks = ", ".join("?" for _ in JOB_RUN_ACTIONS)
+    return conn.execute(
+        f"SELECT * FROM logs WHERE source = 'job' AND action IN ({marks}) ORDER BY created_at DESC, id DESC LIMIT ?",
+        (*JOB_RUN_ACTIONS, limit),
+    ).fetchall()
+
+
+def rows_between(conn: sqlite3.Connection, table: str, since: str | None, until: str) -> list[sqlite3.Row]:
+    """Rows of `table` ('logs' or 'config_history') with since <= created_at < until, oldest first."""
+    if table not in ("logs", "config_history"):
+        raise ValueError(f"no created_at window for table {table!r}")
+    if since is None:
+        return conn.execute(f'SELECT * FROM "{table}" WHERE created_at < ? ORDER BY id', (until,)).fetchall()
+    return conn.execute(
+        f'SELECT * FROM "{table}" WHERE created_at >= ? AND created_at < ? ORDER BY id', (since, until)
+    ).fetchall()
