@@ -49,6 +49,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import bench_config  # noqa: E402
+import bench_logs  # noqa: E402
 import bench_smcp  # noqa: E402
 import bench_writes  # noqa: E402
 
@@ -100,7 +101,9 @@ def show(value: float | None, unit: str) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = (f"{'measure (median)':<52} {'value':>11}  {'baseline (same run)':<40} {'baseline':>11} "
+    width = max(len("measure (median)"), *(len(r.label) for r in rows))
+    based = max(len("baseline (same run)"), *(len(r.baseline) for r in rows))
+    header = (f"{'measure (median)':<{width}} {'value':>11}  {'baseline (same run)':<{based}} {'baseline':>11} "
               f"{'ratio':>7} {'target':>7}  verdict")
     print(header)
     print("-" * len(header))
@@ -110,8 +113,8 @@ def print_table(rows: list[Row]) -> None:
             print()
         section = r.label[:2]
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-        print(f"{r.label:<52} {show(r.value, r.unit):>11}  {r.baseline:<40} {show(r.base, r.unit):>11} "
-              f"{ratio:>7} {r.target_text():>7}  {r.verdict()}")
+        print(f"{r.label:<{width}} {show(r.value, r.unit):>11}  {r.baseline:<{based}} {show(r.base, r.unit):>11} "
+              f"{ratio:>7} {r.target_text():>7}  {r.verdict()}".rstrip())
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -461,21 +464,66 @@ def smcp_path(setup: Setup, calls: int) -> float:
 # --- P6: logs ----------------------------------------------------------------------------------
 
 
-def bench_logs_setup(workdir: Path, rows: int) -> tuple[Path, Path, int] | None:
+@dataclass
+class LogSetup:
+    small_db: Path
+    large_db: Path
+    small_rows: int
+    rows: int
+
+
+def logs_setup(workdir: Path, rows: int) -> LogSetup:
+    """Two log databases filled from the same deterministic pattern (bench_logs.build)."""
+    setup = LogSetup(workdir / "logs-small.db", workdir / "logs-large.db", 100, rows)
+    bench_logs.build(setup.small_db, setup.small_rows)
+    bench_logs.build(setup.large_db, setup.rows)
+    return setup
+
+
+def query_logs_arguments(filters: dict, limit: int) -> dict:
+    from sanctum_mcp.domain.pagination import encode_cursor
+
+    arguments = {k: v for k, v in filters.items() if k != "before"} | {"limit": limit}
+    if "before" in filters:
+        arguments["cursor"] = encode_cursor("query_logs", list(filters["before"]))
+    return arguments
+
+
+async def logs_rows(setup: LogSetup, n: int, limit: int = 10) -> list[Row]:
+    """query_logs through the in-memory client, every filter of bench_logs.py on both databases,
+    interleaved; the worst indexed filter is the P6 figure. A text search that matches nothing
+    reads every row (LIKE cannot use an index): shown apart, without a target."""
+    def deep(rows: int) -> tuple[str, int]:
+        return bench_logs.iso(bench_logs.START + (rows // 2) * bench_logs.STEP), rows // 2
+
+    small = await Registry.open(setup.small_db)
+    large = await Registry.open(setup.large_db)
     try:
-        import bench_logs
-    except ImportError:  # query_logs not merged yet
-        return None
-    small, large = workdir / "logs-small.db", workdir / "logs-large.db"
-    bench_logs.build(small, 100)
-    bench_logs.build(large, rows)
-    return small, large, rows
-
-
-async def logs_rows(log_setup: tuple[Path, Path, int] | None, repeat: int) -> list[Row]:
-    if log_setup is None:
-        return [Row("P6 query_logs: not measured (query_logs not on this branch)", float("nan"), unit="")]
-    raise NotImplementedError
+        async with Client(build_server(small)) as small_client, Client(build_server(large)) as large_client:
+            fns: dict[str, Callable[[], Awaitable[None]]] = {}
+            scans: dict[str, Callable[[], Awaitable[None]]] = {}
+            for (name, small_f), (_, large_f) in zip(bench_logs.filters_for(setup.small_rows, deep(setup.small_rows)),
+                                                     bench_logs.filters_for(setup.rows, deep(setup.rows))):
+                into = scans if "scan" in name else fns
+                into[f"small|{name}"] = caller(small_client, "query_logs", query_logs_arguments(small_f, limit))
+                into[f"large|{name}"] = caller(large_client, "query_logs", query_logs_arguments(large_f, limit))
+            m = await interleaved(fns, n, warmup=3)
+            m |= await interleaved(scans, max(3, n // 40), rounds=1, warmup=1)
+    finally:
+        await small.close()
+        await large.close()
+    names = sorted({k.split("|", 1)[1] for k in m})
+    ratio = {name: m[f"large|{name}"] / m[f"small|{name}"] for name in names}
+    worst = max((name for name in names if "scan" not in name), key=ratio.__getitem__)
+    scan = next(name for name in names if "scan" in name)
+    return [
+        Row(f"P6 query_logs, no filter, {setup.rows:,} rows", m["large|no filter"],
+            baseline=f"the same, {setup.small_rows} rows", base=m["small|no filter"], limit=2.0),
+        Row(f"P6 query_logs, worst filter: {worst}", m[f"large|{worst}"],
+            baseline=f"the same, {setup.small_rows} rows", base=m[f"small|{worst}"], limit=2.0),
+        Row(f"P6 query_logs, {scan}", m[f"large|{scan}"],
+            baseline=f"the same, {setup.small_rows} rows", base=m[f"small|{scan}"]),
+    ]
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -513,7 +561,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         workdir = Path(tmp)
         started = time.perf_counter()
         setup = await prepare(workdir, args.rows, args.agents)
-        log_setup = await anyio.to_thread.run_sync(bench_logs_setup, workdir, args.log_rows)
+        log_setup = await anyio.to_thread.run_sync(logs_setup, workdir, args.log_rows)
         print(f"set-up: {args.rows:,} configuration rows, {args.agents:,} agents, {args.log_rows:,} log rows "
               f"in {time.perf_counter() - started:.1f} s", flush=True)
         rows += await in_memory(setup, n_memory)
