@@ -121,11 +121,15 @@ def print_table(rows: list[Row]) -> None:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def schedule(names: list[str], n: int, rounds: int, warmup: int) -> Iterator[tuple[str, bool]]:
+BATCH = 20  # calls of one kind in a row: short, so that the machine's drift hits every kind alike
+
+
+def schedule(names: list[str], n: int, rounds: int | None, warmup: int) -> Iterator[tuple[str, bool]]:
     """(name, timed) in the order calls are made: `warmup` untimed calls of each, then `rounds`
-    rounds of n // rounds timed calls of each in turn, so that drift hits them all alike. Every
+    rounds (default: batches of BATCH calls) of n // rounds timed calls of each in turn. Every
     other round runs them in reverse order, so that none always follows the same neighbour (on
     these machines a call can be 10-15 % slower right after another client's calls)."""
+    rounds = rounds or max(1, n // BATCH)
     for name in names:
         for _ in range(warmup):
             yield name, False
@@ -135,7 +139,7 @@ def schedule(names: list[str], n: int, rounds: int, warmup: int) -> Iterator[tup
                 yield name, True
 
 
-async def interleaved(fns: dict[str, Callable[[], Awaitable[object]]], n: int, rounds: int = 10,
+async def interleaved(fns: dict[str, Callable[[], Awaitable[object]]], n: int, rounds: int | None = None,
                       warmup: int = 20) -> dict[str, float]:
     """Medians (ms) of several calls measured in alternating rounds."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -147,7 +151,7 @@ async def interleaved(fns: dict[str, Callable[[], Awaitable[object]]], n: int, r
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def interleaved_blocking(fns: dict[str, Callable[[], object]], n: int, rounds: int = 10,
+def interleaved_blocking(fns: dict[str, Callable[[], object]], n: int, rounds: int | None = None,
                          warmup: int = 20) -> dict[str, float]:
     """interleaved() for blocking calls."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -220,6 +224,13 @@ async def in_memory(setup: Setup, n: int) -> list[Row]:
                 "list_agents": caller(ours, "list_agents", page),
                 "list_agents_large": caller(big, "list_agents", page),
             }, n)
+        domain = await interleaved({  # the same reads without MCP: what the database adds, alone
+            "get_config": lambda: small.config.get(small.operator, setup.args["key"], instance=setup.args["instance"]),
+            "get_config_large": lambda: large.config.get(large.operator, setup.args["key"],
+                                                         instance=setup.args["instance"]),
+            "list_agents": lambda: small.agents.list(limit=20),
+            "list_agents_large": lambda: large.agents.list(limit=20),
+        }, n)
     finally:
         await small.close()
         await large.close()
@@ -234,6 +245,10 @@ async def in_memory(setup: Setup, n: int) -> list[Row]:
             baseline="the same, 100 configuration rows", base=p2["get_config"], limit=1.15),
         Row(f"P2 list_agents (page of 20), {setup.agents:,} agents", p2["list_agents_large"],
             baseline="the same, 100 agents", base=p2["list_agents"], limit=1.15),
+        Row(f"P2 (domain only) get_config, {setup.rows:,} rows", domain["get_config_large"],
+            baseline="the same, 100 configuration rows", base=domain["get_config"]),
+        Row(f"P2 (domain only) list_agents, {setup.agents:,} agents", domain["list_agents_large"],
+            baseline="the same, 100 agents", base=domain["list_agents"]),
     ]
 
 
@@ -436,7 +451,7 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
             "get_config": letta_style(ours_url, "get_config", setup.args),
             "list_bare": session_and_listing(bare_url),
             "list_ours": session_and_listing(ours_url),
-        }, letta_calls, rounds=5, warmup=3)
+        }, letta_calls, rounds=letta_calls, warmup=3)
         smcp = await anyio.to_thread.run_sync(smcp_path, setup, smcp_calls)
         runs: list[bench_writes.WriteStats] = []
         floors: list[float] = []

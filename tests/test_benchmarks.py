@@ -27,6 +27,8 @@ ROWS = [
     "P1 get_agent, stdio raw JSON-RPC (server only)",
     "P2 get_config (4 levels), 50,000 rows",
     "P2 list_agents (page of 20), 1,000 agents",
+    "P2 (domain only) get_config, 50,000 rows",
+    "P2 (domain only) list_agents, 1,000 agents",
     "P3 stdio cold start (spawn -> initialize)",
     "P4 Letta-style get_config (new HTTP session)",
     "P4 (cause) new session + tools/list, no call",
