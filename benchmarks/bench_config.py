@@ -1,6 +1,6 @@
 """Benchmark: get_config against the SDK's own floor, and at 1,000,000 configuration rows.
 
-    python benchmarks/bench_config.py [--calls 2000] [--rounds 10] [--rows 1000000]
+    python benchmarks/bench_config.py [--calls 2000] [--rounds 10] [--rows 1000000] [--agents 10000]
 
 Everything is measured in ONE run and reported as ratios, because absolute times on a shared
 machine drift. Four targets, each driven through the SDK's in-memory Client (modern protocol):
@@ -14,7 +14,8 @@ machine drift. Four targets, each driven through the SDK's in-memory Client (mod
   small   get_config with a four-level resolve (instance -> tool -> agent -> system, the key set
           at all four levels) on a registry with 100 configuration rows;
   large   the same call on a registry with 1,000,000 configuration rows (bulk-inserted with
-          sqlite3 executemany).
+          sqlite3 executemany; smcp_port is also set for every bulk agent, the rest are distinct
+          keys). No ANALYZE is run: a real registry is not analyzed either.
 
 Calls are taken in interleaved batches (floor, shaped, small, large, floor, ...) so that drift
 hits all alike; the medians of all samples are compared. Targets: small <= 1.25 x shaped (what
@@ -76,11 +77,20 @@ def bare_server(canned: dict | None = None) -> MCPServer:
     return MCPServer(name="floor", tools=[Tool.from_function(noop, name="noop", structured_output=True), shaped])
 
 
-async def prepare(path: Path, rows: int) -> tuple[Registry, dict]:
+async def prepare(path: Path, rows: int, agents: int = 1) -> tuple[Registry, dict]:
     """A registry with Athena, tool 'mailer', instance 'athena-mailer', smcp_port set at all four
-    levels, and `rows` configuration rows in total."""
+    levels, `rows` configuration rows in total and `agents` agents in total (Athena and bulk-inserted
+    ones named agent-000001, ...)."""
     registry = await Registry.open(path)
     athena = await registry.agents.create(LOCAL_OPERATOR, {"name": "Athena", "config": {}})
+    if agents > 1:
+        statuses = ("Healthy", "Ready", "Degraded", "Off")
+        with sqlite3.connect(path) as conn:
+            conn.executemany(
+                "INSERT INTO agents (name, description, status, config, is_active) VALUES (?, ?, ?, ?, ?)",
+                ((f"agent-{i:06d}", f"bench agent {i}", statuses[i % 4], '{"tempo": 1}', int(i % 5 != 0))
+                 for i in range(1, agents)),
+            )
     with sqlite3.connect(path) as conn:
         tool_id = conn.execute("INSERT INTO tools (name) VALUES ('mailer')").lastrowid
         instance_id = conn.execute(
@@ -94,20 +104,29 @@ async def prepare(path: Path, rows: int) -> tuple[Registry, dict]:
     if filler > 0:
         rng = random.Random(42)
         scopes = ("agent", "tool", "instance", "user")
+        # A popular key: smcp_port is also overridden for up to half of the bulk agents (on the large
+        # registry, for every one of them), as a real fleet would, so the resolve has to pick
+        # Athena's row among many rows of the same key.
+        popular = min(max(agents - 1, 0), filler // 2)
+        athena_id = athena.id
 
         def generate():
-            # Distinct (scope, target, key): target ids from 1,000 upwards never collide with the real ones.
-            for i in range(filler):
-                yield (scopes[i % 4], str(1000 + i // 4000), f"key_{i % 4000:04d}_{rng.randrange(10**6)}",
+            for i in range(popular):
+                agent_id = athena_id + 1 + i  # the bulk agents' ids follow Athena's
+                yield ("agent", str(agent_id), "smcp_port", str(10000 + i % 50000), "integer")
+            # Distinct (scope, target, key): target ids from 1,000,000 upwards never collide with real ones.
+            for i in range(filler - popular):
+                yield (scopes[i % 4], str(1_000_000 + i // 4000), f"key_{i % 4000:04d}_{rng.randrange(10**6)}",
                        str(i), "integer")
 
         with sqlite3.connect(path) as conn:
             conn.executemany(
                 "INSERT INTO configurations (scope, target, key, value, type) VALUES (?, ?, ?, ?, ?)", generate()
             )
-            conn.execute("ANALYZE")
     count = await registry.db.read(lambda c: c.execute("SELECT count(*) FROM configurations").fetchone()[0])
     assert count == rows, (count, rows)
+    count = await registry.db.read(lambda c: c.execute("SELECT count(*) FROM agents").fetchone()[0])
+    assert count == max(agents, 1), (count, agents)
     return registry, {"key": "smcp_port", "instance": str(instance_id)}
 
 
@@ -125,12 +144,13 @@ async def main() -> int:
     parser.add_argument("--calls", type=int, default=2000, help="calls per target (default 2000)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved batches (default 10)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the large registry")
+    parser.add_argument("--agents", type=int, default=10_000, help="agents in the large registry (the small has 100)")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-config-") as folder:
         started = time.perf_counter()
-        small, small_args = await prepare(Path(folder) / "small.db", 100)
-        large, large_args = await prepare(Path(folder) / "large.db", options.rows)
+        small, small_args = await prepare(Path(folder) / "small.db", 100, agents=100)
+        large, large_args = await prepare(Path(folder) / "large.db", options.rows, agents=options.agents)
         print(f"setup: 100 and {options.rows:,} configuration rows in {time.perf_counter() - started:.1f} s")
         samples: dict[str, list[float]] = {"floor": [], "shaped": [], "small": [], "large": []}
         try:

@@ -74,3 +74,80 @@ def test_the_schema_checker_can_fail():
     found = _problems(bad, "$", True)
     assert "$.x: no type" in found and "$.y: array without typed items" in found
     assert "$.z: required array may be empty" in found
+
+
+def test_output_schemas_are_lean_draft07_and_keep_every_field():
+    from jsonschema import Draft7Validator
+
+    from sanctum_mcp.catalogue.base import OUTPUT_SCHEMA_DIALECT
+
+    for spec in all_tools().values():
+        schema = spec.output_schema
+        assert schema["$schema"] == OUTPUT_SCHEMA_DIALECT, spec.name
+        Draft7Validator.check_schema(schema)
+        full = spec.output.model_json_schema(mode="serialization")
+        assert set(schema["properties"]) == set(full["properties"]), spec.name
+        assert schema.get("required", []) == full.get("required", []), spec.name
+
+        def keywords(node, inside_properties=False):
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if not inside_properties:
+                        yield key
+                    yield from keywords(value, key == "properties" and not inside_properties)
+            elif isinstance(node, list):
+                for item in node:
+                    yield from keywords(item)
+
+        assert not set(keywords(schema)) & {"title", "default"}, spec.name
+
+
+async def test_results_validate_against_the_published_output_schema(modern_client):
+    from jsonschema import Draft7Validator
+
+    tools = {t.name: t for t in (await modern_client.list_tools()).tools}
+    result = await modern_client.call_tool("get_config", {"key": "smcp_port"})
+    assert not result.is_error
+    assert not list(Draft7Validator(tools["get_config"].output_schema).iter_errors(result.structured_content))
+    wrong = dict(result.structured_content, version="one")
+    assert list(Draft7Validator(tools["get_config"].output_schema).iter_errors(wrong))
+
+
+async def test_tool_listing_is_cached_per_protocol_version(server):
+    """tools/list is answered from a cache (server/app.py ToolListCache): both protocol eras still
+    get their own, complete answer, and a second listing equals the first."""
+    from mcp import Client
+
+    listings = {}
+    for mode in ("modern", "legacy", "modern"):
+        async with Client(server, **({"mode": "legacy"} if mode == "legacy" else {})) as c:
+            first = (await c.list_tools()).tools
+            again = (await c.list_tools()).tools
+            assert [t.model_dump() for t in first] == [t.model_dump() for t in again]
+            listings.setdefault(mode, []).append([t.model_dump() for t in first])
+    assert listings["modern"][0] == listings["modern"][1]
+    names = {t["name"] for t in listings["legacy"][0]}
+    assert names == set(all_tools()) == {t["name"] for t in listings["modern"][0]}
+    cache = next(m for m in server._lowlevel_server.middleware if type(m).__name__ == "ToolListCache")
+    assert len(cache._wire) == 2, "one cached answer per protocol version"
+
+
+async def test_catalogue_is_built_on_first_use_not_for_initialize(registry):
+    """`initialize` is answered without building the tool catalogue (server/app.py SanctumServer);
+    the first tools/call or tools/list builds it."""
+    from mcp import Client
+
+    from sanctum_mcp.server.app import build_server
+
+    server = build_server(registry)
+    assert not server.catalogue_loaded
+    async with Client(server, mode="legacy") as client:
+        assert client.server_info.name == "sanctum-mcp"
+    assert not server.catalogue_loaded
+    await server.call_tool("get_config", {"key": "smcp_port"})
+    assert server.catalogue_loaded
+
+    listed = build_server(registry)
+    async with Client(listed) as client:
+        assert {t.name for t in (await client.list_tools()).tools} == set(all_tools())
+    assert listed.catalogue_loaded

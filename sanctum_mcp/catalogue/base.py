@@ -310,13 +310,26 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+OUTPUT_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+_OUTPUT_DROPPED = ("title", "default", "$defs")
+
+
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The output schema clients validate every result against, in its cheapest equivalent form.
 
     MCP clients (the SDK's included) check structuredContent against outputSchema with JSON Schema
     on every call. pydantic's `anyOf: [X, null]` and `$ref`s make that several times slower than
     `type: [X, "null"]` with definitions inlined, for the same set of valid documents. Recursive
-    definitions keep their `$ref`.
+    definitions keep their `$ref`. `title` and `default` say nothing about a result and are left out
+    (every client reads this schema again in every new session); property names are kept whatever
+    they are.
+
+    The schema names its dialect, JSON Schema draft-07 (`$schema`). Every keyword it uses means the
+    same there as in 2020-12 (MCP's default dialect), but a client that compiles a validator per
+    session (the Python SDK does, on each new session's first call of a tool) checks the schema
+    against the draft-07 meta-schema 4-8 times faster than against 2020-12's, and validates each
+    result about a third faster; the TypeScript SDK's Ajv takes draft-07 as its default.
+    benchmarks/README.md has the figures.
     """
     defs = schema.get("$defs", {})
 
@@ -330,8 +343,13 @@ def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
             if name in stack:  # recursive: leave the reference in place
                 return node
             target = resolve(defs[name], (*stack, name))
-            return {**target, **{k: resolve(v, stack) for k, v in node.items() if k != "$ref"}}
-        node = {k: resolve(v, stack) for k, v in node.items() if k not in ("title", "$defs")}
+            siblings = {k: resolve(v, stack) for k, v in node.items() if k != "$ref" and k not in _OUTPUT_DROPPED}
+            return {**target, **siblings}
+        node = {
+            k: {name: resolve(sub, stack) for name, sub in v.items()} if k == "properties" else resolve(v, stack)
+            for k, v in node.items()
+            if k not in _OUTPUT_DROPPED
+        }
         options = node.get("anyOf")
         if options and len(options) == 2 and {"type": "null"} in options:
             other = next(o for o in options if o != {"type": "null"})
@@ -343,7 +361,7 @@ def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 node = merged
         return node
 
-    result = resolve(schema, ())
+    result = {"$schema": OUTPUT_SCHEMA_DIALECT, **resolve(schema, ())}
     if _has_ref(result):
         result["$defs"] = {name: resolve(d, (name,)) for name, d in defs.items()}
     return result

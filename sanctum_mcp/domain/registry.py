@@ -15,35 +15,67 @@ from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
 
 if TYPE_CHECKING:
+    from sanctum_mcp.domain.agents import AgentService
+    from sanctum_mcp.domain.backups import BackupService
+    from sanctum_mcp.domain.config import ConfigService
+    from sanctum_mcp.domain.jobs import JobService
+    from sanctum_mcp.domain.letta import LettaService
+    from sanctum_mcp.domain.logs import LogService
     from sanctum_mcp.domain.plugins import PluginService
     from sanctum_mcp.domain.tools import ToolService
 
 
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
-        from sanctum_mcp.domain.agents import AgentService
-        from sanctum_mcp.domain.config import ConfigService
-        from sanctum_mcp.domain.letta import LettaService
         from sanctum_mcp.domain.users import UserService
-        from sanctum_mcp.domain.backups import BackupService
-        from sanctum_mcp.domain.jobs import JobService
-        from sanctum_mcp.domain.logs import LogService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
-        self.agents = AgentService(self)
-        self.jobs = JobService(self)
-        self.logs = LogService(self)
-        self.backups = BackupService(self)
         self.users = UserService(self)
-        self.letta = LettaService(self)
-        self.config = ConfigService(self)
         # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
         # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
         self.operator: Caller = LOCAL_OPERATOR
 
-    # Built on first use, so a process that runs one tool (an SMCP command) imports only its service.
+    # The other services are built on first use: a process that runs one tool (an SMCP command)
+    # imports only its service, and a stdio server answers `initialize` before importing any of
+    # them (benchmarks/README.md, P3).
+    @cached_property
+    def agents(self) -> AgentService:
+        from sanctum_mcp.domain.agents import AgentService
+
+        return AgentService(self)
+
+    @cached_property
+    def config(self) -> ConfigService:
+        from sanctum_mcp.domain.config import ConfigService
+
+        return ConfigService(self)
+
+    @cached_property
+    def letta(self) -> LettaService:
+        from sanctum_mcp.domain.letta import LettaService
+
+        return LettaService(self)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        from sanctum_mcp.domain.jobs import JobService
+
+        return JobService(self)
+
+    @cached_property
+    def logs(self) -> LogService:
+        from sanctum_mcp.domain.logs import LogService
+
+        return LogService(self)
+
+    @cached_property
+    def backups(self) -> BackupService:
+        from sanctum_mcp.domain.backups import BackupService
+
+        return BackupService(self)
+
     @cached_property
     def tools(self) -> ToolService:
         from sanctum_mcp.domain.tools import ToolService

@@ -8,6 +8,7 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.tools.tool_manager import ToolManager
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import ToolAnnotations
 from pydantic import Field, ValidationError
@@ -84,7 +85,64 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
     )
 
 
-def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> MCPServer:
+class ToolListCache:
+    """Answers tools/list from the wire form built the first time, per protocol version.
+
+    The tool set is fixed when the server is built, yet the SDK validates and serializes the whole
+    catalogue (about 45 tools with input and output schemas, ~110 KB of JSON) again on every
+    tools/list. Clients such as Letta open a new session for every call, and the SDK client lists
+    the tools in each new session before its first call (to validate results against the output
+    schemas): this answer is on the path of every such call. See benchmarks/README.md (P4).
+    """
+
+    def __init__(self) -> None:
+        self._wire: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "tools/list" or (ctx.params and ctx.params.get("cursor")):
+            return await call_next(ctx)
+        cached = self._wire.get(ctx.protocol_version)
+        if cached is None:
+            cached = self._wire[ctx.protocol_version] = await call_next(ctx)
+        return cached
+
+
+class SanctumServer(MCPServer):
+    """The MCPServer of sanctum-mcp: its tool catalogue is built on first use.
+
+    Building the catalogue (importing every catalogue module and generating ~90 JSON schemas with
+    pydantic) takes about 0.3 s, a third more than the SDK's own start-up; `initialize` needs none
+    of it, so a stdio client gets its handshake answered as fast as from a bare MCPServer, and the
+    first tools/list or tools/call builds it (benchmarks/README.md, P3). The HTTP transport calls
+    load_catalogue() before serving, so that no client pays for it.
+    """
+
+    def __init__(self, build_tools: Callable[[], list[Tool]], **options: Any) -> None:
+        super().__init__(**options)
+        self._build_tools: Callable[[], list[Tool]] | None = build_tools
+
+    @property
+    def catalogue_loaded(self) -> bool:
+        return self._build_tools is None
+
+    def load_catalogue(self) -> None:
+        if self._build_tools is None:
+            return
+        build, self._build_tools = self._build_tools, None
+        # The SDK offers no public way to register an already-built Tool after construction: a new
+        # ToolManager holding the catalogue replaces the empty one (it holds nothing else).
+        self._tool_manager = ToolManager(self.settings.warn_on_duplicate_tools, tools=build())
+
+    async def list_tools(self) -> list[Any]:
+        self.load_catalogue()
+        return await super().list_tools()
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        self.load_catalogue()
+        return await super().call_tool(name, arguments, context)
+
+
+def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> SanctumServer:
     """One MCPServer over an already-open registry (the registry outlives every MCP session).
 
     identify(ctx) says who is calling: by default the registry's local operator (stdio, CLI);
@@ -94,13 +152,16 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
         def identify(_ctx: Context) -> Caller:
             return registry.operator
 
-    tools = [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]
-    server = MCPServer(
+    def build_tools() -> list[Tool]:
+        return [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]
+
+    server = SanctumServer(
+        build_tools,
         name="sanctum-mcp",
         title="Sanctum registry",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=tools,
+        middleware=[ToolListCache()],
         **server_options,
     )
     register_resources(server, registry)

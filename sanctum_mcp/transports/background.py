@@ -13,9 +13,13 @@ from sanctum_mcp.domain.registry import Registry
 
 
 @asynccontextmanager
-async def background(registry: Registry, *, scheduler: bool = True, db_log: bool = True) -> AsyncIterator[None]:
+async def background(registry: Registry, *, scheduler: bool = True, db_log: bool = True,
+                     scheduler_delay: float = 0.0) -> AsyncIterator[None]:
+    """scheduler_delay: seconds before the scheduler is imported and makes its first pass. The stdio
+    transport passes STDIO_SCHEDULER_DELAY: its client is waiting for `initialize` right then, and
+    the scheduler's imports (croniter, the jobs and backups services) and first pass (housekeeping)
+    would block the event loop in front of it (benchmarks/README.md, P3)."""
     from sanctum_mcp.domain.logs import DatabaseLogHandler
-    from sanctum_mcp.domain.scheduler import Scheduler
 
     handler = DatabaseLogHandler() if db_log else None
     root = logging.getLogger()
@@ -24,7 +28,7 @@ async def background(registry: Registry, *, scheduler: bool = True, db_log: bool
             root.addHandler(handler)
             tg.start_soon(handler.run, registry)
         if scheduler:
-            tg.start_soon(Scheduler(registry).run)
+            tg.start_soon(_run_scheduler, registry, scheduler_delay)
         try:
             yield
         finally:
@@ -33,3 +37,14 @@ async def background(registry: Registry, *, scheduler: bool = True, db_log: bool
         root.removeHandler(handler)
         with anyio.CancelScope(shield=True):
             await handler.flush_to(registry)
+
+
+STDIO_SCHEDULER_DELAY = 1.0
+
+
+async def _run_scheduler(registry: Registry, delay: float) -> None:
+    if delay > 0:
+        await anyio.sleep(delay)
+    from sanctum_mcp.domain.scheduler import Scheduler
+
+    await Scheduler(registry).run()

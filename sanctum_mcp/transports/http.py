@@ -94,6 +94,7 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
         # The registry is its own issuer; resource_server_url=None: no OAuth metadata routes.
         auth=AuthSettings(issuer_url=f"http://{shown}:{port}", resource_server_url=None),
     )
+    server.load_catalogue()  # now, not on the first client's first call
     security = transport_security(host, port)
     streamable = server.streamable_http_app(transport_security=security, host=host)
     sse = server.sse_app(transport_security=security, host=host)

@@ -1,0 +1,54 @@
+"""The benchmark report runs end to end (`benchmarks/run.py --quick`) and prints every row.
+
+No timing is asserted here: figures on a shared machine are noise. What must hold: the run
+completes (every benchmarked call answered without error, no lost update, which run.py turns into
+its exit status) and the table has every P1..P6 row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+ROWS = [
+    "P1 get_config (4 levels), in-memory",
+    "P1 get_agent, in-memory",
+    "P1 list_agents (page of 20), in-memory",
+    "P1 (cause) client-side outputSchema check",
+    "P1 get_config (4 levels), stdio",
+    "P1 get_agent, stdio",
+    "P1 list_agents (page of 20), stdio",
+    "P1 get_config, stdio raw JSON-RPC (server only)",
+    "P1 get_agent, stdio raw JSON-RPC (server only)",
+    "P2 get_config (4 levels), 50,000 rows",
+    "P2 list_agents (page of 20), 1,000 agents",
+    "P3 stdio cold start (spawn -> initialize)",
+    "P4 Letta-style get_config (new HTTP session)",
+    "P4 (cause) new session + tools/list, no call",
+    "P4 get_config via SMCP plugin (process per call)",
+    "P5 check-and-set set_config, 20 clients, own keys",
+    "P5 check-and-set set_config, 20 clients, one key",
+    "P5 lost updates (both runs)",
+    "P6 query_logs, no filter, 50,000 rows",
+    "P6 query_logs, worst filter: ",
+    "P6 query_logs, text, no match (scan)",
+]
+
+
+def test_quick_benchmark_report_prints_every_row():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")}
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick"], capture_output=True,
+                          text=True, timeout=900, env=env, cwd=str(REPO))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    for label in ROWS:
+        assert any(line.startswith(label) for line in lines), f"no row {label!r} in:\n{done.stdout}"
+    lost = next(line for line in lines if line.startswith("P5 lost updates"))
+    assert re.search(r"\s0\s+of \d+ acknowledged writes", lost), lost
+    table = [line for line in lines if re.match(r"P[1-6] ", line)]
+    assert not any("nan" in line for line in table), done.stdout
