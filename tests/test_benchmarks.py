@@ -33,7 +33,7 @@ ROWS = [
     "P4 get_config via SMCP plugin (process per call)",
     "P5 check-and-set set_config, 20 clients, own keys",
     "P5 check-and-set set_config, 20 clients, one key",
-    "P5 lost updates (both runs)",
+    "P5 lost updates (all runs)",
     "P6 query_logs, no filter, 50,000 rows",
     "P6 query_logs, worst filter: ",
     "P6 query_logs, text, no match (scan)",
