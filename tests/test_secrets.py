@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, stdio_client
+from mcp import stdio_client
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 
@@ -21,7 +21,6 @@ from sanctum_mcp.domain.identity import LOCAL_OPERATOR
 from sanctum_mcp.domain.keys import rotate_key
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.secrets import ENV_SECRET_KEY, SecretBox, key_file_for, mask, new_key, read_keys
-from sanctum_mcp.server.app import build_server
 from support import REPO, HttpServer, call, free_port, server_env, snapshot, stdio_params, stop
 from test_config import add_tool_and_instance, add_user
 

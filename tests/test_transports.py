@@ -10,7 +10,7 @@ import httpx
 import pytest
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
-from support import REPO, call, call_error, server_env, start_http_server, stdio_params, stop
+from support import REPO, call, call_error, server_env, stdio_params
 
 from sanctum_mcp.transports.http import BindRefused, check_bind, is_loopback
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import insert_row, page_by_name, update_row
+
 COLUMNS = ("name", "description", "status", "letta_id", "config", "is_active")
 
 
@@ -26,39 +28,15 @@ def page(
     limit: int,
 ) -> list[sqlite3.Row]:
     """Agents ordered by name (case-insensitive) then id, strictly after the keyset `after`."""
-    where, params = [], []
-    if status is not None:
-        where.append("status = ?")
-        params.append(status)
-    if is_active is not None:
-        where.append("is_active = ?")
-        params.append(int(is_active))
-    if after is not None:
-        where.append("(name > ? OR (name = ? AND id > ?))")
-        params.extend([after[0], after[0], after[1]])
-    sql = "SELECT * FROM agents"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY name, id LIMIT ?"
-    params.append(limit)
-    return conn.execute(sql, params).fetchall()
+    return page_by_name(conn, "agents", equals={"status": status, "is_active": is_active}, after=after, limit=limit)
 
 
 def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
-    columns = [c for c in COLUMNS if c in values]
-    sql = (
-        f"INSERT INTO agents ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+    return insert_row(conn, "agents", COLUMNS, values)
 
 
 def update(conn: sqlite3.Connection, agent_id: int, values: dict[str, Any]) -> None:
-    columns = [c for c in COLUMNS if c in values]
-    if not columns:
-        return
-    assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
-    conn.execute(f"UPDATE agents SET {assignments} WHERE id = ?", [*(values[c] for c in columns), agent_id])
+    update_row(conn, "agents", COLUMNS, agent_id, values)
 
 
 def delete(conn: sqlite3.Connection, agent_id: int) -> None:
@@ -85,6 +63,3 @@ def delete_dependents(conn: sqlite3.Connection, agent_id: int) -> None:
     )
     conn.execute("DELETE FROM tool_instances WHERE agent_id = ?", (agent_id,))
 
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

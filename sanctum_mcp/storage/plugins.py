@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sanctum_mcp.storage.sqlutil import insert_row, quote, update_row
+from sanctum_mcp.storage.sqlutil import insert_row, page_by_name, update_row
 
 COLUMNS = ("name", "type", "version", "status", "error", "config", "is_enabled")
 
@@ -31,24 +31,8 @@ def page(
     after: tuple[str, int] | None,
     limit: int,
 ) -> list[sqlite3.Row]:
-    where, params = [], []
-    for column, value in (("type", type), ("status", status)):
-        if value is not None:
-            where.append(f"{quote(column)} = ?")
-            params.append(value)
-    if is_enabled is not None:
-        where.append("is_enabled = ?")
-        params.append(int(is_enabled))
-    if after is not None:
-        where.append("(name > ? OR (name = ? AND id > ?))")
-        params.extend([after[0], after[0], after[1]])
-    sql = "SELECT * FROM plugins"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY name, id LIMIT ?"
-    params.append(limit)
-    return conn.execute(sql, params).fetchall()
-
+    return page_by_name(conn, "plugins", after=after, limit=limit,
+                        equals={"type": type, "status": status, "is_enabled": is_enabled})
 
 def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
     return insert_row(conn, "plugins", COLUMNS, values)

@@ -30,3 +30,33 @@ def update_row(conn: sqlite3.Connection, table: str, known: Iterable[str], row_i
         return
     assignments = ", ".join(f"{quote(c)} = ?" for c in columns)
     conn.execute(f"UPDATE {quote(table)} SET {assignments} WHERE id = ?", [*(values[c] for c in columns), row_id])
+
+
+def page_by_name(
+    conn: sqlite3.Connection,
+    table: str,
+    *,
+    equals: dict[str, Any],
+    after: tuple[str, int] | None,
+    limit: int,
+    name_column: str = "name",
+) -> list[sqlite3.Row]:
+    """One keyset page of `table` ordered by (name, id), strictly after `after`.
+
+    `equals` maps known column names to values; None means "no filter", booleans are stored 0/1.
+    """
+    where, params = [], []
+    for column, value in equals.items():
+        if value is not None:
+            where.append(f"{quote(column)} = ?")
+            params.append(int(value) if isinstance(value, bool) else value)
+    name = quote(name_column)
+    if after is not None:
+        where.append(f"({name} > ? OR ({name} = ? AND id > ?))")
+        params.extend([after[0], after[0], after[1]])
+    sql = f"SELECT * FROM {quote(table)}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {name}, id LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()

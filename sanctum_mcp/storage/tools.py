@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sanctum_mcp.storage.sqlutil import insert_row, quote, update_row
+from sanctum_mcp.storage.sqlutil import insert_row, page_by_name, update_row
 
 TOOL_COLUMNS = ("name", "description", "emoji", "category", "status", "tool_type", "config_schema", "is_enabled")
 INSTANCE_COLUMNS = ("tool_id", "agent_id", "name", "config", "status", "last_run", "next_run", "is_active")
@@ -40,25 +40,9 @@ def page_tools(
     after: tuple[str, int] | None,
     limit: int,
 ) -> list[sqlite3.Row]:
-    """Tools ordered by name (case-insensitive) then id, strictly after the keyset `after`."""
-    where, params = [], []
-    for column, value in (("category", category), ("tool_type", tool_type), ("status", status)):
-        if value is not None:
-            where.append(f"{quote(column)} = ?")
-            params.append(value)
-    if is_enabled is not None:
-        where.append("is_enabled = ?")
-        params.append(int(is_enabled))
-    if after is not None:
-        where.append("(name > ? OR (name = ? AND id > ?))")
-        params.extend([after[0], after[0], after[1]])
-    sql = "SELECT * FROM tools"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY name, id LIMIT ?"
-    params.append(limit)
-    return conn.execute(sql, params).fetchall()
-
+    return page_by_name(conn, "tools", after=after, limit=limit, equals={
+        "category": category, "tool_type": tool_type, "status": status, "is_enabled": is_enabled,
+    })
 
 def insert_tool(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
     return insert_row(conn, "tools", TOOL_COLUMNS, values)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import insert_row, page_by_name, update_row
+
 USER_COLUMNS = ("username", "email", "role", "permissions", "last_login", "is_active")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # --- users ------------------------------------------------------------------------------------
@@ -45,36 +43,16 @@ def first_active_admin(conn: sqlite3.Connection) -> sqlite3.Row | None:
 def page(
     conn: sqlite3.Connection, *, is_active: bool | None, after: tuple[str, int] | None, limit: int
 ) -> list[sqlite3.Row]:
-    where, params = [], []
-    if is_active is not None:
-        where.append("is_active = ?")
-        params.append(int(is_active))
-    if after is not None:
-        where.append("(username > ? OR (username = ? AND id > ?))")
-        params.extend([after[0], after[0], after[1]])
-    sql = "SELECT * FROM users"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY username, id LIMIT ?"
-    params.append(limit)
-    return conn.execute(sql, params).fetchall()
+    return page_by_name(conn, "users", equals={"is_active": is_active}, after=after, limit=limit,
+                        name_column="username")
 
 
 def insert_user(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
-    columns = [c for c in USER_COLUMNS if c in values]
-    sql = (
-        f"INSERT INTO users ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+    return insert_row(conn, "users", USER_COLUMNS, values)
 
 
 def update_user(conn: sqlite3.Connection, user_id: int, values: dict[str, Any]) -> None:
-    columns = [c for c in USER_COLUMNS if c in values]
-    if not columns:
-        return
-    assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
-    conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", [*(values[c] for c in columns), user_id])
+    update_row(conn, "users", USER_COLUMNS, user_id, values)
 
 
 # --- api_tokens -------------------------------------------------------------------------------
