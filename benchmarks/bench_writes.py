@@ -104,14 +104,27 @@ class RawSession:
         return await self._send("POST", json.dumps(message).encode())
 
     async def _send(self, method: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        assert self.reader is not None and self.writer is not None
         head = [f"{method} {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}",
                 "Accept: application/json, text/event-stream", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"]
         if self.session_id:
             head += [f"Mcp-Session-Id: {self.session_id}", f"Mcp-Protocol-Version: {PROTOCOL}"]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        status = int((await self.reader.readline()).split()[1])
+        request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        assert self.reader is not None and self.writer is not None
+        try:
+            self.writer.write(request)
+            await self.writer.drain()
+            status_line = await self.reader.readline()
+        except ConnectionError:
+            status_line = b""
+        if not status_line:
+            # The server closed the idle keep-alive connection (uvicorn does after 5 s): the request
+            # was not read. Reconnect (the MCP session lives on) and send it again.
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(request)
+            status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
         headers: dict[str, str] = {}
         while (line := await self.reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
