@@ -617,7 +617,7 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         rows.append(validation_cost(setup, 200 if quick else 2000))
         rows += await stdio(setup, n_stdio)
         rows += await anyio.to_thread.run_sync(server_side_stdio, setup, n_stdio)
-        rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 15)
+        rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 25)
         rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
         rows += await logs_rows(log_setup, 30 if quick else 200)
     order = {f"P{i}": i for i in range(1, 7)}
