@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trust-loopback", action="store_true",
                        help="HTTP: a client on this machine (127.0.0.1/::1) that sends no token acts as the "
                             "local user (--user); every other request needs 'Authorization: Bearer <token>'")
+    serve.add_argument("--stream-responses", action="store_true",
+                       help="HTTP: answer each /mcp request with an SSE stream, which carries progress "
+                            "notifications (backups, restores) before the result; default: one JSON body per "
+                            "request, faster for every client")
     serve.add_argument("--no-scheduler", action="store_true",
                        help="do not run scheduled jobs, log retention or automatic backups in this process")
     serve.add_argument("--no-db-log", action="store_true",
@@ -122,8 +126,8 @@ def _serve(args: argparse.Namespace, db_path) -> None:
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
                 anyio.run(lambda: serve_http(db_path, host=host, port=port, trust_loopback=args.trust_loopback,
-                                             user=args.user, scheduler=not args.no_scheduler,
-                                             db_log=not args.no_db_log))
+                                             stream_responses=args.stream_responses, user=args.user,
+                                             scheduler=not args.no_scheduler, db_log=not args.no_db_log))
             except BindRefused as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:

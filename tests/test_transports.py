@@ -10,7 +10,7 @@ import httpx
 import pytest
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
-from support import REPO, call, call_error, server_env, stdio_params
+from support import REPO, call, call_error, server_env, start_http_server, stdio_params, stop
 
 from sanctum_mcp.transports.http import BindRefused, check_bind, is_loopback
 
@@ -42,6 +42,42 @@ async def test_streamable_http_and_sse_share_one_registry(http_server):
             assert names == ["Monday", "Timbre"]
     async with Client(http_server.mcp_url) as client:  # a Letta-style fresh session per call
         assert len((await call(client, "list_agents"))["agents"]) == 2
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+BOTH = {"Accept": "application/json, text/event-stream"}
+
+
+def test_requests_are_answered_with_one_json_body_by_default(http_server):
+    response = httpx.post(http_server.mcp_url, json=INITIALIZE, headers=BOTH)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["result"]["serverInfo"]["name"] == "sanctum-mcp"
+
+
+async def test_stream_responses_carry_progress_over_http(db_path):
+    """--stream-responses: an SSE stream per request, so a backup's progress reaches the client
+    before its result; by default (one JSON body) the same call succeeds without progress."""
+    for option, expect_progress in (("--stream-responses", True), (None, False)):
+        server = start_http_server(db_path, "--trust-loopback", *([option] if option else []))
+        try:
+            response = httpx.post(server.mcp_url, json=INITIALIZE, headers=BOTH)
+            expected = "text/event-stream" if expect_progress else "application/json"
+            assert response.headers["content-type"].startswith(expected)
+            seen: list[str | None] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                seen.append(message)
+
+            async with Client(server.mcp_url) as client:
+                result = await client.call_tool("create_backup", {"name": f"b-{expect_progress}"},
+                                                progress_callback=on_progress)
+                assert not result.is_error
+            assert (any(m and "completed" in m for m in seen)) is expect_progress, seen
+        finally:
+            stop(server.process)
+            server.log.close()
 
 
 def test_foreign_host_header_is_refused_with_421(http_server):

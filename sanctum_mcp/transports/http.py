@@ -84,7 +84,8 @@ def transport_security(host: str, port: int) -> TransportSecuritySettings:
     )
 
 
-def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: bool = False) -> Starlette:
+def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: bool = False,
+                   stream_responses: bool = False) -> Starlette:
     verifier = RegistryTokenVerifier(registry)
     shown = f"[{host}]" if ":" in host else host
     server = build_server(
@@ -96,7 +97,12 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     )
     server.load_catalogue()  # now, not on the first client's first call
     security = transport_security(host, port)
-    streamable = server.streamable_http_app(transport_security=security, host=host)
+    # Each POST to /mcp is answered with one JSON body unless stream_responses: an SSE stream per
+    # request costs the server and the client more than the call itself (every Letta-style call
+    # opens a session and lists ~130 KB of tools; with SSE framing that listing alone took longer
+    # than the call), and only carries what these tools rarely send: progress notifications.
+    # See benchmarks/README.md (P4, P5).
+    streamable = server.streamable_http_app(transport_security=security, host=host, json_response=not stream_responses)
     sse = server.sse_app(transport_security=security, host=host)
 
     @asynccontextmanager
@@ -118,7 +124,8 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
 
 
 async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: bool = False,
-                     user: str | None = None, scheduler: bool = True, db_log: bool = True) -> None:
+                     stream_responses: bool = False, user: str | None = None, scheduler: bool = True,
+                     db_log: bool = True) -> None:
     import uvicorn
 
     from sanctum_mcp.transports.background import background
@@ -129,7 +136,8 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
     try:
         check_bind(host, active_tokens=await registry.users.usable_token_count())
         registry.letta.self_port = port
-        app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback)
+        app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback,
+                             stream_responses=stream_responses)
         if trust_loopback:
             log.info("loopback clients without a token act as %r (--trust-loopback)", registry.operator.username)
         shown = f"[{host}]" if ":" in host else host
