@@ -9,8 +9,9 @@ P2  get_config and one page of list_agents at 1,000,000 configuration rows and 1
     against 100 rows and 100 agents (target <= 1.15x).
 P3  stdio cold start (spawn -> initialize answered) against a bare one-tool MCPServer (<= 1.15x).
 P4  a Letta-style call (a new Streamable HTTP session per call: initialize, call, close) against
-    the same call of a no-op tool on a bare MCPServer served by uvicorn (<= 1.3x), and the same
-    read through the SMCP plugin path (a new process per call).
+    the same call of a no-op tool on a bare MCPServer served by uvicorn (<= 1.3x), answering with
+    JSON bodies as sanctum-mcp does and with the SDK's default SSE stream per request, and the
+    same read through the SMCP plugin path (a new process per call).
 P5  20 concurrent HTTP clients doing check-and-set set_config: writes per second (>= 300/s) and
     lost updates (0).
 P6  query_logs filtered on 1,000,000 log rows against 100 rows (<= 2x).
@@ -439,14 +440,19 @@ def session_and_listing(url: str) -> Callable[[], Awaitable[None]]:
 
 
 async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int) -> list[Row]:
-    ours_port, bare_port = bench_writes.free_port(), bench_writes.free_port()
+    ours_port, bare_port, sse_port = (bench_writes.free_port() for _ in range(3))
     env = server_env(setup.small_db)
     ours_argv = [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--trust-loopback",
                  "--host", "127.0.0.1", "--port", str(ours_port)]
-    bare = bare_argv("--http", str(bare_port), "--shaped", str(setup.canned))
-    with http_server(ours_argv, env, ours_port) as ours_url, http_server(bare, env, bare_port) as bare_url:
+    # Two bare servers: answering with JSON bodies as sanctum-mcp does (like for like), and with the
+    # SDK's default SSE stream per request (what a server written with the SDK's defaults costs).
+    bare = bare_argv("--http", str(bare_port), "--shaped", str(setup.canned), "--json")
+    bare_sse = bare_argv("--http", str(sse_port))
+    with (http_server(ours_argv, env, ours_port) as ours_url, http_server(bare, env, bare_port) as bare_url,
+          http_server(bare_sse, env, sse_port) as sse_url):
         m = await interleaved({
             "noop": letta_style(bare_url, "noop", {}),
+            "noop_sse": letta_style(sse_url, "noop", {}),
             "shaped": letta_style(bare_url, "noop_shaped", {}),
             "get_config": letta_style(ours_url, "get_config", setup.args),
             "list_bare": session_and_listing(bare_url),
@@ -466,9 +472,11 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
     acknowledged = sum(r.writes for r in runs) + shared.writes
     return [
         Row("P4 Letta-style get_config (new HTTP session)", m["get_config"],
-            baseline="the same, no-op on a bare MCPServer", base=m["noop"], limit=1.3),
+            baseline="the same, no-op on a bare MCPServer (JSON)", base=m["noop"], limit=1.3),
         Row("P4 Letta-style get_config (new HTTP session)", m["get_config"],
-            baseline="the same, no-op returning its result", base=m["shaped"], limit=1.3),
+            baseline="the same, no-op returning its result (JSON)", base=m["shaped"], limit=1.3),
+        Row("P4 Letta-style get_config (new HTTP session)", m["get_config"],
+            baseline="no-op, bare MCPServer, SDK defaults (SSE)", base=m["noop_sse"], limit=1.3),
         Row("P4 (cause) new session + tools/list, no call", m["list_ours"],
             baseline="the same on the bare one-tool MCPServer", base=m["list_bare"]),
         Row("P4 get_config via SMCP plugin (process per call)", smcp,
@@ -476,7 +484,7 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
         Row("P5 check-and-set set_config, 20 clients, own keys", own, unit="/s",
             baseline="the target, 300 writes/s", base=300.0, limit=1.0, at_least=True),
         Row("P5 check-and-set set_config, 20 clients, own keys", own, unit="/s",
-            baseline="no-op calls, same clients, bare server", base=floor),
+            baseline="no-op calls, same clients, bare (JSON)", base=floor),
         Row("P5 check-and-set set_config, 20 clients, one key", shared.writes_per_second, unit="/s",
             baseline=f"({shared.conflicts} conflicts re-read and retried)"),
         Row("P5 lost updates (all runs)", float(lost), unit="",
