@@ -212,6 +212,67 @@ async def test_permissions_narrow_a_user_to_some_agents(registry, db_path):
     assert (await registry.agents.get("Monday")).name == "Monday"
 
 
+async def test_permissions_narrow_what_belongs_to_other_agents(registry, db_path):
+    """permissions.agents also covers what an agent owns: its settings (agent and instance scope),
+    its tool instances and its jobs. Shared things (tool scope) follow the role; host-wide objects
+    (a master instance, a job for no agent) may be read but not changed."""
+    op = registry.operator
+    for name in ("Athena", "Monday"):
+        await registry.agents.create(op, {"name": name, "config": {}})
+    await registry.tools.create_tool(op, {"name": "notes", "category": "athena", "tool_type": "utility"})
+    await registry.tools.create_tool(op, {"name": "shared", "category": "master", "tool_type": "utility"})
+    mine = await registry.tools.create_instance(op, tool="notes", agent="Athena", name="a", config={})
+    theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
+    host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
+    for scope, target in (("agent", "Monday"), ("instance", str(theirs.id)), ("agent", "Athena")):
+        await registry.config.set(op, "smcp_port", "9001", scope=scope, target=target)
+    every_day = "0 3 * * *"
+    await registry.jobs.create(op, {"name": "athena-job", "cron_expression": every_day, "agent": "Athena"})
+    await registry.jobs.create(op, {"name": "monday-job", "cron_expression": every_day, "agent": "Monday"})
+    await registry.jobs.create(op, {"name": "via-instance", "cron_expression": every_day,
+                                    "tool_instance": str(theirs.id)})
+    await registry.jobs.create(op, {"name": "host-job", "cron_expression": every_day, "tool_instance": str(host.id)})
+    limited = Caller("alice", "user", None, Permissions(agents=frozenset({"Athena"})))
+    refused = [
+        ("set_config", {"key": "smcp_port", "value": "1", "scope": "agent", "target": "Monday"}, "'Monday'"),
+        ("set_config", {"key": "smcp_port", "value": "1", "scope": "agent", "target": "2"}, "'Monday'"),
+        ("set_config", {"key": "smcp_port", "value": "1", "scope": "instance", "target": str(theirs.id)},
+         f"instance '{theirs.id}' belongs to 'Monday'"),
+        ("delete_config", {"key": "smcp_port", "scope": "agent", "target": "Monday"}, "'Monday'"),
+        ("rollback_config", {"key": "smcp_port", "scope": "agent", "target": "Monday", "version": 1}, "'Monday'"),
+        ("list_config", {"scope": "instance", "target": str(theirs.id)}, "'Monday'"),
+        ("config_history", {"key": "smcp_port", "scope": "agent", "target": "Monday"}, "'Monday'"),
+        ("get_config", {"key": "smcp_port", "instance": str(theirs.id)}, "'Monday'"),
+        ("get_job", {"job": "monday-job"}, "job 'monday-job' belongs to 'Monday'"),
+        ("pause_job", {"job": "via-instance"}, "'Monday'"),
+        ("delete_job", {"job": "monday-job"}, "'Monday'"),
+        ("update_job", {"job": "athena-job", "tool_instance": str(theirs.id)}, "'Monday'"),
+        ("create_job", {"name": "x", "cron_expression": every_day, "tool_instance": "m"}, "'Monday'"),
+        ("create_job", {"name": "y", "cron_expression": every_day}, "host-wide"),
+        ("pause_job", {"job": "host-job"}, "host-wide"),
+        ("create_tool_instance", {"tool": "shared", "name": "h2"}, "host-wide"),
+    ]
+    async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
+        before = [line for line in snapshot(db_path) if "logs" not in line]
+        denied_before = rows(db_path, "SELECT count(*) FROM logs WHERE action = 'access.denied'")[0][0]
+        for tool_name, args, named in refused:
+            error = await call_error(client, tool_name, args)
+            assert "may only act on the agents Athena" in error and named in error, (tool_name, error)
+        assert [line for line in snapshot(db_path) if "logs" not in line] == before
+        denied = rows(db_path, "SELECT count(*) FROM logs WHERE action = 'access.denied'")[0][0] - denied_before
+        assert denied == len(refused)
+        # What is Athena's, shared, or only read, still works.
+        await call(client, "set_config", {"key": "smcp_port", "value": "9100", "scope": "agent", "target": "Athena"})
+        await call(client, "set_config", {"key": "smcp_port", "value": "9200", "scope": "instance",
+                                          "target": str(mine.id)})
+        await call(client, "set_config", {"key": "smcp_port", "value": "9300", "scope": "tool", "target": "notes"})
+        assert (await call(client, "get_config", {"key": "smcp_port", "instance": str(mine.id)}))["value"] == "9200"
+        await call(client, "pause_job", {"job": "athena-job"})
+        assert (await call(client, "get_job", {"job": "host-job"}))["name"] == "host-job"
+        await call(client, "create_job", {"name": "athena-2", "cron_expression": every_day, "agent": "Athena"})
+        assert "no scheduled job named 'ghost'" in await call_error(client, "get_job", {"job": "ghost"})
+
+
 async def test_permissions_limit_the_tools(registry):
     limited = Caller("bot", "admin", None, Permissions(tools=frozenset({"list_agents"})))
     async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:

@@ -159,6 +159,18 @@ def test_agent_arguments_are_declared_for_permissions():
         assert fields <= declared or spec.agents == "*", f"{spec.name}: declare agents={tuple(sorted(fields))}"
 
 
+# Fields that name something an agent may own: a tool instance, a job, a configuration target.
+OWNED_FIELD_NAMES = {"instance", "tool_instance", "job", "target"}
+
+
+def test_owned_arguments_are_declared_for_permissions():
+    """A field naming an instance, a job or a config target must be covered by the tool's owned=,
+    or a user narrowed by permissions.agents reaches other agents' things through it."""
+    for spec in all_tools().values():
+        fields = set(spec.input.model_fields) & OWNED_FIELD_NAMES
+        assert not fields or spec.owned is not None, f"{spec.name}: declare owned= for {sorted(fields)}"
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("tool_name", list(all_tools()))
 async def test_role_against_tool(tool_name, role, prepared, db_path):

@@ -29,6 +29,9 @@ log = logging.getLogger("sanctum_mcp.access")
 # `agents=` value for a tool that acts on every agent at once (refused to agent-limited callers).
 ALL_AGENTS = "*"
 
+# What a call names that an agent may own, as (kind, ref) pairs; see ToolSpec.owned.
+Owned = Callable[[Any], list[tuple[str, Any]]]
+
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -88,6 +91,9 @@ class ToolSpec:
     # Input fields that name agents (a name or id, or a list of them), or ALL_AGENTS. This is what
     # a user's permissions.agents narrows; see authorize().
     agents: tuple[str, ...] | str = ()
+    # Other things the call names that may belong to an agent: args -> [(kind, ref)] with kind
+    # 'agent', 'instance', 'job' or 'host' (see UsersService.check_agent_scope). Narrowed the same way.
+    owned: Owned | None = field(default=None, compare=False)
 
     @property
     def mutates(self) -> bool:
@@ -135,12 +141,14 @@ def tool(
     open_world: bool = False,
     extra_role: Callable[[Any], Role | None] | None = None,
     agents: tuple[str, ...] | str = (),
+    owned: Owned | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler `async def h(call: Call, args: SomeInput) -> SomeOutput` as a tool.
 
     The docstring is the description a model reads: say what it does and when to use it.
     `agents` names the input fields holding agent names/ids (or is ALL_AGENTS for a tool that acts
-    on every agent): a user whose permissions list agents may only name those.
+    on every agent): a user whose permissions list agents may only name those. `owned` gives what
+    else the call names that an agent may own (an instance, a job, a configuration target).
     """
 
     def register(handler: Handler) -> Handler:
@@ -170,6 +178,7 @@ def tool(
             open_world=open_world,
             extra_role=extra_role,
             agents=agents,
+            owned=owned,
         )
         return handler
 
@@ -186,8 +195,9 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
     1. role: the caller's role must reach the tool's declared role (`role_needed`, which may
        depend on the arguments);
     2. permissions.tools: if set, the tool must be listed;
-    3. permissions.agents: if set, every agent the call names (the spec's `agents` fields) must be
-       listed, and a tool declared ALL_AGENTS is refused.
+    3. permissions.agents: if set, every agent the call names (the spec's `agents` fields) and
+       every agent owning what it names (`owned`: instances, jobs, configuration targets) must be
+       listed; host-wide objects are read-only; a tool declared ALL_AGENTS is refused.
     """
     caller = call.caller
     needed = spec.role_needed(args)
@@ -211,9 +221,12 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
             f"{spec.name} acts on every agent at once, and {caller.username!r} is limited to the agents "
             f"{', '.join(sorted(permissions.agents))}. Ask an admin to run it."
         )
-    refs = spec.agent_refs(args)
+    refs = [("agent", ref) for ref in spec.agent_refs(args)]
+    if spec.owned is not None:
+        refs += [(kind, str(ref)) for kind, ref in spec.owned(args) if ref is not None]
+    refs = [(kind, ref) for kind, ref in refs if ref != ""]  # '' clears a link; what it leaves is checked
     if refs:
-        await call.registry.users.check_agent_scope(caller, spec.name, refs)
+        await call.registry.users.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
 
 
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:

@@ -37,6 +37,12 @@ def _id_as_text(value: Any) -> Any:
     return value
 
 
+def _agent_target(args: Any) -> list[tuple[str, Any]]:
+    """A target at agent or instance scope belongs to an agent (permissions.agents narrows it);
+    tool, user and system targets are shared and left to the role."""
+    return [(args.scope, args.target)] if args.scope in ("agent", "instance") else []
+
+
 ValueText = Annotated[str, BeforeValidator(_as_text)]
 Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
@@ -77,6 +83,7 @@ class GetConfig(ToolInput):
     idempotent=True,
     extra_role=lambda args: "admin" if args.reveal else None,
     agents=("agent",),
+    owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
     """Get the effective value of a setting for an agent, tool or tool instance, and where it comes from.
@@ -127,6 +134,7 @@ class SetConfig(ToolInput):
     read_only=False,
     idempotent=True,
     extra_role=lambda args: "admin" if args.sensitive else None,
+    owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
@@ -152,7 +160,8 @@ class ListConfig(ToolInput):
     limit: int = Field(default=100, ge=1, le=500, description="Settings per page (1-500).")
 
 
-@tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True)
+@tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
+      owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
     """List stored settings as they are stored (not resolved): system settings first, then agent, instance,
     tool and user overrides. Filter by category, scope, target or key prefix. Sensitive values are masked.
@@ -177,6 +186,7 @@ class DeleteConfig(ToolInput):
     role="user",
     read_only=False,
     destructive=True,
+    owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
     """Delete a setting at one scope, so that lower levels apply again (e.g. remove Athena's override
@@ -209,7 +219,7 @@ class ConfigHistoryInput(ToolInput):
 
 
 @tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
-      idempotent=True)
+      idempotent=True, owned=_agent_target)
 async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
     """Every recorded version of one setting at one scope, newest first: value (masked when sensitive),
     what changed (set, delete, rollback, reset), who and when. Use a version with rollback_config."""
@@ -227,7 +237,7 @@ class RollbackConfig(ToolInput):
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
-      idempotent=True)
+      idempotent=True, owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     """Restore the value a setting had at an earlier version (see config_history). The restore is a new
     version, so it can itself be undone. Works after a delete too."""

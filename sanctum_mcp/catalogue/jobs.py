@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
@@ -25,6 +27,18 @@ class ListJobs(ToolInput):
     limit: int = Field(default=50, ge=1, le=500, description="Jobs per page (1-500).")
 
 
+def _the_job(args: Any) -> list[tuple[str, Any]]:
+    # permissions.agents: a job belongs to its agent and to its instance's agent.
+    return [("job", args.job)]
+
+
+def _new_job(args: Any) -> list[tuple[str, Any]]:
+    # A job for no agent and no instance would be host-wide.
+    if args.agent in (None, "") and args.tool_instance in (None, ""):
+        return [("host", "a job for no agent or tool instance")]
+    return [("instance", args.tool_instance)]
+
+
 @tool("list_jobs", title="List scheduled jobs", group="Jobs", role="viewer", read_only=True, idempotent=True,
       agents=("agent",))
 async def list_jobs(call: Call, args: ListJobs) -> JobPage:
@@ -38,7 +52,8 @@ class GetJob(ToolInput):
     job: str = JobRef
 
 
-@tool("get_job", title="Get a scheduled job", group="Jobs", role="viewer", read_only=True, idempotent=True)
+@tool("get_job", title="Get a scheduled job", group="Jobs", role="viewer", read_only=True, idempotent=True,
+      owned=_the_job)
 async def get_job(call: Call, args: GetJob) -> Job:
     """Show one scheduled job, including why its last run failed when its status is Error."""
     return await call.registry.jobs.get(args.job)
@@ -58,7 +73,8 @@ class CreateJob(ToolInput):
     enabled: bool = Field(default=True, description="false: created but not scheduled until enabled with update_job.")
 
 
-@tool("create_job", title="Create a scheduled job", group="Jobs", role="user", read_only=False, agents=("agent",))
+@tool("create_job", title="Create a scheduled job", group="Jobs", role="user", read_only=False, agents=("agent",),
+      owned=_new_job)
 async def create_job(call: Call, args: CreateJob) -> Job:
     """Schedule a job with a cron expression. It needs a tool_instance or an agent (or both).
     Returns the job with its next_run in UTC; use preview_job_runs first to check the times."""
@@ -78,7 +94,7 @@ class UpdateJob(ToolInput):
 
 
 @tool("update_job", title="Update a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True,
-      agents=("agent",))
+      agents=("agent",), owned=lambda args: [("job", args.job), ("instance", args.tool_instance)])
 async def update_job(call: Call, args: UpdateJob) -> Job:
     """Change some fields of a job; fields left out stay. A new expression, time zone or enabled flag
     recomputes next_run from now."""
@@ -90,20 +106,23 @@ class JobOnly(ToolInput):
     job: str = JobRef
 
 
-@tool("pause_job", title="Pause a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True)
+@tool("pause_job", title="Pause a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True,
+      owned=_the_job)
 async def pause_job(call: Call, args: JobOnly) -> Job:
     """Stop a job from running (status Paused, no next_run) until resume_job."""
     return await call.registry.jobs.pause(call.caller, args.job)
 
 
-@tool("resume_job", title="Resume a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True)
+@tool("resume_job", title="Resume a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True,
+      owned=_the_job)
 async def resume_job(call: Call, args: JobOnly) -> Job:
     """Make a Paused job (or one in Error, once its cause is fixed) Active again; next_run is computed
     from now, so runs missed while paused are not made up."""
     return await call.registry.jobs.resume(call.caller, args.job)
 
 
-@tool("delete_job", title="Delete a scheduled job", group="Jobs", role="user", read_only=False, destructive=True)
+@tool("delete_job", title="Delete a scheduled job", group="Jobs", role="user", read_only=False, destructive=True,
+      owned=_the_job)
 async def delete_job(call: Call, args: JobOnly) -> DeletedJob:
     """Delete a scheduled job. Its past runs stay in the logs (query_logs source=job)."""
     return await call.registry.jobs.delete(call.caller, args.job)
@@ -117,7 +136,8 @@ class PreviewJobRuns(ToolInput):
     after: str | None = Field(default=None, description="List runs after this ISO-8601 time instead of now, e.g. '2026-11-01T00:00:00Z'.")
 
 
-@tool("preview_job_runs", title="Preview a schedule", group="Jobs", role="viewer", read_only=True, idempotent=True)
+@tool("preview_job_runs", title="Preview a schedule", group="Jobs", role="viewer", read_only=True, idempotent=True,
+      owned=_the_job)
 async def preview_job_runs(call: Call, args: PreviewJobRuns) -> JobRunPreview:
     """List the next run times of a cron expression (or of an existing job) in UTC and in local time,
     including across daylight-saving changes. Changes nothing."""

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
-from sanctum_mcp.domain.errors import Forbidden
 from sanctum_mcp.domain.tools import (
     DeletedTool,
     DeletedToolInstance,
@@ -20,27 +19,9 @@ from sanctum_mcp.domain.tools import (
     ToolType,
 )
 
-async def _check_instance_scope(call: Call, tool_name: str, instance_id: int, *, mutating: bool) -> None:
-    """A caller limited to some agents (permissions.agents) may only reach those agents' instances,
-    and may read but not change host-wide (master) ones. The instance names its agent by id, so
-    the tool's declared agent fields cannot cover it; this check does."""
-    permissions = call.caller.permissions
-    if permissions is None or permissions.agents is None:
-        return
-    instance = await call.registry.tools.get_instance(instance_id)
-    try:
-        if instance.agent is not None:
-            await call.registry.users.check_agent_scope(call.caller, tool_name, [instance.agent])
-        elif mutating:
-            raise Forbidden(
-                f"{tool_name}: instance {instance.name!r} (id {instance.id}) is host-wide, and "
-                f"{call.caller.username!r} may only act on the agents {', '.join(sorted(permissions.agents))}. "
-                "Ask an admin to change it."
-            )
-    except Forbidden as exc:
-        # Audited like a refusal by the gate (access.denied), in a transaction of its own.
-        await call.registry.users.record_refusal(call.caller, tool=tool_name, reason=str(exc), needed=None)
-        raise
+def _the_instance(args: Any) -> list[tuple[str, Any]]:
+    # permissions.agents: an instance belongs to its agent; a master instance is host-wide.
+    return [("instance", args.instance)]
 
 
 ToolRef = Field(description="The tool's name (any case), e.g. 'mailer', or its numeric id.")
@@ -181,10 +162,10 @@ class GetToolInstance(ToolInput):
     instance: int = InstanceRef
 
 
-@tool("get_tool_instance", title="Get a tool instance", group="Tools", role="viewer", read_only=True, idempotent=True)
+@tool("get_tool_instance", title="Get a tool instance", group="Tools", role="viewer", read_only=True, idempotent=True,
+      owned=_the_instance)
 async def get_tool_instance(call: Call, args: GetToolInstance) -> ToolInstance:
     """Show one tool instance: its tool, agent, config (secrets masked), status and run times."""
-    await _check_instance_scope(call, "get_tool_instance", args.instance, mutating=False)
     return await call.registry.tools.get_instance(args.instance)
 
 
@@ -204,7 +185,8 @@ class CreateToolInstance(ToolInput):
 
 
 @tool("create_tool_instance", title="Create a tool instance", group="Tools", role="user", read_only=False,
-      agents=("agent",))
+      agents=("agent",),
+      owned=lambda args: [("host", "a master instance (no agent)")] if args.agent in (None, "") else [])
 async def create_tool_instance(call: Call, args: CreateToolInstance) -> ToolInstance:
     """Configure a tool for an agent (or host-wide for a master tool). The config must satisfy the tool's
     config_schema; errors name each failing JSON path (e.g. $.smtp.port). An instance of a disabled tool
@@ -227,7 +209,8 @@ class UpdateToolInstance(ToolInput):
     active: bool | None = Field(default=None, description="Activate or deactivate (activation needs the tool enabled).")
 
 
-@tool("update_tool_instance", title="Update a tool instance", group="Tools", role="user", read_only=False, idempotent=True)
+@tool("update_tool_instance", title="Update a tool instance", group="Tools", role="user", read_only=False, idempotent=True,
+      owned=_the_instance)
 async def update_tool_instance(call: Call, args: UpdateToolInstance) -> ToolInstance:
     """Change some fields of a tool instance; fields left out stay. A new config is validated against the
     tool's config_schema (errors name the JSON path); activating needs the tool to be enabled."""
@@ -236,7 +219,6 @@ async def update_tool_instance(call: Call, args: UpdateToolInstance) -> ToolInst
         for key, value in (("name", args.name), ("config", args.config), ("status", args.status), ("is_active", args.active))
         if value is not None
     }
-    await _check_instance_scope(call, "update_tool_instance", args.instance, mutating=True)
     return await call.registry.tools.update_instance(call.caller, args.instance, changes)
 
 
@@ -249,8 +231,8 @@ class DeleteToolInstance(ToolInput):
     )
 
 
-@tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True)
+@tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True,
+      owned=_the_instance)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
     """Delete a tool instance. Refuses while scheduled jobs run it (and names them) unless cascade=true."""
-    await _check_instance_scope(call, "delete_tool_instance", args.instance, mutating=True)
     return await call.registry.tools.delete_instance(call.caller, args.instance, cascade=args.cascade)

@@ -392,35 +392,54 @@ class UserService:
 
     # --- permissions ----------------------------------------------------------------------------
 
-    async def check_agent_scope(self, caller: Caller, tool: str, refs: list[str]) -> None:
-        """Refuse a call naming an agent outside the caller's permissions.agents (ids are looked up)."""
-        from sanctum_mcp.storage import agents as agents_sql
+    async def check_agent_scope(self, caller: Caller, tool: str, refs: list[tuple[str, str]], *,
+                                mutating: bool) -> None:
+        """Refuse a call that reaches outside the caller's permissions.agents.
+
+        `refs` are what the call names, as (kind, ref): kind 'agent' (a name or id), 'instance'
+        (an id or name), 'job' (a name or id) or 'host' (something new that belongs to no agent).
+        Each is looked up to the agents that own it: every owner must be one of the caller's
+        agents; a host-wide object (a master instance, a job for no agent) may be read but not
+        changed. A reference that matches nothing is left to the tool, which answers "not found".
+        """
+        from sanctum_mcp.storage import ownership
 
         permissions = caller.permissions
         if permissions is None or permissions.agents is None:
             return
-        ids = [i for i in map(as_id, refs) if i is not None]
-        names_by_id: dict[str, str] = {}
-        if ids:
-            def read(conn: sqlite3.Connection) -> dict[str, str]:
-                found = {}
-                for agent_id in ids:
-                    row = agents_sql.get_by_id(conn, agent_id)
-                    if row is not None:
-                        found[str(agent_id)] = row["name"]
-                return found
 
-            names_by_id = await self.registry.db.read(read)
-        for ref in refs:
-            # An id that names no agent is left to the tool, which answers "not found".
-            name = names_by_id.get(ref, ref) if looks_like_id(ref) else ref
-            if looks_like_id(ref) and ref not in names_by_id:
-                continue
-            if not permissions.allows_agent(name):
-                raise Forbidden(
-                    f"{tool}: {caller.username!r} may only act on the agents {', '.join(sorted(permissions.agents))}, "
-                    f"not {name!r}. Ask an admin to widen their permissions with update_user."
-                )
+        def owners(conn: sqlite3.Connection) -> list[tuple[str, str, list[str | None]]]:
+            found = []
+            for kind, ref in refs:
+                if kind == "agent":
+                    # A name is checked as written (a new agent has no row yet); an id is looked up.
+                    names = ownership.agent_by_id(conn, as_id(ref)) if looks_like_id(ref) else [ref]
+                elif kind == "instance":
+                    names = ownership.instance_owners(conn, ref, as_id(ref))
+                elif kind == "job":
+                    names = ownership.job_owners(conn, ref, as_id(ref))
+                else:
+                    names = [None]
+                found.append((kind, ref, names))
+            return found
+
+        allowed = ", ".join(sorted(permissions.agents))
+        for kind, ref, names in await self.registry.db.read(owners):
+            for name in names:
+                if name is None:
+                    if not mutating:
+                        continue
+                    what = ref if kind == "host" else f"{kind} {ref!r}"
+                    raise Forbidden(
+                        f"{tool}: {what} is host-wide (it belongs to no agent), and {caller.username!r} may only "
+                        f"act on the agents {allowed}. Ask an admin to change it."
+                    )
+                if not permissions.allows_agent(name):
+                    through = "" if kind == "agent" else f" ({kind} {ref!r} belongs to {name!r})"
+                    raise Forbidden(
+                        f"{tool}: {caller.username!r} may only act on the agents {allowed}, not {name!r}{through}. "
+                        "Ask an admin to widen their permissions with update_user."
+                    )
 
     # --- refusals -------------------------------------------------------------------------------
 
