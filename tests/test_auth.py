@@ -104,6 +104,27 @@ async def test_stdio_runs_as_the_named_user(db_path):
     assert rows(db_path, "SELECT last_login IS NOT NULL FROM users WHERE username = 'alice'") == [(1,)]
 
 
+async def test_a_running_stdio_server_sees_its_user_change(db_path):
+    """Role changes and deactivation made by another process apply to the next call over stdio."""
+    await seed(db_path)
+    async with Client(stdio_params(db_path, "--user", "alice")) as client:
+        await call(client, "create_agent", {"name": "Athena"})
+        other = await Registry.open(db_path)  # another process's view: the operator at a terminal
+        try:
+            await other.users.update(other.operator, "alice", {"role": "viewer"})
+            error = await call_error(client, "create_agent", {"name": "Monday"})
+            assert "needs the 'user' role" in error and "'alice' has 'viewer'" in error
+            assert [a["name"] for a in (await call(client, "list_agents"))["agents"]] == ["Athena"]
+            await other.users.update(other.operator, "alice", {"is_active": False})
+            error = await call_error(client, "list_agents")
+            assert "'alice'" in error and "deactivated" in error
+            await other.users.update(other.operator, "alice", {"is_active": True, "role": "user"})
+            await call(client, "create_agent", {"name": "Timbre"})
+        finally:
+            await other.close()
+    assert rows(db_path, "SELECT name FROM agents ORDER BY name") == [("Athena",), ("Timbre",)]
+
+
 async def test_stdio_default_user_on_a_new_database(db_path):
     async with Client(stdio_params(db_path)) as client:
         await call(client, "create_agent", {"name": "Athena"})
@@ -410,6 +431,13 @@ async def test_trust_loopback(db_path):
             assert bad_host.status_code == 421
         async with http_client(server.mcp_url, tokens["vic"]) as client:  # a token still means its own user
             assert "needs the 'user' role" in await call_error(client, "delete_agent", {"agent": "Athena"})
+        other = await Registry.open(db_path)
+        try:  # the trusted local user is deactivated while the server runs: loopback no longer lets anyone in
+            await other.users.update(other.operator, "alice", {"is_active": False})
+        finally:
+            await other.close()
+        async with httpx.AsyncClient(timeout=30) as http:
+            assert (await http.post(server.mcp_url, json=INIT, headers=MCP_HEADERS)).status_code == 401
     finally:
         stop(server.process)
     assert rows(db_path, "SELECT u.username FROM logs l JOIN users u ON u.id = l.user_id "

@@ -149,6 +149,11 @@ def check_permissions(permissions: PermissionSet | None) -> PermissionSet | None
     return permissions
 
 
+def _data_version(conn: sqlite3.Connection) -> int:
+    # Changes whenever another connection (this process's writer included) has committed.
+    return conn.execute("PRAGMA data_version").fetchone()[0]
+
+
 def caller_from_row(row: sqlite3.Row) -> Caller:
     data = json.loads(row["permissions"]) if row["permissions"] else None
     return Caller(username=row["username"], role=row["role"], user_id=row["user_id" if "user_id" in row.keys() else "id"],
@@ -177,6 +182,8 @@ class UserService:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        # PRAGMA data_version when registry.operator was last read from its row (None: never).
+        self._operator_seen: int | None = None
 
     def _now(self) -> str:
         return iso(self.registry.clock())
@@ -219,6 +226,35 @@ class UserService:
         if not row["is_active"]:
             raise Forbidden(f"user {row['username']!r} is deactivated; reactivate it (update_user active=true) or pick another --user.")
         return caller_from_row(row)
+
+    def operator_now(self) -> Caller:
+        """The local operator (stdio, trusted loopback HTTP) as the users table says now.
+
+        A role, permissions or active-flag change, made by a tool or by another process (the CLI),
+        applies from the next call, not from the next start. Synchronous and cheap: one
+        `PRAGMA data_version` on the inline reader per call, and the user's row read again only
+        after some commit. If the file is locked the last known caller is used (checked again on
+        the next call). Raises Forbidden once the user is deactivated or removed.
+        """
+        operator = self.registry.operator
+        if operator.user_id is None:
+            return operator
+        db = self.registry.db
+        try:
+            seen = db.read_inline(_data_version)
+            if seen == self._operator_seen:
+                return operator
+            row = db.read_inline(sql.get_by_id, operator.user_id)
+        except sqlite3.OperationalError:
+            return operator
+        if row is None or not row["is_active"]:
+            raise Forbidden(
+                f"user {operator.username!r}, whom this server acts as, has been deactivated or removed. "
+                "Reactivate it (update_user active=true), or restart the server with another --user."
+            )
+        self.registry.operator = caller_from_row(row)
+        self._operator_seen = seen
+        return self.registry.operator
 
     async def touch_login(self, caller: Caller) -> None:
         if caller.user_id is not None:

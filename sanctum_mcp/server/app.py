@@ -150,7 +150,7 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
     """
     if identify is None:
         def identify(_ctx: Context) -> Caller:
-            return registry.operator
+            return registry.users.operator_now()
 
     def build_tools() -> list[Tool]:
         return [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]

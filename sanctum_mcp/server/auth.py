@@ -100,7 +100,10 @@ class RegistryAuthBackend(AuthenticationBackend):
             return result
         if (self.trust_loopback and "authorization" not in conn.headers
                 and is_loopback_client(conn.client.host if conn.client else None)):
-            operator = self.registry.operator
+            try:
+                operator = self.registry.users.operator_now()
+            except Forbidden:  # the operator was deactivated: no one to act as, so 401
+                return None
             token = access_token_for(operator, token_id=None, via="loopback")
             return AuthCredentials(token.scopes), AuthenticatedUser(token)
         return None

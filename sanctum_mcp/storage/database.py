@@ -56,7 +56,7 @@ class Database:
         return await self.run(_in_read_transaction, fn, *args)
 
     async def read_now(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a SHORT read fn(conn, *args) on the caller's own thread, with no thread hop.
+        """Run fn(conn, *args) in a read transaction right here, on the event loop's thread.
 
         For hot point lookups (get_config): a hop to the worker thread costs a thread wake-up,
         which on a busy machine is worth more than the read itself (tens of microseconds). The
@@ -64,15 +64,19 @@ class Database:
         every committed write. If the database is locked (rare in WAL mode) it is handed to the
         worker thread instead of blocking the event loop. fn must only read, and must be cheap.
         """
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = _open_reader(self.path)
         try:
-            return _in_read_transaction(conn, fn, *args)
+            return self.read_inline(fn, *args)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
         return await self.read(fn, *args)
+
+    def read_inline(self, fn: Callable[..., T], *args: Any) -> T:
+        """read_now without the fallback: raises sqlite3.OperationalError when the file is locked."""
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = _open_reader(self.path)
+        return _in_read_transaction(conn, fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) as ONE write transaction: all of it commits, or none of it does."""
