@@ -149,11 +149,6 @@ def check_permissions(permissions: PermissionSet | None) -> PermissionSet | None
     return permissions
 
 
-def _data_version(conn: sqlite3.Connection) -> int:
-    # Changes whenever another connection (this process's writer included) has committed.
-    return conn.execute("PRAGMA data_version").fetchone()[0]
-
-
 def caller_from_row(row: sqlite3.Row) -> Caller:
     data = json.loads(row["permissions"]) if row["permissions"] else None
     return Caller(username=row["username"], role=row["role"], user_id=row["user_id" if "user_id" in row.keys() else "id"],
@@ -241,7 +236,7 @@ class UserService:
             return operator
         db = self.registry.db
         try:
-            seen = db.read_inline(_data_version)
+            seen = db.data_version()
             if seen == self._operator_seen:
                 return operator
             row = db.read_inline(sql.get_by_id, operator.user_id)

@@ -73,10 +73,17 @@ class Database:
 
     def read_inline(self, fn: Callable[..., T], *args: Any) -> T:
         """read_now without the fallback: raises sqlite3.OperationalError when the file is locked."""
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = _open_reader(self.path)
-        return _in_read_transaction(conn, fn, *args)
+        return _in_read_transaction(self._inline_reader(), fn, *args)
+
+    def data_version(self) -> int:
+        """SQLite's PRAGMA data_version on the inline reader: it changes whenever another connection
+        (this process's writer included) has committed. A cheap "has anything changed?" check."""
+        return self._inline_reader().execute("PRAGMA data_version").fetchone()[0]
+
+    def _inline_reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = _open_reader(self.path)
+        return self._reader
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) as ONE write transaction: all of it commits, or none of it does."""
