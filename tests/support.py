@@ -121,3 +121,17 @@ def stop(process: subprocess.Popen) -> None:
     for stream in (process.stdout, process.stderr):
         if stream:
             stream.close()
+
+
+async def athena_monday_and_instances(registry) -> tuple[Any, Any, Any]:
+    """Agents Athena and Monday, tools 'notes' and 'shared' (master), and three instances: Athena's
+    ('a'), Monday's ('m') and a host-wide one ('h'). For the permissions.agents tests."""
+    op = registry.operator
+    for name in ("Athena", "Monday"):
+        await registry.agents.create(op, {"name": name, "config": {}})
+    await registry.tools.create_tool(op, {"name": "notes", "category": "athena", "tool_type": "utility"})
+    await registry.tools.create_tool(op, {"name": "shared", "category": "master", "tool_type": "utility"})
+    mine = await registry.tools.create_instance(op, tool="notes", agent="Athena", name="a", config={})
+    theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
+    host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
+    return mine, theirs, host

@@ -16,7 +16,18 @@ import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from support import REPO, call, call_error, free_port, server_env, snapshot, start_http_server, stdio_params, stop
+from support import (
+    REPO,
+    athena_monday_and_instances,
+    call,
+    call_error,
+    free_port,
+    server_env,
+    snapshot,
+    start_http_server,
+    stdio_params,
+    stop,
+)
 
 from sanctum_mcp.domain.identity import Caller, Permissions
 from sanctum_mcp.domain.registry import Registry
@@ -238,13 +249,7 @@ async def test_permissions_narrow_what_belongs_to_other_agents(registry, db_path
     its tool instances and its jobs. Shared things (tool scope) follow the role; host-wide objects
     (a master instance, a job for no agent) may be read but not changed."""
     op = registry.operator
-    for name in ("Athena", "Monday"):
-        await registry.agents.create(op, {"name": name, "config": {}})
-    await registry.tools.create_tool(op, {"name": "notes", "category": "athena", "tool_type": "utility"})
-    await registry.tools.create_tool(op, {"name": "shared", "category": "master", "tool_type": "utility"})
-    mine = await registry.tools.create_instance(op, tool="notes", agent="Athena", name="a", config={})
-    theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
-    host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
+    mine, theirs, host = await athena_monday_and_instances(registry)
     for scope, target in (("agent", "Monday"), ("instance", str(theirs.id)), ("agent", "Athena")):
         await registry.config.set(op, "smcp_port", "9001", scope=scope, target=target)
     every_day = "0 3 * * *"

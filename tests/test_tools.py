@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from support import call, call_error, snapshot
+from support import athena_monday_and_instances, call, call_error, snapshot
 
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import LOCAL_OPERATOR
@@ -272,13 +272,7 @@ async def test_agent_limited_users_reach_only_their_agents_instances(registry, d
     from sanctum_mcp.server.app import build_server
 
     op = registry.operator
-    for name in ("Athena", "Monday"):
-        await registry.agents.create(op, {"name": name, "config": {}})
-    await registry.tools.create_tool(op, {"name": "notes", "category": "athena", "tool_type": "utility"})
-    await registry.tools.create_tool(op, {"name": "shared", "category": "master", "tool_type": "utility"})
-    mine = await registry.tools.create_instance(op, tool="notes", agent="Athena", name="a", config={})
-    theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
-    host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
+    mine, theirs, host = await athena_monday_and_instances(registry)
     await registry.users.create(op, username="limited", role="user", email=None,
                                 permissions=PermissionSet(agents=["Athena"]))
     caller = await registry.users.local_caller("limited", default_name="operator")
