@@ -113,6 +113,17 @@ async def test_results_validate_against_the_published_output_schema(modern_clien
     assert list(Draft7Validator(tools["get_config"].output_schema).iter_errors(wrong))
 
 
+async def test_text_content_is_the_structured_result_as_compact_json(modern_client):
+    import json
+
+    for name, args in (("get_config", {"key": "smcp_port"}), ("list_config", {"category": "ports"})):
+        result = await modern_client.call_tool(name, args)
+        assert not result.is_error and len(result.content) == 1
+        text = result.content[0].text
+        compact = json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False)
+        assert text == compact  # the same object, no indentation and no spaces after separators
+
+
 async def test_tool_listing_is_cached_per_protocol_version(server):
     """tools/list is answered from a cache (server/app.py ToolListCache): both protocol eras still
     get their own, complete answer, and a second listing equals the first."""

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.tools.tool_manager import ToolManager
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from sanctum_mcp import __version__
@@ -58,7 +58,17 @@ class CatalogueTool(Tool):
             result = await run_tool(spec, call, args)
         except Exception as exc:
             raise to_tool_error(spec.name, exc) from None
-        return self.fn_metadata.convert_result(result) if convert_result else result
+        if not convert_result:
+            return result
+        if isinstance(result, spec.output):
+            # The result as compact JSON text: a model reading it (Letta, Claude) pays for every
+            # character, and the SDK's indent=2 adds about a third. structuredContent is the same
+            # object, as the SDK would publish it.
+            return CallToolResult(
+                content=[TextContent(type="text", text=result.model_dump_json(by_alias=True))],
+                structured_content=result.model_dump(mode="json", by_alias=True),
+            )
+        return self.fn_metadata.convert_result(result)
 
 
 def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
