@@ -92,7 +92,7 @@ class ToolSpec:
     # a user's permissions.agents narrows; see authorize().
     agents: tuple[str, ...] | str = ()
     # Other things the call names that may belong to an agent: args -> [(kind, ref)] with kind
-    # 'agent', 'instance', 'job' or 'host' (see UsersService.check_agent_scope). Narrowed the same way.
+    # 'agent', 'instance', 'job' or 'host' (see UserService.check_agent_scope). Narrowed the same way.
     owned: Owned | None = field(default=None, compare=False)
 
     @property
