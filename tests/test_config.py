@@ -603,3 +603,25 @@ async def test_get_config_reads_inline_while_another_process_writes(client, db_p
         assert (await call(client, "get_config", {"key": "flask_port"}))["value"] == "5999"
     finally:
         other.close()
+
+
+async def test_user_scope_settings_are_their_owners_to_change(registry, db_path):
+    op = registry.operator
+    for name in ("ana", "bob"):
+        await registry.users.create(op, username=name, role="user", email=None, permissions=None)
+    ana = await registry.users.local_caller("ana", default_name="operator")
+    async with Client(build_server(registry, identify=lambda _ctx: ana)) as client:
+        await call(client, "set_config", {"key": "theme", "value": "dark", "scope": "user", "target": "ana"})
+        before = snapshot(db_path)
+        for tool, args in (
+            ("set_config", {"key": "theme", "value": "light", "scope": "user", "target": "bob"}),
+            ("delete_config", {"key": "theme", "scope": "user", "target": "bob"}),
+            ("rollback_config", {"key": "theme", "scope": "user", "target": "bob", "version": 1}),
+        ):
+            error = await call_error(client, tool, args)
+            assert "'bob'" in error and "only their own" in error, (tool, error)
+        assert snapshot(db_path) == before
+        await call(client, "delete_config", {"key": "theme", "scope": "user", "target": "ana"})
+    async with Client(build_server(registry)) as admin:  # the operator is an admin: anyone's preferences
+        await call(admin, "set_config", {"key": "theme", "value": "light", "scope": "user", "target": "bob"})
+    assert (await registry.config.get(op, "theme", user="bob")).value == "light"

@@ -414,6 +414,15 @@ def _unknown_key(conn: sqlite3.Connection, key: str) -> NotFound:
     return NotFound(f"unknown configuration key {key!r} ({hint}); call list_config to see every key.")
 
 
+def _check_own_preferences(caller: Caller, tool: str, t: Target) -> None:
+    """User-scope settings are one person's preferences: only they, or an admin, may change them."""
+    if t.scope == "user" and not caller.has_role("admin") and caller.user_id != t.target_id:
+        raise Forbidden(
+            f"{tool}: the settings of user {t.name!r} are their own preferences; {caller.username!r} may change "
+            "only their own (scope user, target their username). Ask an admin to change someone else's."
+        )
+
+
 def _need_admin(caller: Caller, tool: str, key: str) -> None:
     if not caller.has_role("admin"):
         raise Forbidden(
@@ -686,6 +695,7 @@ class ConfigService:
 
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
+            _check_own_preferences(caller, "set_config", t)
             current = sql.get_row(conn, t.scope, t.id, key)
             info = _key_info(conn, key)
             if value_type is not None and info.type is not None and value_type != info.type:
@@ -802,6 +812,7 @@ class ConfigService:
     ) -> ConfigChange:
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
+            _check_own_preferences(caller, "delete_config", t)
             current = sql.get_row(conn, t.scope, t.id, key)
             if current is None:
                 if not sql.key_definitions(conn, key):
@@ -869,6 +880,7 @@ class ConfigService:
     ) -> ConfigChange:
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
+            _check_own_preferences(caller, "rollback_config", t)
             old = sql.history_version(conn, t.scope, t.id, key, version)
             if old is None:
                 versions = sql.history_versions(conn, t.scope, t.id, key)
