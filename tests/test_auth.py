@@ -14,6 +14,7 @@ import httpx
 import httpx2
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from support import (
@@ -297,6 +298,13 @@ async def test_permissions_narrow_what_belongs_to_other_agents(registry, db_path
         assert (await call(client, "get_job", {"job": "host-job"}))["name"] == "host-job"
         await call(client, "create_job", {"name": "athena-2", "cron_expression": every_day, "agent": "Athena"})
         assert "no scheduled job named 'ghost'" in await call_error(client, "get_job", {"job": "ghost"})
+        # Resources that name an agent or its instance are narrowed the same way; listings are not.
+        for uri in ("sanctum://agents/Monday", f"sanctum://config/instance/{theirs.id}", "sanctum://config/agent/monday"):
+            with pytest.raises(MCPError, match="may only act on the agents Athena"):
+                await client.read_resource(uri)
+        for uri in ("sanctum://agents/Athena", f"sanctum://config/instance/{mine.id}", "sanctum://config/tool/notes",
+                    "sanctum://agents"):
+            assert (await client.read_resource(uri)).contents
 
 
 async def test_permissions_limit_the_tools(registry):

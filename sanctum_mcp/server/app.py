@@ -174,6 +174,6 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
         middleware=[ToolListCache()],
         **server_options,
     )
-    register_resources(server, registry)
+    register_resources(server, registry, identify)
     register_prompts(server, registry)
     return server

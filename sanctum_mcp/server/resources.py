@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
@@ -14,7 +15,11 @@ from sanctum_mcp.domain.errors import RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mcp.server.mcpserver import MCPServer
+
+    from sanctum_mcp.domain.identity import Caller
 
     from sanctum_mcp.domain.registry import Registry
 
@@ -27,7 +32,15 @@ def _json(value: object) -> str:
     return json.dumps(value, indent=2, default=lambda v: v.model_dump(mode="json"))
 
 
-def register_resources(server: MCPServer, registry: Registry) -> None:
+def register_resources(server: MCPServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
+    async def narrowed(ctx: Context, uri: str, refs: list[tuple[str, str]]) -> None:
+        """A resource naming an agent (or its instance) is narrowed by permissions.agents, as the
+        tools are; listings are not."""
+        try:
+            await registry.users.check_agent_scope(identify(ctx), uri, refs, mutating=False)
+        except RegistryError as exc:
+            raise ResourceError(str(exc)) from None
+
     @server.resource("sanctum://agents", name="agents", title="All agents", mime_type=JSON)
     async def agents() -> str:
         """Every registered agent, as JSON."""
@@ -35,8 +48,9 @@ def register_resources(server: MCPServer, registry: Registry) -> None:
         return _json({"agents": page.agents})
 
     @server.resource("sanctum://agents/{name}", name="agent", title="One agent", mime_type=JSON)
-    async def agent(name: str) -> str:
+    async def agent(name: str, ctx: Context) -> str:
         """One agent by name, as JSON."""
+        await narrowed(ctx, f"sanctum://agents/{name}", [("agent", name)])
         try:
             return _json(await registry.agents.get(name))
         except RegistryError as exc:
@@ -50,11 +64,13 @@ def register_resources(server: MCPServer, registry: Registry) -> None:
     @server.resource(
         "sanctum://config/{scope}/{target}", name="config-scope", title="Settings at one scope", mime_type=JSON
     )
-    async def config_scope(scope: str, target: str) -> str:
+    async def config_scope(scope: str, target: str, ctx: Context) -> str:
         """The settings stored at one scope for one object (secrets masked): e.g.
         sanctum://config/agent/Athena, sanctum://config/tool/mailer, sanctum://config/instance/3."""
         if scope == "system":
             raise ResourceError("system settings have no target: read sanctum://config/system.")
+        if scope in ("agent", "instance"):
+            await narrowed(ctx, f"sanctum://config/{scope}/{target}", [(scope, target)])
         try:
             entries = await registry.config.entries_at(scope, target)
         except RegistryError as exc:
