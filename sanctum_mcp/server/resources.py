@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
     from sanctum_mcp.domain.identity import Caller
-
     from sanctum_mcp.domain.registry import Registry
 
 JSON = "application/json"
