@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import quote
+
 COLUMNS = (
     "name",
     "description",
@@ -101,7 +103,7 @@ def stale_in_progress(conn: sqlite3.Connection, started_before: str) -> list[sql
 
 
 def all_rows(conn: sqlite3.Connection, table: str) -> list[sqlite3.Row]:
-    return conn.execute(f"SELECT * FROM {_quote(table)} ORDER BY rowid").fetchall()
+    return conn.execute(f"SELECT * FROM {quote(table)} ORDER BY rowid").fetchall()
 
 
 def insert_rows(conn: sqlite3.Connection, table: str, rows: list[sqlite3.Row] | list[dict[str, Any]]) -> None:
@@ -109,14 +111,14 @@ def insert_rows(conn: sqlite3.Connection, table: str, rows: list[sqlite3.Row] | 
     for row in rows:
         keys = list(row.keys())
         conn.execute(
-            f"INSERT INTO {_quote(table)} ({', '.join(_quote(k) for k in keys)}) "
+            f"INSERT INTO {quote(table)} ({', '.join(quote(k) for k in keys)}) "
             f"VALUES ({', '.join('?' for _ in keys)})",
             [row[k] for k in keys],
         )
 
 
 def max_id(conn: sqlite3.Connection, table: str) -> int:
-    return conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {_quote(table)}").fetchone()[0]
+    return conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {quote(table)}").fetchone()[0]
 
 
 def existing_user_ids(conn: sqlite3.Connection) -> set[int]:
@@ -127,7 +129,3 @@ def setting(conn: sqlite3.Connection, key: str) -> str | None:
     """A system_config value as stored (None when the key is absent)."""
     row = conn.execute("SELECT config_value FROM system_config WHERE config_key = ?", (key,)).fetchone()
     return None if row is None else row[0]
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

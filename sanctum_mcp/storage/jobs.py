@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import insert_row, update_row
+
 COLUMNS = (
     "name",
     "description",
@@ -76,20 +78,11 @@ def page(
 
 
 def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
-    columns = [c for c in COLUMNS if c in values]
-    sql = (
-        f"INSERT INTO scheduled_jobs ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+    return insert_row(conn, "scheduled_jobs", COLUMNS, values)
 
 
 def update(conn: sqlite3.Connection, job_id: int, values: dict[str, Any]) -> None:
-    columns = [c for c in COLUMNS if c in values]
-    if not columns:
-        return
-    assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
-    conn.execute(f"UPDATE scheduled_jobs SET {assignments} WHERE id = ?", [*(values[c] for c in columns), job_id])
+    update_row(conn, "scheduled_jobs", COLUMNS, job_id, values)
 
 
 def delete(conn: sqlite3.Connection, job_id: int) -> None:
@@ -167,7 +160,3 @@ def sync_instance_schedule(conn: sqlite3.Connection, instance_id: int | None, *,
         conn.execute(
             "UPDATE tool_instances SET next_run = ?, last_run = ? WHERE id = ?", (next_run, last_run, instance_id)
         )
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

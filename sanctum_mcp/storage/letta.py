@@ -5,12 +5,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import insert_row, update_row
+
 COLUMNS = ("server_address", "server_port", "server_scheme", "server_password", "server_token",
            "connection_timeout", "is_active", "last_connected")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def all_servers(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -34,20 +32,11 @@ def find_endpoint(conn: sqlite3.Connection, scheme: str, address: str, port: int
 
 
 def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
-    columns = [c for c in COLUMNS if c in values]
-    sql = (
-        f"INSERT INTO letta_server_config ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-    return conn.execute(sql, [values[c] for c in columns]).lastrowid
+    return insert_row(conn, "letta_server_config", COLUMNS, values)
 
 
 def update(conn: sqlite3.Connection, server_id: int, values: dict[str, Any]) -> None:
-    columns = [c for c in COLUMNS if c in values]
-    if not columns:
-        return
-    assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
-    conn.execute(f"UPDATE letta_server_config SET {assignments} WHERE id = ?", [*(values[c] for c in columns), server_id])
+    update_row(conn, "letta_server_config", COLUMNS, server_id, values)
 
 
 def delete(conn: sqlite3.Connection, server_id: int) -> None:
