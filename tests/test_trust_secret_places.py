@@ -20,6 +20,7 @@ from support import call, call_error, snapshot, stdio_params
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.secrets import MASK, key_file_for, mask, read_keys
 from sanctum_mcp.server.app import build_server
+from sanctum_mcp.storage.secrets import SECRET_CELLS
 from test_secrets import cli
 
 SECRET = "smtp-password-0123456789-WXYZ"
@@ -109,7 +110,8 @@ async def test_rotate_key_reencrypts_tool_instance_secrets(modern_client, db_pat
 async def test_instance_secrets_without_their_key_are_masked_not_fatal(modern_client, db_path, tmp_path):
     """A copy of the database without its key file (a new key is made beside it): the instance's
     secrets cannot be decrypted. Listing and reading mask them, non-secret changes and deletion
-    work, sending the mask back keeps the unreadable ciphertext, and a new value replaces it."""
+    work, sending the bare mask back is refused with a clear message (nothing changes), a new value
+    replaces the secret, and rotate-key refuses naming the cell."""
     instance_id = await _vault(modern_client)
     elsewhere = tmp_path / "copy"
     elsewhere.mkdir()
@@ -125,19 +127,29 @@ async def test_instance_secrets_without_their_key_are_masked_not_fatal(modern_cl
             got = await call(client, "get_tool_instance", {"instance": instance_id})
             assert got["config"] == shown
             assert (await call(client, "update_tool_instance", {"instance": instance_id, "name": "renamed"}))["name"] == "renamed"
-
             stored = _stored_config(copy_path, instance_id)
-            sent_back = await call(client, "update_tool_instance", {"instance": instance_id, "config": shown})
-            assert sent_back["config"] == shown
-            assert _stored_config(copy_path, instance_id) == stored  # the ciphertext is kept, not replaced by the mask
 
-            # A value that is not the mask replaces the unreadable secret; the other one is kept.
-            fresh_config = {**shown, "smtp": {"host": "mail.example.org", "password": "a-brand-new-password-0000"}}
+            # Sending the masks back cannot keep secrets nobody can decrypt: refused, naming the first
+            # one, and nothing changes (the ciphertext is kept, never replaced by the mask).
+            before = snapshot(copy_path)
+            error = await call_error(client, "update_tool_instance", {"instance": instance_id, "config": shown})
+            assert "$.smtp.password" in error and "cannot be decrypted" in error and "new value" in error
+            assert snapshot(copy_path) == before
+
+            # New values replace the unreadable secrets.
+            fresh_config = {**shown, "smtp": {"host": "mail.example.org", "password": "a-brand-new-password-0000"},
+                            "pin": 1234}
             replaced = await call(client, "update_tool_instance", {"instance": instance_id, "config": fresh_config})
             assert replaced["config"]["smtp"]["password"] == mask("a-brand-new-password-0000")
             now = _stored_config(copy_path, instance_id)
             assert json.loads(copy.secrets.decrypt(now["smtp"]["password"])) == "a-brand-new-password-0000"
-            assert now["pin"] == stored["pin"]
+            assert json.loads(copy.secrets.decrypt(now["pin"])) == 1234
+            # A secret left out of the config is removed with it: nothing to decrypt.
+            without = await call(client, "update_tool_instance", {"instance": instance_id, "config": {"note": "n"}})
+            assert without["config"] == {"note": "n"}
+            # Back to an unreadable secret (as planted) for the rest.
+            with sqlite3.connect(copy_path) as conn:
+                conn.execute("UPDATE tool_instances SET config = ? WHERE id = ?", (json.dumps(stored), instance_id))
 
             # Rotation refuses, naming the cell, and changes nothing (the old key is not at hand).
             before = snapshot(copy_path)
@@ -151,3 +163,13 @@ async def test_instance_secrets_without_their_key_are_masked_not_fatal(modern_cl
             assert "no tool instance" in error
     finally:
         await copy.close()
+
+
+async def test_secret_cells_name_real_columns(registry, db_path):
+    """The one list of secret places (rotation and backups read it) names columns that exist; the canary
+    test (tests/test_secrets.py) fails for a column holding a token that the list lacks."""
+    with sqlite3.connect(db_path) as conn:
+        for cell in SECRET_CELLS:
+            columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{cell.table}")')}
+            assert {"id", cell.column, *([cell.flag] if cell.flag else [])} <= columns, cell
+    assert len({cell.name for cell in SECRET_CELLS}) == len(SECRET_CELLS)
