@@ -208,21 +208,28 @@ def is_token(value: Any) -> bool:
     return len(raw) >= 73 and (len(raw) - 57) % 16 == 0 and raw[0] == 0x80
 
 
-def rewrite_tokens(document: Any, replace) -> int:
-    """Replace, in place, every token (is_token) anywhere inside a JSON document (dicts and lists)
-    with replace(token); returns how many were replaced. Iterative: depth costs no stack."""
-    count = 0
+def find_tokens(document: Any) -> list[tuple[Any, Any]]:
+    """(container, key) of every token (is_token) anywhere inside a JSON document (dicts and lists).
+    Iterative: a deep document costs no stack."""
+    found: list[tuple[Any, Any]] = []
     pending = [document]
     while pending:
         node = pending.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in list(items):
+        for key, value in items:
             if is_token(value):
-                node[key] = replace(value)
-                count += 1
+                found.append((node, key))
             elif isinstance(value, (dict, list)):
                 pending.append(value)
-    return count
+    return found
+
+
+def rewrite_tokens(document: Any, replace) -> int:
+    """Replace, in place, every token inside a JSON document with replace(token); how many there were."""
+    found = find_tokens(document)
+    for node, key in found:
+        node[key] = replace(node[key])
+    return len(found)
 
 
 def _file_signature(path: Path) -> tuple[int, int, int] | None:
