@@ -73,3 +73,37 @@ async def test_verbose_stdio_log_holds_no_token_or_revealed_secret(db_path, tmp_
     stderr = errlog_path.read_text()
     assert "DEBUG" in stderr
     _assert_not_logged(list(leaked), stderr, db_path)
+
+
+def test_log_handler_drops_third_party_debug_and_masks_tokens_whatever_the_levels():
+    """Defence in depth, in a real process configured as `sanctum-mcp -v` configures itself: even a
+    library that sets its own logger to DEBUG gets no DEBUG line out, and an API token or a stored
+    ciphertext in any line that is written (message or traceback) is masked."""
+    import subprocess
+    import sys
+
+    from sanctum_mcp.domain.secrets import SecretBox, new_key
+    from support import REPO
+
+    token = "sanctum_" + "A1b2-C3d4_" * 4 + "xyz"  # the shape of create_token's tokens (8 + 43 characters)
+    ciphertext = SecretBox([new_key()], source="test").encrypt("a stored secret")
+    script = f"""
+import logging
+from sanctum_mcp import log_setup
+log_setup.configure(verbose=True)
+chatty = logging.getLogger("sse_starlette.sse")
+chatty.setLevel(logging.DEBUG)
+chatty.debug("chunk: {token}")
+logging.getLogger("mcp.server.sse").warning("bad credential {token} for {ciphertext}")
+try:
+    raise ValueError("{token}")
+except ValueError:
+    logging.getLogger("uvicorn.error").exception("failed")
+logging.getLogger("sanctum_mcp.calls").debug("own detail is kept")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=str(REPO.parent))
+    assert done.returncode == 0, done.stderr
+    assert "own detail is kept" in done.stderr and "chunk" not in done.stderr
+    assert "bad credential sanctum_********" in done.stderr and "ValueError: sanctum_********" in done.stderr
+    assert token not in done.stderr and ciphertext not in done.stderr and "fernet:********" in done.stderr

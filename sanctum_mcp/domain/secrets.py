@@ -31,6 +31,10 @@ MASK = "********"
 # Below this length even the last four characters would say too much about the value.
 SHOW_TAIL_FROM = 12
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+# What redact() hides in free text: API tokens (domain/users.py: "sanctum_" + 43 url-safe
+# characters; any run of 32 or more is taken for one) and stored ciphertext (a Fernet token starts
+# with its version byte 0x80 and a timestamp: "gAAAAA" in base64).
+_CREDENTIALS = re.compile(r"sanctum_[A-Za-z0-9_-]{32,}|fernet:gAAAA[A-Za-z0-9_=-]*")
 
 
 class SecretUnreadable(Conflict):
@@ -47,6 +51,18 @@ def mask(plaintext: str | None) -> str:
     if not plaintext:
         return MASK
     return MASK + (plaintext[-4:] if len(plaintext) >= SHOW_TAIL_FROM else "")
+
+
+def redact(text: str) -> str:
+    """Free text (a log line) with every API token and stored-secret ciphertext replaced by the mask.
+
+    A guard for text nobody built from domain models (third-party log records, tracebacks): a
+    plaintext secret cannot be recognised in such text, so the loggers that could print one are
+    kept quiet instead (sanctum_mcp/log_setup.py).
+    """
+    if "sanctum_" not in text and "fernet:" not in text:
+        return text
+    return _CREDENTIALS.sub(lambda m: ("fernet:" if m.group().startswith("fernet:") else "sanctum_") + MASK, text)
 
 
 def new_key() -> bytes:
