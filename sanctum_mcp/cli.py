@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 from collections.abc import Sequence
 
-from sanctum_mcp import __version__
-from sanctum_mcp import settings
+from sanctum_mcp import __version__, log_setup, settings
 
 
 def _common() -> argparse.ArgumentParser:
@@ -82,14 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for option, default in (("db", None), ("user", None), ("verbose", False)):
         if not hasattr(args, option):
             setattr(args, option, default)
-    logging.basicConfig(
-        stream=sys.stderr,  # never stdout: under stdio, stdout is the protocol
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # The SDK's transports log whole JSON-RPC messages at DEBUG, tool arguments included (so a
-    # secret being set). -v turns on sanctum-mcp's own detail, never that.
-    logging.getLogger("mcp").setLevel(logging.INFO)
+    # -v turns on sanctum-mcp's own detail only: third-party loggers at DEBUG write tool arguments
+    # and results (tokens, revealed secrets). See log_setup.py.
+    log_setup.configure(verbose=args.verbose)
     db_path = settings.database_path(args.db)
     args.user = settings.local_user(args.user)
     if args.user:

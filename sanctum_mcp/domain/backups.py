@@ -42,6 +42,8 @@ from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import backups as sql
 from sanctum_mcp.storage import logs as log_sql
+from sanctum_mcp.storage.secrets import PREFIX as SECRET_PREFIX
+from sanctum_mcp.storage.secrets import SECRET_CELLS
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
@@ -68,14 +70,6 @@ CONFIG_TABLES = (
     "plugin_links",
     "plugin_dependencies",
     "scheduled_jobs",
-)
-# Columns holding secrets: (table, column, flag column that marks the row sensitive or None = always).
-SECRET_COLUMNS = (
-    ("system_config", "config_value", "is_sensitive"),
-    ("configurations", "value", "is_sensitive"),
-    ("config_history", "value", "sensitive"),
-    ("letta_server_config", "server_password", None),
-    ("letta_server_config", "server_token", None),
 )
 SCHEDULE_KEY = "backup_schedule"
 RETENTION_KEY = "backup_retention_days"
@@ -653,15 +647,19 @@ def _resolve(conn: sqlite3.Connection, backup_id: int) -> sqlite3.Row:
 
 
 def _drop_plaintext_secrets(tables: dict[str, list[dict[str, Any]]]) -> int:
-    """Sensitive values must be fernet: ciphertext; any plaintext one is left out of the export."""
-    from sanctum_mcp.domain.secrets import PREFIX
+    """Sensitive values must be fernet: ciphertext; any plaintext one is left out of the export.
 
+    The cells are storage/secrets.py:SECRET_CELLS. An embedded cell (JSON whose secrets are tokens
+    inside it, tool instance configs) is encrypted where it is written and exported as stored.
+    """
     omitted = 0
-    for table, column, flag in SECRET_COLUMNS:
-        for row in tables.get(table, []):
-            value = row.get(column)
-            if value and (flag is None or row.get(flag)) and not str(value).startswith(PREFIX):
-                row[column] = None
+    for cell in SECRET_CELLS:
+        if cell.embedded:
+            continue
+        for row in tables.get(cell.table, []):
+            value = row.get(cell.column)
+            if value and (cell.flag is None or row.get(cell.flag)) and not str(value).startswith(SECRET_PREFIX):
+                row[cell.column] = None
                 omitted += 1
     return omitted
 

@@ -19,6 +19,7 @@ from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.secrets import redact
 from sanctum_mcp.storage import backups as settings_sql
 from sanctum_mcp.storage import logs as sql
 
@@ -222,7 +223,7 @@ class DatabaseLogHandler(logging.Handler):
                 record.name[:200],
                 None,
                 "server.log",
-                record.getMessage()[:MAX_MESSAGE],
+                redact(record.getMessage())[:MAX_MESSAGE],  # viewers read these rows
                 json.dumps(details, separators=(",", ":")),
                 iso(datetime.fromtimestamp(record.created, UTC)),
             )

@@ -27,7 +27,7 @@ from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.secrets import SecretBox, mask
+from sanctum_mcp.domain.secrets import MASK, SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import tools as sql
 
 if TYPE_CHECKING:
@@ -238,15 +238,29 @@ class InstanceConfig:
                 _set(plain, path, json.loads(self.box.decrypt(value)))
         return plain
 
+    def readable(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, ...]]]:
+        """plaintext(), except that a secret the keys at hand cannot decrypt (a database copied
+        without its key file) stays as stored; with the paths of those secrets."""
+        plain = _copy(stored)
+        unreadable = []
+        for path in self.paths:
+            present, value = _get(plain, path)
+            if present and isinstance(value, str) and SecretBox.is_encrypted(value):
+                try:
+                    _set(plain, path, json.loads(self.box.decrypt(value)))
+                except SecretUnreadable:
+                    unreadable.append(path)
+        return plain, unreadable
+
     def shown(self, stored: dict[str, Any]) -> dict[str, Any]:
         if not self.paths:
             return stored
-        plain = self.plaintext(stored)
+        plain, unreadable = self.readable(stored)  # an unreadable secret shows as the bare mask
         out = _copy(stored)
         for path in self.paths:
             present, value = _get(plain, path)
             if present:
-                _set(out, path, mask(_as_text(value)))
+                _set(out, path, MASK if path in unreadable else mask(_as_text(value)))
         return out
 
     def stored(self, plain: dict[str, Any]) -> dict[str, Any]:
@@ -263,11 +277,18 @@ class InstanceConfig:
         """Where the caller sent back exactly the mask of the stored secret, keep the stored secret."""
         if not self.paths or not current_stored:
             return incoming
-        current = self.plaintext(current_stored)
+        current, unreadable = self.readable(current_stored)
         merged = _copy(incoming)
         for path in self.paths:
             present, value = _get(merged, path)
             had, old = _get(current, path)
+            if present and path in unreadable and value == MASK:
+                # Keeping it would store a config nobody can check against the schema or run.
+                raise Conflict(
+                    f"the stored secret at {'.'.join(('$', *path))} cannot be decrypted with the current key "
+                    "(the database was probably copied without its key file, or the key was changed), so it "
+                    "cannot be kept. Send a new value for it, or restore the key. Nothing was changed."
+                )
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
         return merged
@@ -615,11 +636,11 @@ class ToolService:
 def _keep_unchanged_secrets(codec: InstanceConfig, plain: dict[str, Any], current_stored: dict[str, Any]) -> dict[str, Any]:
     """Encrypt the new config, re-using the stored ciphertext of secrets whose value did not change."""
     stored = codec.stored(plain)
-    current_plain = codec.plaintext(current_stored)
+    current_plain, unreadable = codec.readable(current_stored)
     for path in codec.paths:
         present, value = _get(plain, path)
         had, old = _get(current_plain, path)
-        if present and had and value == old:
+        if present and had and path not in unreadable and value == old:
             _set(stored, path, _get(current_stored, path)[1])
     return stored
 
