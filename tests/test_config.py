@@ -620,7 +620,11 @@ async def test_user_scope_settings_are_their_owners_to_change(registry, db_path)
         ):
             error = await call_error(client, tool, args)
             assert "'bob'" in error and "only their own" in error, (tool, error)
-        assert snapshot(db_path) == before
+        # Nothing changed but the audit rows of the three refusals (run_tool audits every refusal).
+        assert [line for line in snapshot(db_path) if "logs" not in line] == [line for line in before if "logs" not in line]
+        with sqlite3.connect(db_path) as conn:
+            refused = conn.execute("SELECT source_id, user_id FROM logs WHERE action = 'access.denied' ORDER BY id").fetchall()
+        assert refused == [(tool, ana.user_id) for tool in ("set_config", "delete_config", "rollback_config")]
         await call(client, "delete_config", {"key": "theme", "scope": "user", "target": "ana"})
     async with Client(build_server(registry)) as admin:  # the operator is an admin: anyone's preferences
         await call(admin, "set_config", {"key": "theme", "value": "light", "scope": "user", "target": "bob"})
