@@ -20,8 +20,9 @@ from sanctum_mcp.server.app import build_server
 from support import REPO, call, call_error, server_env, snapshot
 
 # System settings seeds.sql creates: the design's nine, plus the scheduler's three of schema version 2
-# (log_retention_days, backup_schedule, backup_retention_days).
-SEEDED = 12
+# (log_retention_days, backup_schedule, backup_retention_days) and the backup quota's two of schema
+# version 3 (backup_max_count, backup_max_bytes).
+SEEDED = 14
 
 
 def config_state(db_path: Path) -> list[str]:
@@ -403,7 +404,7 @@ async def test_list_config_pages_to_the_end(modern_client):
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    assert len(seen) == SEEDED + 12 == len(set(seen)) and pages == 6
+    assert len(seen) == SEEDED + 12 == len(set(seen)) and pages == -(-(SEEDED + 12) // 4)  # pages of 4
     assert [s for s in seen if s[0] == "system"] == sorted(s for s in seen if s[0] == "system") == seen[:SEEDED]
     # filters
     athena = await call(client, "list_config", {"scope": "agent", "target": "athena"})

@@ -23,6 +23,7 @@ from sanctum_mcp.domain.clock import iso
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.scheduler import Scheduler
 from sanctum_mcp.server.app import build_server
+from sanctum_mcp.storage.logs import PURGE_UNATTRIBUTED
 
 GOVERNING = {
     "log_retention_days": "1",
@@ -70,11 +71,10 @@ async def test_settings_governing_audit_and_backups_need_admin(db_path):
         for tool_name, args in refused:
             error = await call_error(client, tool_name, args)
             assert "needs the 'admin' role" in error and "'ursula' has 'user'" in error, (tool_name, args, error)
+        assert objects(db_path) == before
+        assert denied(db_path) == [name for name, _ in refused]
         # Other settings stay the user's to change.
         await call(client, "set_config", {"key": "smcp_port", "value": "9100", "scope": "system"})
-    assert [line for line in objects(db_path) if "smcp_port" not in line] == [
-        line for line in before if "smcp_port" not in line]
-    assert denied(db_path) == [name for name, _ in refused]
 
     async with Client(stdio_params(db_path)) as admin:  # the oldest admin, the operator
         change = await call(admin, "set_config", {"key": "log_retention_days", "value": "1", "scope": "system"})
@@ -147,6 +147,7 @@ async def test_backup_quota_refuses_new_backups_when_reached(registry, db_path):
 
     # The byte quota: what the completed backups hold, against backup_max_bytes.
     await quota(registry, backup_max_count="0", backup_max_bytes="1000")
+    before = objects(db_path)
     async with Client(build_server(registry, identify=lambda _ctx: ursula)) as client:
         error = await call_error(client, "create_backup", {"type": "config_only"})
         assert "backup quota reached" in error and "backup_max_bytes" in error, error
@@ -188,3 +189,43 @@ async def test_the_safety_copy_of_a_restore_is_never_refused(registry, db_path):
     async with Client(build_server(registry)) as admin:
         result = await call(admin, "restore_backup", {"backup_id": taken.id, "confirm": True})
     assert result["safety_backup"]["status"] == "Completed"
+
+
+async def test_a_version_2_database_gains_the_floor_index_and_the_quota(tmp_path):
+    """Schema version 3 (this point's migration): a version-2 database ends up like a new one."""
+    from sanctum_mcp.storage.migrations import (
+        NEW_LOG_RETENTION_TEXT,
+        OLD_LOG_RETENTION_TEXT,
+        SCHEMA_VERSION,
+        run_script,
+        schema_text,
+        seeds_text,
+    )
+
+    index = "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;"
+    assert index in schema_text() and NEW_LOG_RETENTION_TEXT in seeds_text()
+    v2_schema = schema_text().replace(index, "")
+    v2_seeds = seeds_text().split("-- [v3]")[0].replace(NEW_LOG_RETENTION_TEXT, OLD_LOG_RETENTION_TEXT)
+    old, fresh = tmp_path / "v2.db", tmp_path / "fresh.db"
+    with contextlib.closing(sqlite3.connect(old, isolation_level=None)) as conn:
+        run_script(conn, v2_schema)
+        run_script(conn, v2_seeds)
+        conn.execute("INSERT INTO logs (message, created_at) VALUES ('kept', '2026-01-01T00:00:00.000Z')")
+        conn.execute("PRAGMA user_version = 2")
+    for path in (old, fresh):
+        await (await Registry.open(path)).close()
+
+    def state(path: Path) -> tuple:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            return (conn.execute("PRAGMA user_version").fetchone()[0],
+                    sorted(conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")),
+                    sorted(conn.execute("SELECT config_key, config_value, config_type, description, constraint_json, "
+                                        "default_value, version FROM system_config")),
+                    sorted(conn.execute("SELECT scope, target, key, version, value, changed_by FROM config_history")))
+
+    assert state(old) == state(fresh)
+    assert state(old)[0] == SCHEMA_VERSION == 3
+    assert [r["message"] for r in log_rows(old)] == ["kept"]
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        plan = conn.execute("EXPLAIN QUERY PLAN " + PURGE_UNATTRIBUTED, ("2026-01-01",)).fetchall()
+    assert "idx_logs_unattributed" in str(plan)

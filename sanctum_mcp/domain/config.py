@@ -28,8 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit
+from sanctum_mcp.domain.backups import MAX_BYTES_KEY as BACKUP_MAX_BYTES_KEY
+from sanctum_mcp.domain.backups import MAX_COUNT_KEY as BACKUP_MAX_COUNT_KEY
+from sanctum_mcp.domain.backups import RETENTION_KEY as BACKUP_RETENTION_KEY
+from sanctum_mcp.domain.backups import SCHEDULE_KEY as BACKUP_SCHEDULE_KEY
 from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.domain.logs import RETENTION_KEY as LOG_RETENTION_KEY
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.secrets import SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import config as sql
@@ -43,6 +48,13 @@ ChangeKind = Literal["set", "delete", "rollback", "reset", "unchanged"]
 SCOPES: tuple[str, ...] = ConfigScope.__args__  # type: ignore[attr-defined]
 TYPES: tuple[str, ...] = ConfigType.__args__  # type: ignore[attr-defined]
 SYSTEM_CATEGORIES = ("api_keys", "paths", "ports", "general")
+# Settings that govern the audit trail, log retention and automatic backups (domain/logs.py and
+# domain/backups.py read them). Like a secret, changing one needs the admin role, at every scope
+# and in every way (set, delete, reset, rollback): a plain user could otherwise shorten the trail
+# of what they did, or make the scheduler fill the disk.
+GOVERNING_KEYS = frozenset({
+    LOG_RETENTION_KEY, BACKUP_SCHEDULE_KEY, BACKUP_RETENTION_KEY, BACKUP_MAX_COUNT_KEY, BACKUP_MAX_BYTES_KEY,
+})
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_.\-]{0,127}")
 MAX_VALUE = 65_536
 
@@ -423,6 +435,20 @@ def _check_own_preferences(caller: Caller, tool: str, t: Target) -> None:
         )
 
 
+def role_for_key(key: str, *, sensitive: bool | None = None) -> Role | None:
+    """The role a change of `key` needs beyond the tool's own: admin for a secret or a governing key.
+    The catalogue declares it (`extra_role`), so the gate refuses before anything runs."""
+    return "admin" if sensitive or key in GOVERNING_KEYS else None
+
+
+def _check_governing(caller: Caller, tool: str, key: str) -> None:
+    if key in GOVERNING_KEYS and not caller.has_role("admin"):
+        raise Forbidden(
+            f"{tool} on {key!r}, a setting that governs the audit trail, log retention or automatic backups, "
+            f"needs the 'admin' role; {caller.username!r} has {caller.role!r}. Ask an admin to change it."
+        )
+
+
 def _need_admin(caller: Caller, tool: str, key: str) -> None:
     if not caller.has_role("admin"):
         raise Forbidden(
@@ -684,6 +710,7 @@ class ConfigService:
         expected_version: int | None = None,
     ) -> ConfigChange:
         check_key(key)
+        _check_governing(caller, "set_config", key)
         if len(value) > MAX_VALUE:
             raise InvalidInput(f"the value is {len(value)} characters long; the limit is {MAX_VALUE}.")
         if sensitive and not caller.has_role("admin"):
@@ -810,6 +837,8 @@ class ConfigService:
     async def delete(
         self, caller: Caller, key: str, *, scope: str, target: str | None, expected_version: int | None = None
     ) -> ConfigChange:
+        _check_governing(caller, "delete_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
             _check_own_preferences(caller, "delete_config", t)
@@ -836,6 +865,8 @@ class ConfigService:
         return await self.registry.db.write(tx)
 
     async def reset(self, caller: Caller, key: str, *, expected_version: int | None = None) -> ConfigChange:
+        _check_governing(caller, "reset_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             current = sql.get_row(conn, "system", "", key)
             if current is None:
@@ -878,6 +909,8 @@ class ConfigService:
         version: int,
         expected_version: int | None = None,
     ) -> ConfigChange:
+        _check_governing(caller, "rollback_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
             _check_own_preferences(caller, "rollback_config", t)
