@@ -12,6 +12,7 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.config import delete_settings_of
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
@@ -79,6 +80,7 @@ def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
 
 
 def _check_name(name: str) -> str:
+    check_name_characters(name, "agent")
     cleaned = name.strip()
     if not cleaned or cleaned != name:
         raise InvalidInput(f"agent name {name!r} must be non-empty and have no surrounding spaces.")

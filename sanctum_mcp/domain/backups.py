@@ -39,6 +39,7 @@ from sanctum_mcp.domain import audit, cron
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import backups as sql
 from sanctum_mcp.storage import logs as log_sql
@@ -53,7 +54,7 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 BackupType = Literal["full", "incremental", "config_only"]
 BackupStatus = Literal["In Progress", "Completed", "Failed"]
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z: `$` would let a trailing newline in
 FOLDER = "backups"
 EXTENSIONS = {"full": ".db", "config_only": ".config.json", "incremental": ".incremental.json"}
 FORMAT = "sanctum-mcp-backup"
@@ -286,6 +287,7 @@ class BackupService:
         if type not in EXTENSIONS:
             raise InvalidInput(f"backup type {type!r} is not one of full, config_only, incremental.")
         name = name if name is not None else f"{type.replace('_', '-')}-{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z"
+        check_name_characters(name, "backup")
         if not NAME_RE.match(name):
             raise InvalidInput(
                 f"backup name {name!r} may only hold letters, digits, '.', '_' and '-' (starting with a letter or "

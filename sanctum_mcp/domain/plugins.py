@@ -33,6 +33,7 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 PluginType = Literal["mcp", "extension", "integration"]
 PLUGIN_TYPES: tuple[str, ...] = PluginType.__args__  # type: ignore[attr-defined]
 PluginStatus = Literal["Active", "Inactive", "Error"]
-NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# \Z, not $: `$` also matches before a trailing newline, and the SMCP scan matches folder names with it.
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 MAX_NAME = 64
 # Keys of plugins.config that only the SMCP scan writes.
 SCAN_KEYS = ("smcp", "module", "manifest")
@@ -179,6 +181,7 @@ class SmcpCommand:
 
 
 def check_plugin_name(name: str) -> str:
+    check_name_characters(name, "plugin")
     if len(name) > MAX_NAME or not NAME_RE.match(name):
         raise InvalidInput(
             f"plugin name {name[:80]!r} is not valid: use 1-{MAX_NAME} letters, digits, '.', '_' or '-', "

@@ -25,6 +25,7 @@ from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id, looks_like_id
@@ -139,6 +140,7 @@ def resolve_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row:
 
 
 def check_name(name: str, what: str) -> str:
+    check_name_characters(name, what)
     if not name.strip() or name.strip() != name:
         raise InvalidInput(f"{what} name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:
