@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, cron
+from sanctum_mcp.domain import audit, cron, governing
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
 from sanctum_mcp.domain.identity import Caller
@@ -72,12 +72,12 @@ CONFIG_TABLES = (
     "plugin_dependencies",
     "scheduled_jobs",
 )
-SCHEDULE_KEY = "backup_schedule"
-RETENTION_KEY = "backup_retention_days"
+SCHEDULE_KEY = governing.BACKUP_SCHEDULE
+RETENTION_KEY = governing.BACKUP_RETENTION_DAYS
 # The quota: no new backup once the backups hold this many files or bytes (0 = no limit). A setting
 # that is missing or unusable counts as its seeded default, never as "no limit".
-MAX_COUNT_KEY = "backup_max_count"
-MAX_BYTES_KEY = "backup_max_bytes"
+MAX_COUNT_KEY = governing.BACKUP_MAX_COUNT
+MAX_BYTES_KEY = governing.BACKUP_MAX_BYTES
 DEFAULT_MAX_COUNT = 30
 DEFAULT_MAX_BYTES = 2 * 1024**3
 INTERRUPTED_AFTER = timedelta(hours=6)

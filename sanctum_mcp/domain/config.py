@@ -28,13 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.backups import MAX_BYTES_KEY as BACKUP_MAX_BYTES_KEY
-from sanctum_mcp.domain.backups import MAX_COUNT_KEY as BACKUP_MAX_COUNT_KEY
-from sanctum_mcp.domain.backups import RETENTION_KEY as BACKUP_RETENTION_KEY
-from sanctum_mcp.domain.backups import SCHEDULE_KEY as BACKUP_SCHEDULE_KEY
 from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller, Role
-from sanctum_mcp.domain.logs import RETENTION_KEY as LOG_RETENTION_KEY
+from sanctum_mcp.domain.governing import GOVERNING_KEYS
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.secrets import SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import config as sql
@@ -48,13 +44,6 @@ ChangeKind = Literal["set", "delete", "rollback", "reset", "unchanged"]
 SCOPES: tuple[str, ...] = ConfigScope.__args__  # type: ignore[attr-defined]
 TYPES: tuple[str, ...] = ConfigType.__args__  # type: ignore[attr-defined]
 SYSTEM_CATEGORIES = ("api_keys", "paths", "ports", "general")
-# Settings that govern the audit trail, log retention and automatic backups (domain/logs.py and
-# domain/backups.py read them). Like a secret, changing one needs the admin role, at every scope
-# and in every way (set, delete, reset, rollback): a plain user could otherwise shorten the trail
-# of what they did, or make the scheduler fill the disk.
-GOVERNING_KEYS = frozenset({
-    LOG_RETENTION_KEY, BACKUP_SCHEDULE_KEY, BACKUP_RETENTION_KEY, BACKUP_MAX_COUNT_KEY, BACKUP_MAX_BYTES_KEY,
-})
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_.\-]{0,127}")
 MAX_VALUE = 65_536
 

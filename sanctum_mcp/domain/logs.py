@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
+from sanctum_mcp.domain import audit, governing
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Caller
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MAX_MESSAGE = 2000
 MAX_DETAILS = 10_000  # characters of JSON
-RETENTION_KEY = "log_retention_days"
+RETENTION_KEY = governing.LOG_RETENTION_DAYS
 # Rows that name a user are the audit trail of what people and agents did: log retention keeps them
 # at least this long whatever log_retention_days says, so that no setting erases recent history.
 # Rows naming no user (the server's own log records, job runs, the scheduler's notes) follow the setting.
