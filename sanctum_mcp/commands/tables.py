@@ -10,6 +10,7 @@ from typing import Any
 
 CELL = 40          # widest cell in a table; longer text ends with '…' (`--json` has it all)
 _NOISE = ("updated_at",)
+_NAMED_BY = {"tool_id": "tool", "agent_id": "agent", "tool_instance_id": "tool_instance"}
 
 
 def render(data: dict[str, Any]) -> str:
@@ -79,11 +80,14 @@ def width(text: str) -> int:
 def _shown(column: str, rows: list[dict[str, Any]]) -> bool:
     if all(row.get(column) in (None, "", [], {}) for row in rows):
         return False
+    # A named thing's creation time is in its `get`; a log entry's time is what it is about.
+    if column == "created_at" and ("name" in rows[0] or "username" in rows[0]):
+        return False
     # Free-form JSON (a config, a schema, log details) does not fit a column: `get` or --json shows it.
     if any(isinstance(row.get(column), dict) for row in rows):
         return False
     # `tool` already names what `tool_id` numbers.
-    return not (column.endswith("_id") and column[:-3] in rows[0])
+    return not (column in _NAMED_BY and _NAMED_BY[column] in rows[0])
 
 
 def _cell(value: Any) -> str:
