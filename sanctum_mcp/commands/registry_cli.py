@@ -121,7 +121,7 @@ def add_tool_command(verbs: argparse._SubParsersAction, verb: str, spec: ToolSpe
     from sanctum_mcp.commands.wording import for_cli
 
     description = for_cli(spec.description)
-    parser = verbs.add_parser(verb, parents=[common], help=description.split("\n")[0],
+    parser = verbs.add_parser(verb, parents=[common], help=_summary(description),
                               description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     schema = spec.input_schema
     required = set(schema.get("required", []))
@@ -164,6 +164,13 @@ def add_tool_command(verbs: argparse._SubParsersAction, verb: str, spec: ToolSpe
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=lambda args, db_path: _handle(parser, spec, args, db_path), cli_tool=spec.name)
     return parser
+
+
+def _summary(description: str) -> str:
+    """The first sentence of the first paragraph, for the list of verbs."""
+    first = " ".join(description.split("\n\n")[0].split())
+    end = first.find(". ")
+    return first if end < 0 else first[:end + 1]
 
 
 def _default_note(prop: dict[str, Any]) -> str:

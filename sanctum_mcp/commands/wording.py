@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 # A quoted value: a quote that does not follow a letter (so "Athena's" is prose) or `=` (so
 # scope='agent' stays one argument reference), up to the matching quote.
 _QUOTED = re.compile(r"""(?<![\w=])'(?:[^'\\\n]|\\.)*'(?!\w)|(?<![\w=])"(?:[^"\\\n]|\\.)*"(?!\w)""")
-_VALUE = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\.\.\.|[^\s,;:()'"]+"""
+# A value: quoted, `...`, or a word that does not end with the sentence's full stop (`cascade=true.`).
+_VALUE = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\.\.\.|[^\s,;:()'"]*[^\s,;:()'".]"""
 _NAME = r"(?<![\w.:/-])(?P<name>[a-z][a-z0-9_]*)"
 _REFERENCE = re.compile(rf"{_NAME}(?:=(?P<value>{_VALUE}))?(?![\w-])")
 # `tool(arg=value, ...)` first, so its arguments are read as that call's.
