@@ -91,6 +91,9 @@ def _shown(column: str, rows: list[dict[str, Any]]) -> bool:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        # A short list of records in one cell: each by its values ({name: core, version_spec: >=1} -> core >=1).
+        value = [" ".join(str(v) for v in item.values() if v not in (None, "", [], {})) for item in value]
     text = _text(value).replace("\n", " ")
     return text if len(text) <= CELL else text[: CELL - 1] + "…"
 
