@@ -277,3 +277,16 @@ async def test_mcp_keeps_its_own_wording(client):
     assert "call list_tool_instances to find its id" in await call_error(client, "get_tool_instance", {"instance": 99})
     text = await call_error(client, "restore_backup", {"backup_id": 1})
     assert "confirm=true" in text and "--yes" not in text
+
+
+def test_a_busy_database_is_a_clear_error_not_a_traceback(db_path):
+    assert cli(db_path, "init").returncode == 0
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer that does not let go (busy_timeout is 10 s)
+        done = cli(db_path, "agents", "create", "Zeus")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 1 and "busy with another writer" in done.stderr and "Retry" in done.stderr, done.stderr
+    assert "create_agent" not in done.stderr

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -253,7 +254,7 @@ def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any]) -> Bas
     Bad arguments are refused before the database is opened."""
     import anyio
 
-    from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
+    from sanctum_mcp.catalogue.base import Call, explain_failure, parse_arguments, run_tool
     from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
@@ -275,6 +276,17 @@ def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any]) -> Bas
         return anyio.run(main)
     except (RegistryError, SchemaTooNew) as exc:
         raise cli_error(exc) from None
+    except sqlite3.Error as exc:
+        # A constraint the domain did not pre-check, or another writer holding the database: the
+        # surfaces' shared message. Anything else is a defect and goes to cli.py's top level.
+        kind, message = explain_failure(spec.name, exc) if _named_database_refusal(exc) else ("", "")
+        if not kind:
+            raise
+        raise cli_error(message) from None
+
+
+def _named_database_refusal(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) or (isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc))
 
 
 # --- `sanctum-mcp tools` with no verb -------------------------------------------------------------------

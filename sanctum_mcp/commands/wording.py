@@ -143,6 +143,6 @@ def _argument(name: str, value: str, vocabulary: _Vocabulary) -> str:
     return f"{flag} {value}"
 
 
-def cli_error(exc: BaseException) -> SystemExit:
+def cli_error(failure: BaseException | str) -> SystemExit:
     """What a command raises for a registry error: exit status 1, the message on stderr in CLI words."""
-    return SystemExit(f"sanctum-mcp: {for_cli(str(exc))}")
+    return SystemExit(f"sanctum-mcp: {for_cli(str(failure))}")
