@@ -140,6 +140,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]] = {
         {"vaults": [{"a": 1}, {"b": canary("nested")}]},
         ("vaults", 1, "b"),
     ),
+    "whole-config": (  # every top-level value is a secret
+        {"type": "object", "writeOnly": True},
+        {"token": canary("whole-config")},
+        ("token",),
+    ),
+    "whole-config-allOf": (
+        {"type": "object", "allOf": [{"writeOnly": True}]},
+        {"token": canary("whole-config-allOf")},
+        ("token",),
+    ),
     "recursive-ref": (
         {"$defs": {"node": {"type": "object", "properties": {
             "secret": STRING_SECRET, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}},
@@ -239,8 +249,6 @@ UNPROTECTABLE = [
     ("under contentSchema", {"type": "object", "properties": {"blob": {
         "type": "string", "contentMediaType": "application/json", "contentSchema": STRING_SECRET}}},
      "$.properties.blob.contentSchema"),
-    ("the whole config", {"type": "object", "writeOnly": True}, "$"),
-    ("the whole config through allOf", {"type": "object", "allOf": [{"writeOnly": True}]}, "$.allOf[0]"),
     ("a remote $ref", {"type": "object", "properties": {"token": {"$ref": "https://example.org/secret.json"}}},
      "$.properties.token"),
     ("a $ref to nothing", {"type": "object", "properties": {"token": {"$ref": "#/$defs/missing"}}},
@@ -322,11 +330,11 @@ async def _replay_probes(db_path: Path, secret: str) -> tuple[list[tuple[bool, s
         answers = []
         async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
             assert "may only act on the agents Athena" in await call_error(client, "get_tool_instance", {"instance": inst.id})
-            before = [line for line in snapshot(db_path) if "INSERT INTO \"logs\"" not in line]
+            before = [line for line in snapshot(db_path) if "logs" not in line]  # refusals are audited
             for probe in PROBES:
                 result = await client.call_tool("update_tool", {"tool": "mailer", "config_schema": _probe(probe)})
                 answers.append((result.is_error, result.content[0].text))
-            assert [line for line in snapshot(db_path) if "INSERT INTO \"logs\"" not in line] == before
+            assert [line for line in snapshot(db_path) if "logs" not in line] == before
         with sqlite3.connect(db_path) as conn:
             refusals = conn.execute("SELECT count(*) FROM logs WHERE action = 'access.denied' AND user_id = ?",
                                     (alice.id,)).fetchone()[0]
@@ -341,7 +349,8 @@ async def test_schema_probe_of_a_secret_gets_the_same_answer_whatever_the_secret
     assert one == other, "what alice sees depends on the content of a secret she cannot set"
     assert all(is_error for is_error, _ in one)
     assert all("admin" in text and "pattern" not in text and "characters" not in text for _, text in one), one[0]
-    assert refused_one == refused_other == len(PROBES), "every refused probe is audited"
+    # Every refused probe is audited (and the get_tool_instance she tried first).
+    assert refused_one == refused_other == len(PROBES) + 1
 
 
 async def test_a_stored_secret_that_fails_a_new_schema_is_not_described(registry, db_path):
@@ -407,11 +416,14 @@ async def test_patterns_keep_their_json_schema_meaning(client):
 
 
 ATTACKS = [
-    # where the caller's regex meets the caller's value
-    ({"type": "object", "properties": {"name": {"type": "string", "pattern": EVIL}}}, {"name": EVIL_VALUE}),
-    ({"type": "object", "patternProperties": {EVIL: {"type": "integer"}}}, {EVIL_VALUE: 1}),
-    ({"type": "object", "patternProperties": {EVIL: {}}, "additionalProperties": False}, {EVIL_VALUE: 1}),
-    ({"type": "object", "patternProperties": {EVIL: {}}, "unevaluatedProperties": False}, {EVIL_VALUE: 1}),
+    # Where the caller's regex meets the caller's value, and what the answer must be.
+    ({"type": "object", "properties": {"name": {"type": "string", "pattern": EVIL}}}, {"name": EVIL_VALUE},
+     "$.name: must match the pattern"),
+    ({"type": "object", "patternProperties": {EVIL: {"type": "string"}}}, {EVIL_VALUE: 1}, None),  # no match: fine
+    ({"type": "object", "patternProperties": {EVIL: {}}, "additionalProperties": False}, {EVIL_VALUE: 1},
+     "property is not allowed"),
+    ({"type": "object", "patternProperties": {EVIL: {}}, "unevaluatedProperties": False}, {EVIL_VALUE: 1},
+     "unevaluatedProperties"),
 ]
 
 
@@ -444,11 +456,16 @@ async def test_a_catastrophic_pattern_from_a_user_cannot_freeze_the_server(db_pa
             async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
                 async with Client(streamable_http_client(server.mcp_url, http_client=http)) as client:
                     for round_ in range(3):
-                        for index, (schema, config) in enumerate(ATTACKS):
+                        for index, (schema, config, expected) in enumerate(ATTACKS):
                             name = f"evil-{round_}-{index}"
                             await call(client, "create_tool", {"name": name, "config_schema": schema})
-                            answers.append(await call_error(client, "create_tool_instance",
-                                                            {"tool": name, "name": "boom", "config": config}))
+                            arguments = {"tool": name, "name": "boom", "config": config}
+                            if expected is None:
+                                await call(client, "create_tool_instance", arguments)
+                            else:
+                                error = await call_error(client, "create_tool_instance", arguments)
+                                assert expected in error, (expected, error)
+                            answers.append(name)
             attack_done.set()
 
         async def probe() -> None:
@@ -461,8 +478,6 @@ async def test_a_catastrophic_pattern_from_a_user_cannot_freeze_the_server(db_pa
                 tg.start_soon(attack)
                 tg.start_soon(probe)
         assert len(answers) == 3 * len(ATTACKS)
-        assert all("must match the pattern" in a or "not allowed" in a or "must be of type" in a
-                   or "does not satisfy" in a for a in answers), answers
         busy.append(await _healthz(server.base))
         print(f"\n/healthz median {statistics.median(quiet) * 1000:.1f} ms quiet, "
               f"{statistics.median(busy) * 1000:.1f} ms during the attack ({len(busy)} probes)")

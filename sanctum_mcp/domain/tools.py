@@ -9,8 +9,14 @@ Rules kept here:
   validated against it and errors name the JSON path. Changing a tool's schema (or category) is
   refused while an existing instance would no longer fit it.
 - An instance of a disabled tool cannot be active.
-- Properties a tool's schema marks `"writeOnly": true` (at any depth of nested `properties`) are
-  secrets: stored encrypted, shown masked. Sending back exactly the mask keeps the stored secret.
+- Values a tool's schema marks `"writeOnly": true` are secrets, wherever JSON Schema puts the mark
+  (nested properties, array items, additionalProperties, $ref, allOf/anyOf/oneOf, if/then/else...;
+  domain/schema_graph.py finds them in each config): stored encrypted, shown masked. Sending back
+  exactly the mask keeps the stored secret. A schema where a writeOnly cannot protect anything is
+  refused when the tool is created or updated.
+- Changing the config_schema of a tool whose instances hold secrets needs the admin role, and an
+  error about a stored secret never says which rule it broke (either would let a caller question
+  a secret they cannot read).
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
+from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.references import as_id, looks_like_id
+from sanctum_mcp.domain.schema_graph import Path, graph_of
 from sanctum_mcp.domain.secrets import SecretBox, mask
 from sanctum_mcp.storage import tools as sql
 
@@ -177,36 +184,22 @@ def agent_rule(tool_name: str, category: str, agent_given: bool) -> None:
         )
 
 
-# --- secrets inside instance configs (writeOnly properties) ---------------------------------------
+# --- secrets inside instance configs (writeOnly values) ---------------------------------------------
 
 
-def secret_paths(schema: dict[str, Any] | None) -> list[tuple[str, ...]]:
-    """Paths of properties marked `"writeOnly": true`, following nested `properties`."""
-    found: list[tuple[str, ...]] = []
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if not isinstance(node, dict):
-            return
-        for key, sub in (node.get("properties") or {}).items():
-            if isinstance(sub, dict) and sub.get("writeOnly") is True:
-                found.append((*path, key))
-            else:
-                walk(sub, (*path, key))
-
-    walk(schema, ())
-    return found
-
-
-def _get(config: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+def _get(config: Any, path: Path) -> tuple[bool, Any]:
     node: Any = config
     for key in path:
-        if not isinstance(node, dict) or key not in node:
+        if isinstance(key, int):
+            if not isinstance(node, list) or not 0 <= key < len(node):
+                return False, None
+        elif not isinstance(node, dict) or key not in node:
             return False, None
         node = node[key]
     return True, node
 
 
-def _set(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _set(config: Any, path: Path, value: Any) -> None:
     node = config
     for key in path[:-1]:
         node = node[key]
@@ -221,56 +214,88 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _covered(location: Path, by: list[Path]) -> bool:
+    """Whether `location` is one of `by` or inside one of them (then encrypted with it)."""
+    return any(location[:len(other)] == other for other in by)
+
+
 class InstanceConfig:
-    """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked)."""
+    """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked).
+
+    Which values are secrets depends on the config as well as the schema (array items,
+    additionalProperties keys...): `locations(config)` finds them (domain/schema_graph.py), and
+    gives the same answer for the stored form and the plaintext of one config.
+    """
 
     def __init__(self, box: SecretBox, schema: dict[str, Any] | None) -> None:
         self.box = box
-        self.paths = secret_paths(schema)
+        self.graph = graph_of(schema) if schema else None
+
+    def locations(self, config: dict[str, Any]) -> list[Path]:
+        return self.graph.secret_locations(config) if self.graph is not None else []
 
     def plaintext(self, stored: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+        locations = self.locations(stored)
+        if not locations:
             return stored
         plain = _copy(stored)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(plain, path)
             if present and isinstance(value, str) and SecretBox.is_encrypted(value):
                 _set(plain, path, json.loads(self.box.decrypt(value)))
         return plain
 
     def shown(self, stored: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+        locations = self.locations(stored)
+        if not locations:
             return stored
         plain = self.plaintext(stored)
         out = _copy(stored)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(plain, path)
             if present:
                 _set(out, path, mask(_as_text(value)))
         return out
 
-    def stored(self, plain: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+    def stored(self, plain: dict[str, Any], current_stored: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Encrypt every secret of `plain`; where `current_stored` holds the same secret, encrypted,
+        at the same place, keep its ciphertext (an unchanged secret is not rewritten)."""
+        locations = self.locations(plain)
+        if not locations:
             return plain
+        current_plain = self.plaintext(current_stored) if current_stored else None
         out = _copy(plain)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(out, path)
-            if present:
-                _set(out, path, self.box.encrypt(json.dumps(value)))
+            if not present:
+                continue
+            if current_stored is not None and current_plain is not None:
+                had, old = _get(current_plain, path)
+                old_cipher = _get(current_stored, path)[1] if had else None
+                if had and old == value and isinstance(old_cipher, str) and SecretBox.is_encrypted(old_cipher):
+                    _set(out, path, old_cipher)
+                    continue
+            _set(out, path, self.box.encrypt(json.dumps(value)))
         return out
 
-    def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> dict[str, Any]:
-        """Where the caller sent back exactly the mask of the stored secret, keep the stored secret."""
-        if not self.paths or not current_stored:
-            return incoming
+    def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> tuple[dict[str, Any], list[Path]]:
+        """Where the caller sent back exactly the mask of the stored secret, keep the stored secret.
+        Returns the merged plaintext and the locations whose stored secret was kept."""
+        if not current_stored:
+            return incoming, []
+        locations = self.locations(incoming)
+        if not locations:
+            return incoming, []
         current = self.plaintext(current_stored)
         merged = _copy(incoming)
-        for path in self.paths:
+        kept: list[Path] = []
+        for path in locations:
             present, value = _get(merged, path)
             had, old = _get(current, path)
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
-        return merged
+                kept.append(path)
+        return merged, kept
 
 
 def instance_from_row(row: sqlite3.Row, box: SecretBox, schema: dict[str, Any] | None) -> ToolInstance:
@@ -417,7 +442,12 @@ class ToolService:
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.update_tool_in(conn, caller, resolve_tool(conn, tool), changes)
 
-        return await self.registry.db.write(tx)
+        try:
+            return await self.registry.db.write(tx)
+        except Forbidden as exc:
+            # Refused by the rule on stored secrets (not by the gate, which audits its own refusals).
+            await self.registry.users.record_refusal(caller, tool="update_tool", reason=str(exc), needed="admin")
+            raise
 
     def update_tool_in(self, conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, changes: dict[str, Any]) -> Tool:
         before = Tool.from_row(row)
@@ -441,7 +471,7 @@ class ToolService:
                     "those instances first (delete_tool_instance). Nothing was changed."
                 )
         if "config_schema" in changes and changes["config_schema"] != before.config_schema:
-            self._reconcile_instances(conn, before, changes["config_schema"], instances)
+            self._reconcile_instances(conn, caller, before, changes["config_schema"], instances)
         sql.update_tool(conn, row["id"], _tool_columns(changes))
         after = Tool.from_row(sql.get_tool_by_id(conn, row["id"]))
         audit.record(conn, caller, action="tool.update", source="tool", source_id=row["id"],
@@ -449,24 +479,43 @@ class ToolService:
         return after
 
     def _reconcile_instances(
-        self, conn: sqlite3.Connection, tool: Tool, new_schema: dict[str, Any], instances: list[sqlite3.Row]
+        self, conn: sqlite3.Connection, caller: Caller, tool: Tool, new_schema: dict[str, Any],
+        instances: list[sqlite3.Row],
     ) -> None:
-        """Every instance must satisfy the new schema; secrets are re-stored if the writeOnly set moved."""
+        """Every instance must satisfy the new schema; secrets are re-stored where the writeOnly set moved.
+
+        Whether a stored secret satisfies a schema is a question about the secret (a pattern, a
+        length): only an admin may ask it, so a non-admin may not change the schema of a tool
+        whose instances hold secrets, whatever the answer would be; and the answer never says
+        which rule a stored secret broke.
+        """
         old_codec = InstanceConfig(self.registry.secrets, tool.config_schema)
         new_codec = InstanceConfig(self.registry.secrets, new_schema)
+        current = [(inst, json.loads(inst["config"]) if inst["config"] else {}) for inst in instances]
+        holding = {inst["id"]: [path for path in old_codec.locations(stored) if _get(stored, path)[0]]
+                   for inst, stored in current}
+        if not caller.has_role("admin") and any(holding.values()):
+            raise Forbidden(
+                f"update_tool: changing the config_schema of tool {tool.name!r} needs the 'admin' role while its "
+                f"instances hold writeOnly secrets; {caller.username!r} has {caller.role!r}. Whether a stored secret "
+                "satisfies a new schema would tell something about it. Ask an admin to change the schema (other "
+                "fields of the tool can be changed without config_schema). Nothing was changed."
+            )
         failures, restored, exposed = [], [], []
-        dropped = [path for path in old_codec.paths if path not in new_codec.paths]
-        for inst in instances:
-            stored = json.loads(inst["config"]) if inst["config"] else {}
-            for path in dropped:
-                if _get(stored, path)[0]:
-                    exposed.append(f"{'.'.join(('$', *path))} of instance {inst['name']!r} (id {inst['id']})")
+        for inst, stored in current:
             plain = old_codec.plaintext(stored)
-            problems = schemas.schema_problems(new_schema, plain)
+            secrets = holding[inst["id"]]
+            new_locations = new_codec.locations(plain)
+            for path in secrets:
+                if not _covered(path, new_locations):
+                    exposed.append(f"{schemas.json_path(path)} of instance {inst['name']!r} (id {inst['id']})")
+            problems = schemas.schema_problems(new_schema, plain, stored_secrets=secrets)
             if problems:
                 failures.append(f"instance {inst['name']!r} (id {inst['id']}): {'; '.join(problems[:3])}")
-            elif old_codec.paths != new_codec.paths:
-                restored.append((inst["id"], new_codec.stored(plain)))
+                continue
+            new_stored = new_codec.stored(plain, stored)
+            if new_stored != stored:
+                restored.append((inst["id"], new_stored))
         if exposed:
             raise Conflict(
                 f"the new config_schema of tool {tool.name!r} no longer marks as writeOnly secrets that instances "
@@ -541,6 +590,7 @@ class ToolService:
             schema = _schema_of(tool_row)
             codec = InstanceConfig(box, schema)
             if schema is not None:
+                schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
                 schemas.validate(schema, config, what=f"config of the new instance {name!r}",
                                  fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
             instance_id = sql.insert_instance(conn, {
@@ -577,11 +627,12 @@ class ToolService:
             if "config" in changes:
                 codec = InstanceConfig(box, schema)
                 current = json.loads(row["config"]) if row["config"] else {}
-                plain = codec.merge_masks(changes["config"], current)
+                plain, kept = codec.merge_masks(changes["config"], current)
                 if schema is not None:
-                    schemas.validate(schema, plain, what=f"config of instance {row['name']!r}",
+                    schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
+                    schemas.validate(schema, plain, what=f"config of instance {row['name']!r}", stored_secrets=kept,
                                      fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
-                columns["config"] = _dump(_keep_unchanged_secrets(codec, plain, current))
+                columns["config"] = _dump(codec.stored(plain, current))
             sql.update_instance(conn, row["id"], columns)
             after = instance_from_row(sql.get_instance(conn, row["id"]), box, schema)
             audit.record(conn, caller, action="tool_instance.update", source="tool_instance", source_id=row["id"],
@@ -610,18 +661,6 @@ class ToolService:
             return DeletedToolInstance(deleted=before, removed_scheduled_jobs=jobs)
 
         return await self.registry.db.write(tx)
-
-
-def _keep_unchanged_secrets(codec: InstanceConfig, plain: dict[str, Any], current_stored: dict[str, Any]) -> dict[str, Any]:
-    """Encrypt the new config, re-using the stored ciphertext of secrets whose value did not change."""
-    stored = codec.stored(plain)
-    current_plain = codec.plaintext(current_stored)
-    for path in codec.paths:
-        present, value = _get(plain, path)
-        had, old = _get(current_plain, path)
-        if present and had and value == old:
-            _set(stored, path, _get(current_stored, path)[1])
-    return stored
 
 
 def _disabled_tool_message(tool_name: str) -> str:
