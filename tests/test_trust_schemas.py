@@ -297,6 +297,81 @@ async def test_a_schema_that_multiplies_validation_work_is_refused(registry, db_
         assert snapshot(db_path) == before
 
 
+def _legacy_tool(db_path: Path, name: str, schema: dict[str, Any], config: dict[str, Any] | None = None) -> None:
+    """A tool (and an instance) as a version before these checks could have stored them."""
+    with sqlite3.connect(db_path) as conn:
+        tool_id = conn.execute("INSERT INTO tools (name, category, tool_type, config_schema) VALUES (?, 'master', "
+                               "'utility', ?)", (name, json.dumps(schema))).lastrowid
+        if config is not None:
+            conn.execute("INSERT INTO tool_instances (tool_id, name, config) VALUES (?, 'old', ?)",
+                         (tool_id, json.dumps(config)))
+
+
+async def test_a_plaintext_secret_stored_before_this_fix_is_masked_and_encrypted_at_the_next_write(registry, db_path):
+    schema, config, where = CASES["items"]
+    secret = _at(config, where)
+    _legacy_tool(db_path, "old-vault", schema, config)
+    async with Client(build_server(registry)) as client:
+        inst = (await call(client, "list_tool_instances", {"tool": "old-vault"}))["instances"][0]
+        assert secret not in json.dumps(inst) and _at(inst["config"], where) == "********" + secret[-4:]
+        await call(client, "update_tool_instance", {"instance": inst["id"], "config": inst["config"]})
+    with sqlite3.connect(db_path) as conn:
+        stored = json.loads(conn.execute("SELECT config FROM tool_instances WHERE id = ?", (inst["id"],)).fetchone()[0])
+    assert _at(stored, where).startswith("fernet:")
+    assert InstanceConfig(registry.secrets, schema).plaintext(stored) == config
+
+
+async def test_a_remote_ref_is_never_fetched(registry, db_path):
+    """jsonschema's default registry fetches a $ref URL (urlopen, no timeout) while validating: a
+    caller could make the server call any address. Refused at creation; a schema stored before
+    that is not applied, and nothing is fetched."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            body = json.dumps({"type": "string"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/internal.json"
+    schema = {"type": "object", "properties": {"token": {"$ref": url}}}
+    try:
+        async with Client(build_server(registry)) as client:
+            error = await call_error(client, "create_tool", {"name": "fetcher", "config_schema": schema})
+            assert "$.properties.token" in error and "nothing is fetched" in error
+            _legacy_tool(db_path, "fetcher", schema)
+            before = snapshot(db_path)
+            error = await call_error(client, "create_tool_instance", {"tool": "fetcher", "name": "i",
+                                                                      "config": {"token": "x"}})
+            assert "admin must fix" in error and "$.properties.token" in error, error
+            assert snapshot(db_path) == before
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert hits == []
+
+
+async def test_a_stored_schema_with_a_pattern_re2_cannot_run_is_not_applied(registry, db_path):
+    _legacy_tool(db_path, "old-regex", {"type": "object", "properties": {"x": {"type": "string", "pattern": "(a)\\1"}}})
+    async with Client(build_server(registry)) as client:
+        before = snapshot(db_path)
+        error = await call_error(client, "create_tool_instance", {"tool": "old-regex", "name": "i", "config": {"x": "aa"}})
+        assert "admin must fix" in error and "$.properties.x.pattern" in error and "RE2" in error, error
+        assert snapshot(db_path) == before
+
+
 # --- 2. no oracle on a secret the caller could not set -------------------------------------------------
 
 MONDAY_SCHEMA = {"type": "object", "properties": {"smtp": {"type": "object", "properties": {
@@ -378,6 +453,28 @@ async def test_a_user_still_changes_the_schema_of_a_tool_without_stored_secrets(
     async with Client(build_server(registry, identify=lambda _ctx: user)) as client:
         changed = await call(client, "update_tool", {"tool": "mailer", "config_schema": _probe({"minLength": 8})})
         assert changed["config_schema"]["properties"]["smtp"]["properties"]["password"]["minLength"] == 8
+
+
+async def test_rollback_to_a_secret_that_breaks_a_constraint_does_not_describe_the_rule(registry, db_path):
+    """Configuration keys: a constraint (set by a migration or seed, never by a caller) checked
+    against a stored secret on rollback says that it fails, not which rule."""
+    async with Client(build_server(registry)) as client:
+        await call(client, "set_config", {"key": "openai_api_key", "value": "old-key-0123456789", "scope": "system"})
+        await call(client, "set_config", {"key": "openai_api_key", "value": "sk-new-0123456789", "scope": "system"})
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("UPDATE system_config SET constraint_json = ? WHERE config_key = 'openai_api_key'",
+                         (json.dumps({"type": "string", "pattern": "^sk-", "minLength": 12}),))
+        history = await call(client, "config_history", {"key": "openai_api_key", "scope": "system"})
+        old = next(e["version"] for e in history["entries"] if e["value"].endswith("6789") and e["version"] > 1
+                   and e is not history["entries"][0])
+        before = snapshot(db_path)
+        error = await call_error(client, "rollback_config", {"key": "openai_api_key", "scope": "system", "version": old})
+        assert "constraint" in error and "set_config" in error
+        assert "^sk-" not in error and "pattern" not in error and "old-key" not in error
+        assert snapshot(db_path) == before
+        # The caller's own new value is described as before: they just wrote it.
+        error = await call_error(client, "set_config", {"key": "openai_api_key", "value": "nope-0123456789", "scope": "system"})
+        assert "pattern ^sk-" in error and "nope" not in error
 
 
 # --- 6. a caller's pattern never backtracks ---------------------------------------------------------------

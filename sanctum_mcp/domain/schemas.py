@@ -155,6 +155,11 @@ def _safe(stock: Any) -> tuple[Any, Any, Any]:
     return cls, checker, meta
 
 
+def re2_validator_class(stock: Any) -> Any:
+    """A jsonschema validator class (e.g. Draft202012Validator) whose patterns run in RE2."""
+    return _safe(stock)[0]
+
+
 def _validator_class(schema: dict[str, Any]) -> Any:
     from jsonschema import Draft202012Validator
     from jsonschema.validators import validator_for

@@ -170,6 +170,14 @@ def check_config_schema(schema: Any) -> dict[str, Any]:
     return schema
 
 
+async def check_config_schema_off_loop(schema: Any) -> dict[str, Any]:
+    """check_config_schema in a worker thread: checking a large schema against its meta-schema
+    takes seconds of pure Python, which on the event loop would stall every other caller."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(check_config_schema, schema)
+
+
 def agent_rule(tool_name: str, category: str, agent_given: bool) -> None:
     """Master tools' instances are host-wide (no agent); per-agent categories need one."""
     if category == "master" and agent_given:
@@ -408,7 +416,7 @@ class ToolService:
         check_category(values["category"])
         check_tool_type(values["tool_type"])
         if values.get("config_schema") is not None:
-            check_config_schema(values["config_schema"])
+            await check_config_schema_off_loop(values["config_schema"])
 
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.create_tool_in(conn, caller, values, name=name)
@@ -437,7 +445,7 @@ class ToolService:
         if "tool_type" in changes:
             check_tool_type(changes["tool_type"])
         if "config_schema" in changes:
-            check_config_schema(changes["config_schema"])
+            await check_config_schema_off_loop(changes["config_schema"])
 
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.update_tool_in(conn, caller, resolve_tool(conn, tool), changes)
