@@ -372,6 +372,22 @@ async def test_a_stored_schema_with_a_pattern_re2_cannot_run_is_not_applied(regi
         assert snapshot(db_path) == before
 
 
+async def test_a_schema_too_large_or_too_deep_to_check_is_refused_before_the_meta_schema_check(registry, db_path):
+    """The meta-schema check costs ~0.5 ms per subschema and recurses a dozen frames per level (a
+    schema 100 levels deep blew the stack: an internal error)."""
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(6000)}}
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(100):
+        deep = {"type": "object", "properties": {"a": deep}}
+    async with Client(build_server(registry)) as client:
+        before = snapshot(db_path)
+        error = await call_error(client, "create_tool", {"name": "wide", "config_schema": wide})
+        assert "more than 5000 subschemas" in error, error
+        error = await call_error(client, "create_tool", {"name": "deep", "config_schema": deep})
+        assert "nest more than 32 levels" in error and "$.properties.a.properties.a" in error, error
+        assert snapshot(db_path) == before
+
+
 # --- 2. no oracle on a secret the caller could not set -------------------------------------------------
 
 MONDAY_SCHEMA = {"type": "object", "properties": {"smtp": {"type": "object", "properties": {

@@ -39,6 +39,10 @@ from sanctum_mcp.domain import patterns
 
 MAX_APPLIED = 2000
 MAX_IN_PLACE_DEPTH = 32
+# Checking a schema against its meta-schema costs about half a millisecond per subschema and
+# recurses about a dozen frames per level: both are bounded before it runs.
+MAX_SUBSCHEMAS = 5000
+MAX_NESTING = 32
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 Path = tuple[str | int, ...]
@@ -49,6 +53,7 @@ class Node:
     schema: Any
     resolver: Any
     location: str
+    depth: int = 0
     write_only: bool = False
     always: list[int] = field(default_factory=list)
     maybe: list[int] = field(default_factory=list)
@@ -69,6 +74,7 @@ class Node:
 class Graph:
     nodes: list[Node]
     problems: list[str]  # "at $.x: what is wrong and what to do", empty when the schema is usable
+    oversized: list[str]  # the problems that make even checking it against its meta-schema too costly
     modern: bool  # 2019-09/2020-12: prefixItems and items split the array
     dependent_keys: frozenset[str]
 
@@ -124,6 +130,7 @@ class _Builder:
         self.nodes: list[Node] = []
         self.index: dict[int, int] = {}
         self.problems: list[str] = []
+        self.oversized: list[str] = []
         self.dynamic_anchors: dict[str, list[int]] = {}
         self.recursive_anchors: list[int] = []
         self.pending_refs: list[tuple[int, str, str]] = []
@@ -138,17 +145,17 @@ class _Builder:
                 self.problems.append(f"at {node.location}: $schema may only be given at the top of the schema; remove it here")
         self.check_applied()
         keys = frozenset(key for node in self.nodes for key, _ in node.dependent)
-        return Graph(self.nodes, self.problems, self.modern, keys)
+        return Graph(self.nodes, self.oversized + self.problems, self.oversized, self.modern, keys)
 
     # Phase 1: every subschema position of the document, with the resolver its $id gives it.
 
-    def add(self, schema: Any, resolver: Any, location: str) -> tuple[int, bool]:
+    def add(self, schema: Any, resolver: Any, location: str, depth: int = 0) -> tuple[int, bool]:
         known = self.index.get(id(schema))
         if known is not None:
             return known, False
         if isinstance(schema, dict):
             resolver = resolver.in_subresource(self.specification.create_resource(schema))
-        self.nodes.append(Node(schema, resolver, location,
+        self.nodes.append(Node(schema, resolver, location, depth,
                                write_only=isinstance(schema, dict) and schema.get("writeOnly") is True))
         self.index[id(schema)] = len(self.nodes) - 1
         return len(self.nodes) - 1, True
@@ -165,14 +172,22 @@ class _Builder:
     def expand(self, at: int) -> list[int]:
         node = self.nodes[at]
         schema, loc = node.schema, node.location
-        if not isinstance(schema, dict):
+        if not isinstance(schema, dict) or self.oversized:
+            return []
+        if len(self.nodes) > MAX_SUBSCHEMAS:
+            self.oversized.append(f"at {loc}: the schema has more than {MAX_SUBSCHEMAS} subschemas; a "
+                                  "configuration's schema should be far smaller: simplify it")
+            return []
+        if node.depth > MAX_NESTING:
+            self.oversized.append(f"at {loc}: subschemas nest more than {MAX_NESTING} levels deep; flatten the "
+                                  "schema (definitions under $defs can be referenced with $ref)")
             return []
         new: list[int] = []
 
         def sub(value: Any, where: str) -> int | None:
             if not isinstance(value, dict | bool):
                 return None
-            index, fresh = self.add(value, node.resolver, where)
+            index, fresh = self.add(value, node.resolver, where, node.depth + 1)
             if fresh:
                 new.append(index)
             return index
@@ -284,7 +299,7 @@ class _Builder:
     # Phase 3: what applying the schema would do.
 
     def check_applied(self) -> None:
-        if not self.nodes:
+        if not self.nodes or self.oversized:
             return
         reachable, hidden_from = self.reach()
         for index in reachable:
@@ -327,6 +342,7 @@ class _Builder:
         depth: dict[int, int] = {}
         state: dict[int, int] = {}  # 1 = on the stack, 2 = done
         reported: set[str] = set()
+        in_place = {index: _in_place_edges(self.nodes[index]) for index in reachable}
         for start in reachable:
             if start in state:
                 continue
@@ -334,7 +350,7 @@ class _Builder:
             state[start] = 1
             while stack:
                 at, next_edge = stack[-1]
-                edges = _in_place_edges(self.nodes[at])
+                edges = in_place[at]
                 if next_edge < len(edges):
                     stack[-1] = (at, next_edge + 1)
                     target = edges[next_edge]

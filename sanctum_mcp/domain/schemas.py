@@ -190,20 +190,24 @@ def check_schema(schema: Any, *, what: str, fix: str) -> None:
 
     if not isinstance(schema, dict):
         raise InvalidInput(f"{what} must be a JSON Schema object (a JSON object), not {type(schema).__name__}. {fix}")
+    graph = graph_of(schema)
+    if graph.oversized:  # before the meta-schema check, whose cost grows with them
+        raise InvalidInput(f"{what} cannot be used: {_listed(graph.oversized)}. {fix}")
     stock = _validator_class(schema)
     try:
         stock.check_schema(schema, format_checker=_safe(stock)[2])
     except SchemaError as exc:
         raise InvalidInput(f"{what} is not a valid JSON Schema: at {exc.json_path}: {exc.message}. {fix}") from None
+    except RecursionError:
+        raise InvalidInput(f"{what} nests too deeply to be checked; flatten it (use $defs and $ref). {fix}") from None
     declared = schema.get("type")
     if declared is not None and declared != "object" and not (isinstance(declared, list) and "object" in declared):
         raise InvalidInput(
             f"{what} must describe a JSON object (its top-level type is {declared!r}); a configuration is "
             f"always an object. {fix}"
         )
-    problems = graph_of(schema).problems
-    if problems:
-        raise InvalidInput(f"{what} cannot be used: {_listed(problems)}. {fix}")
+    if graph.problems:
+        raise InvalidInput(f"{what} cannot be used: {_listed(graph.problems)}. {fix}")
 
 
 def usable(schema: dict[str, Any], *, what: str) -> None:
@@ -222,8 +226,12 @@ def schema_problems(schema: dict[str, Any], instance: Any, *, stored_secrets: Se
     """
     usable(schema, what="the tool's config_schema")
     problems: set[str] = set()
-    for error in _validator(schema).iter_errors(instance):
-        problems.update(_explain(error, stored_secrets))
+    try:
+        for error in _validator(schema).iter_errors(instance):
+            problems.update(_explain(error, stored_secrets))
+    except RecursionError:
+        # A recursive schema ($ref back up) and a config nested hundreds of levels deep.
+        raise InvalidInput("the config nests too deeply to be validated against its schema; flatten it.") from None
     return sorted(problems)
 
 
