@@ -211,6 +211,23 @@ async def test_writeonly_anywhere_in_the_schema_is_encrypted_and_masked(case, re
     assert plain == config
 
 
+async def test_writeonly_decided_by_a_value_s_own_keys_is_the_same_for_the_stored_form(registry, db_path):
+    """dependentSchemas applies when a key is present: if that made the value itself a secret, its
+    stored form (one encrypted string, no keys) would no longer be one, and would be shown as is."""
+    schema = {"type": "object", "properties": {"smtp": {"type": "object", "dependentSchemas": {"password": {"writeOnly": True}}}}}
+    config = {"smtp": {"host": "mail", "password": canary("dependent-self")}}
+    async with Client(build_server(registry)) as client:
+        await call(client, "create_tool", {"name": "vault", "config_schema": schema})
+        created = await call(client, "create_tool_instance", {"tool": "vault", "name": "main", "config": config})
+        shown = await call(client, "get_tool_instance", {"instance": created["id"]})
+        assert shown["config"]["smtp"].startswith("********") and "fernet" not in json.dumps(shown)
+        await call(client, "update_tool_instance", {"instance": created["id"], "config": shown["config"]})
+    with sqlite3.connect(db_path) as conn:
+        stored = json.loads(conn.execute("SELECT config FROM tool_instances WHERE id = ?", (created["id"],)).fetchone()[0])
+    assert stored["smtp"].startswith("fernet:")
+    assert InstanceConfig(registry.secrets, schema).plaintext(stored) == config
+
+
 async def test_writeonly_only_where_the_schema_says(registry):
     """Values next to a secret stay readable: the patternProperties key that does not match, the
     prefixItems slot before, the array items of another property."""

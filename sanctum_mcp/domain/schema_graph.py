@@ -4,8 +4,8 @@ before it is stored, and where its writeOnly values (secrets) sit in a given con
 A schema is read once into a graph (`graph_of`, cached by its text): one node per subschema, with
 its location in the document (`$.properties.smtp`) and edges by the keyword that applies it:
 - in place, always: allOf, $ref, $dynamicRef, $recursiveRef, extends (draft 3);
-- in place, maybe: anyOf, oneOf, if, then, else, type-as-schemas (draft 3); dependentSchemas and
-  schema-valued dependencies apply when the config has that key;
+- in place, maybe: anyOf, oneOf, if, then, else, type-as-schemas (draft 3), dependentSchemas and
+  schema-valued dependencies (they apply when the value has that key);
 - to parts of the value: properties, patternProperties, additionalProperties, unevaluatedProperties,
   prefixItems, items, additionalItems, contains, unevaluatedItems;
 - hidden (never a config value, or annotations dropped): not, disallow, propertyNames, contentSchema.
@@ -16,9 +16,10 @@ Secrets (`secret_locations`): the walk follows the config together with the sche
 indexes and additionalProperties/patternProperties keys are real locations. At each value it takes
 the union of every subschema that MAY apply (without evaluating if/anyOf/oneOf, whose outcome could
 depend on a value that is itself encrypted): a value is a secret when any of them says
-`"writeOnly": true`, and then the walk does not look inside it. The decision depends only on the
-keys and array lengths of values that are not secrets, which the stored form (secrets encrypted)
-and the plaintext share, so both give the same locations. Over-protecting is safe; the few places
+`"writeOnly": true`, and then the walk does not look inside it. Whether a value is a secret depends
+only on where it is (the keys and indexes leading to it), never on the value itself (so
+dependentSchemas counts as applying whether or not the key is there): the stored form (secrets
+encrypted) and the plaintext give the same locations. Over-protecting is safe; the few places
 where a writeOnly cannot protect anything are refused instead (`problems`).
 
 Cost: building and checking a graph is linear in the schema; the walk memoizes the set of subschemas
@@ -76,7 +77,6 @@ class Graph:
     problems: list[str]  # "at $.x: what is wrong and what to do", empty when the schema is usable
     oversized: list[str]  # the problems that make even checking it against its meta-schema too costly
     modern: bool  # 2019-09/2020-12: prefixItems and items split the array
-    dependent_keys: frozenset[str]
 
     def secret_locations(self, config: Any) -> list[Path]:
         return _Walk(self).locations(config)
@@ -144,8 +144,7 @@ class _Builder:
             if node.location != "$" and isinstance(node.schema, dict) and "$schema" in node.schema:
                 self.problems.append(f"at {node.location}: $schema may only be given at the top of the schema; remove it here")
         self.check_applied()
-        keys = frozenset(key for node in self.nodes for key, _ in node.dependent)
-        return Graph(self.nodes, self.oversized + self.problems, self.oversized, self.modern, keys)
+        return Graph(self.nodes, self.oversized + self.problems, self.oversized, self.modern)
 
     # Phase 1: every subschema position of the document, with the resolver its $id gives it.
 
@@ -408,7 +407,7 @@ class _Applied:
 class _Walk:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.closures: dict[tuple[frozenset[int], frozenset[str]], _Applied] = {}
+        self.closures: dict[frozenset[int], _Applied] = {}
         self.children: dict[tuple[int, str | int], frozenset[int]] = {}
 
     def locations(self, config: Any) -> list[Path]:
@@ -418,7 +417,7 @@ class _Walk:
         todo: list[tuple[Path, Any, frozenset[int]]] = [((), config, frozenset([0]))]
         while todo:
             path, value, start = todo.pop()
-            applied = self.applied(start, value)
+            applied = self.applied(start)
             if applied.secret:
                 if path:
                     found.append(path)
@@ -439,11 +438,8 @@ class _Walk:
         found.sort(key=lambda p: [str(step) for step in p])
         return found
 
-    def applied(self, start: frozenset[int], value: Any) -> _Applied:
-        present = (frozenset(k for k in value if k in self.graph.dependent_keys)
-                   if isinstance(value, dict) and self.graph.dependent_keys else frozenset())
-        key = (start, present)
-        known = self.closures.get(key)
+    def applied(self, start: frozenset[int]) -> _Applied:
+        known = self.closures.get(start)
         if known is not None:
             return known
         nodes = self.graph.nodes
@@ -451,12 +447,12 @@ class _Walk:
         todo = list(start)
         while todo:
             node = nodes[todo.pop()]
-            for target in node.always + node.maybe + [i for name, i in node.dependent if name in present]:
+            for target in node.always + node.maybe + [i for _, i in node.dependent]:
                 if target not in seen:
                     seen.add(target)
                     todo.append(target)
         result = _Applied(tuple(sorted(seen)), any(nodes[i].write_only for i in seen))
-        self.closures[key] = result
+        self.closures[start] = result
         return result
 
     def child_nodes(self, applied: _Applied, key: str | int) -> frozenset[int]:
