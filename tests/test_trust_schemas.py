@@ -245,6 +245,25 @@ async def test_writeonly_only_where_the_schema_says(registry):
                 assert created["config"]["accounts"][0]["password"] == "********word"
 
 
+async def test_a_mask_moved_to_another_array_item_is_refused_not_stored(registry, db_path):
+    """Masks are matched by place: after removing the first account, the second one's mask sits
+    where the first secret was. Storing it would replace a secret with asterisks."""
+    schema, config, _ = CASES["items"]
+    async with Client(build_server(registry)) as client:
+        await call(client, "create_tool", {"name": "vault", "config_schema": schema})
+        created = await call(client, "create_tool_instance", {"tool": "vault", "name": "main", "config": config})
+        shown = created["config"]
+        before = snapshot(db_path)
+        error = await call_error(client, "update_tool_instance", {"instance": created["id"],
+                                                                  "config": {"accounts": shown["accounts"][1:]}})
+        assert "$.accounts[0].password" in error and "mask" in error and "Nothing was changed" in error, error
+        assert snapshot(db_path) == before
+        # Sending the remaining secret itself works.
+        kept = await call(client, "update_tool_instance", {"instance": created["id"], "config": {
+            "accounts": [{"user": "bob", "password": canary("items")}]}})
+        assert kept["config"]["accounts"][0]["password"] == "********" + canary("items")[-4:]
+
+
 async def test_writeonly_secrets_stay_out_of_every_backup_type(registry, tmp_path):
     async with Client(build_server(registry)) as client:
         for index, case in enumerate(sorted(CASES)):

@@ -34,7 +34,7 @@ from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.schema_graph import Path, graph_of
-from sanctum_mcp.domain.secrets import SecretBox, mask
+from sanctum_mcp.domain.secrets import MASK, SecretBox, mask
 from sanctum_mcp.storage import tools as sql
 
 if TYPE_CHECKING:
@@ -303,6 +303,14 @@ class InstanceConfig:
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
                 kept.append(path)
+            elif present and isinstance(value, str) and value.startswith(MASK):
+                # A mask where no stored secret has it (an array reordered, an item removed): storing
+                # the mask itself would silently replace a secret with asterisks.
+                raise InvalidInput(
+                    f"at {schemas.json_path(path)}: {value[:len(MASK) + 4]!r} is the mask of a secret, but the "
+                    "secret stored at this place has another one (were items moved or removed?). Send the secret "
+                    "itself there, or the config exactly as get_tool_instance shows it. Nothing was changed."
+                )
         return merged, kept
 
 
