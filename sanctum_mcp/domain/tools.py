@@ -316,16 +316,13 @@ class InstanceConfig:
         current, unreadable = self.readable(current_stored)
         merged = _copy(incoming)
         kept: list[Path] = []
+        undecryptable: list[str] = []
         for path in locations:
             present, value = _get(merged, path)
             had, old = _get(current, path)
             if present and path in unreadable and value == MASK:
-                # Keeping it would store a config nobody can check against the schema or run.
-                raise Conflict(
-                    f"the stored secret at {schemas.json_path(path)} cannot be decrypted with the current key "
-                    "(the database was probably copied without its key file, or the key was changed), so it "
-                    "cannot be kept. Send a new value for it, or restore the key. Nothing was changed."
-                )
+                undecryptable.append(schemas.json_path(path))
+                continue
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
                 kept.append(path)
@@ -337,6 +334,13 @@ class InstanceConfig:
                     "secret stored at this place has another one (were items moved or removed?). Send the secret "
                     "itself there, or the config exactly as get_tool_instance shows it. Nothing was changed."
                 )
+        if undecryptable:
+            # Keeping them would store a config nobody can check against the schema or run.
+            raise Conflict(
+                f"the stored secrets at {', '.join(undecryptable)} cannot be decrypted with the current key (the "
+                "database was probably copied without its key file, or the key was changed), so they cannot be "
+                "kept. Send a new value for each, or restore the key. Nothing was changed."
+            )
         return merged, kept
 
 
