@@ -495,3 +495,61 @@ def test_scan_command_line(tmp_path, plugins_dir):
     lines = done.stdout.splitlines()
     assert any(line.split()[:3] == ["good", "registered", "Active"] for line in lines), done.stdout
     assert any(line.split()[:3] == ["broken-exit", "error", "Error"] for line in lines), done.stdout
+
+
+# --- trust: what the scan runs plugins with ----------------------------------------------------------
+
+
+SHELL_CLI = "touch {marker}\n"  # not Python: only a shell would run it
+
+
+def fake_python(folder: Path, marker: Path) -> str:
+    """A shell script named python3: its name is right, but it runs whatever it is given."""
+    folder.mkdir()
+    script = folder / "python3"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_scan_runs_plugins_only_with_a_python_interpreter(modern_client, plugins_dir, tmp_path, db_path, bare_python):
+    ran = tmp_path / "ran"
+    write_plugin(plugins_dir, "shell", SHELL_CLI.format(marker=ran))
+    sh_copy = tmp_path / "copy" / "python3"  # an ELF program that is not Python, named python3
+    sh_copy.parent.mkdir()
+    sh_copy.write_bytes(Path("/bin/sh").resolve().read_bytes())
+    sh_copy.chmod(0o755)
+    linked = tmp_path / "link"
+    linked.mkdir()
+    (linked / "python3").symlink_to("/bin/sh")
+    before = snapshot(db_path)
+    for python, reason in [
+        ("/bin/sh", "only python3, python3.N, pypy or pypy3"),
+        (fake_python(tmp_path / "fake", ran), "a script or data"),
+        (str(sh_copy), "no Python entry point"),
+        (str(linked / "python3"), "only python3, python3.N, pypy or pypy3"),
+        (str(tmp_path / "missing" / "python3"), "does not exist"),
+        (str(plugins_dir), "not an executable file"),
+    ]:
+        error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": python})
+        assert "is not a Python interpreter" in error or "does not exist" in error, (python, error)
+        assert reason in error, (python, error)
+    assert not ran.exists(), "a program that is not Python was run"
+    assert snapshot(db_path) == before
+    # Real interpreters pass: sanctum-mcp's own, and another venv's python (a symlink to a CPython).
+    for python in (sys.executable, bare_python):
+        found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": python}))
+        assert found["shell"]["status"] == "Error" and not ran.exists()
+
+
+async def test_a_stored_interpreter_that_is_not_python_is_never_run(modern_client, registry, plugins_dir, db_path):
+    # A database written before the check (or edited by hand) may name /bin/sh as SMCP's Python.
+    write_plugin(plugins_dir, "good", GOOD)
+    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": sys.executable})
+    inst = await call(modern_client, "create_tool_instance", {
+        "tool": "smcp:good", "name": "hello", "config": {"command": "echo", "arguments": {"text": "hi"}}})
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE plugins SET config = json_set(config, '$.smcp.python', '/bin/sh') WHERE name = 'good'")
+    with pytest.raises(Conflict) as refused:
+        await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, inst["id"]))
+    assert "is not a Python interpreter" in str(refused.value) and "sync_smcp_plugins" in str(refused.value)
