@@ -229,9 +229,9 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
         await call.registry.users.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
 
 
-async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
-    """Run a tool whose arguments are already an instance of spec.input. A refusal by the gate is
-    audited in a small transaction of its own (the refused call itself changes nothing)."""
+async def admit(spec: ToolSpec, call: Call, args: Any) -> None:
+    """authorize(), with a refusal audited in a small transaction of its own (the refused call
+    itself changes nothing). Also used by the resources and prompts, which show a tool's data."""
     try:
         await authorize(spec, call, args)
     except Forbidden as exc:
@@ -241,6 +241,11 @@ async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
         except Exception:  # the refusal stands even if its audit row cannot be written
             log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
         raise
+
+
+async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
+    """Run a tool whose arguments are already an instance of spec.input, once admitted."""
+    await admit(spec, call, args)
     return await spec.handler(call, args)
 
 
