@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, registered_tools, tool
+from sanctum_mcp.catalogue.base import SECRET_RESULT, Call, ToolInput, registered_tools, tool
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Role
 from sanctum_mcp.domain.users import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
@@ -97,7 +97,8 @@ class CreateApiToken(ToolInput):
     name: str | None = Field(default=None, max_length=100, description="A label to recognise the token, e.g. 'letta'.")
 
 
-@tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False)
+@tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False,
+      secrets=SECRET_RESULT)
 async def create_api_token(call: Call, args: CreateApiToken) -> NewToken:
     """Create a bearer token for a user's HTTP access. The token text is in this result ONLY: it is
     stored as a hash and can never be shown again."""

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
+from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.references import as_id, looks_like_id
@@ -258,6 +258,18 @@ class InstanceConfig:
             if present:
                 _set(out, path, self.box.encrypt(json.dumps(value)))
         return out
+
+    def new_secrets(self, plain: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
+        """The secrets of plain (masks already merged back) that differ from the stored ones, as
+        dotted paths: what a caller sent in clear."""
+        current = self.plaintext(current_stored) if current_stored else {}
+        sent = []
+        for path in self.paths:
+            present, value = _get(plain, path)
+            had, old = _get(current, path)
+            if present and not (had and value == old):
+                sent.append(".".join(path))
+        return sent
 
     def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> dict[str, Any]:
         """Where the caller sent back exactly the mask of the stored secret, keep the stored secret."""
@@ -540,6 +552,7 @@ class ToolService:
                 )
             schema = _schema_of(tool_row)
             codec = InstanceConfig(box, schema)
+            _refuse_secrets_in_clear(caller, codec, config, None, name)
             if schema is not None:
                 schemas.validate(schema, config, what=f"config of the new instance {name!r}",
                                  fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
@@ -578,6 +591,7 @@ class ToolService:
                 codec = InstanceConfig(box, schema)
                 current = json.loads(row["config"]) if row["config"] else {}
                 plain = codec.merge_masks(changes["config"], current)
+                _refuse_secrets_in_clear(caller, codec, plain, current, row["name"])
                 if schema is not None:
                     schemas.validate(schema, plain, what=f"config of instance {row['name']!r}",
                                      fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
@@ -610,6 +624,17 @@ class ToolService:
             return DeletedToolInstance(deleted=before, removed_scheduled_jobs=jobs)
 
         return await self.registry.db.write(tx)
+
+
+def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, plain: dict[str, Any],
+                             current_stored: dict[str, Any] | None, name: str) -> None:
+    """A caller whose surface must not carry secrets may send back masks, never a new secret."""
+    if caller.no_secrets is None:
+        return
+    sent = codec.new_secrets(plain, current_stored)
+    if sent:
+        raise Forbidden(f"the config of instance {name!r} sets the secret(s) {', '.join(sent)} (writeOnly in its "
+                        f"tool's schema) in clear, and {caller.no_secrets}")
 
 
 def _keep_unchanged_secrets(codec: InstanceConfig, plain: dict[str, Any], current_stored: dict[str, Any]) -> dict[str, Any]:
