@@ -43,9 +43,6 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     manifest.set_defaults(handler=_manifest)
 
 
-DEFAULT_SMCP_USER = "smcp"
-
-
 def _install(args: argparse.Namespace, db_path: Path) -> None:
     import os
 
@@ -95,6 +92,7 @@ async def _plugin_user(db_path: Path, chosen: str | None):
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
     from sanctum_mcp.domain.errors import Forbidden, NotFound
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.smcp.install import DEFAULT_SMCP_ROLE, DEFAULT_SMCP_USER
 
     name = chosen or DEFAULT_SMCP_USER
     registry = await Registry.open(db_path)
@@ -107,7 +105,7 @@ async def _plugin_user(db_path: Path, chosen: str | None):
                 raise NotFound(f"no user named {chosen!r} in {db_path}: create it first (sanctum-mcp user add "
                                f"{chosen} --role user), then install again; every SMCP call will act as it.") from None
             spec = all_tools()["create_user"]
-            raw = {"username": DEFAULT_SMCP_USER, "role": "user"}
+            raw = {"username": DEFAULT_SMCP_USER, "role": DEFAULT_SMCP_ROLE}
             user = await run_tool(spec, Call(registry, registry.operator), parse_arguments(spec, raw))
             created = True
         if not user.is_active:

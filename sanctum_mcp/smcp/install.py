@@ -18,6 +18,10 @@ from pathlib import Path
 from sanctum_mcp.smcp.plugin import PLUGIN_NAME
 
 SHIM_MARKER = "# sanctum-mcp SMCP shim"
+# Who the plugin acts as when the install names nobody: a user of its own, never an admin, so that
+# SMCP's clients (which need no credentials on loopback) cannot do what only admins may.
+DEFAULT_SMCP_USER = "smcp"
+DEFAULT_SMCP_ROLE = "user"
 
 SHIM = '''#!/usr/bin/env python3
 {marker} (written by `sanctum-mcp smcp install`; run that again to rewrite this file).
