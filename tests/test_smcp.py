@@ -83,7 +83,8 @@ def test_describe_follows_the_contract_and_mirrors_the_catalogue(allow_secrets):
     for command in payload["commands"]:
         schema = tools[command["name"]].input_schema
         hidden = set() if allow_secrets else set(tools[command["name"]].secrets)
-        assert command["description"] == tools[command["name"]].description
+        assert command["description"].startswith(tools[command["name"]].description)
+        assert (command["description"] == tools[command["name"]].description) == (not hidden)
         assert [p["name"] for p in command["parameters"]] == [n for n in schema["properties"] if n not in hidden]
         for param in command["parameters"]:
             prop = schema["properties"][param["name"]]

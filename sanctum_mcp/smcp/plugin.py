@@ -70,10 +70,12 @@ def parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]
 def command(spec: ToolSpec, *, allow_secrets: bool = True) -> dict[str, Any]:
     schema = spec.input_schema
     required = set(schema.get("required", []))
-    hidden = set() if allow_secrets or spec.secrets is True else set(spec.secrets)
+    hidden = [] if allow_secrets or spec.secrets is True else list(spec.secrets)
+    # The description may mention a withheld argument: say why a model cannot pass it here.
+    note = f" (Through SMCP, which logs every argument, {', '.join(hidden)} is not offered: it carries a secret.)"
     return {
         "name": spec.name,
-        "description": spec.description,
+        "description": spec.description + (note if hidden else ""),
         "parameters": [parameter(name, prop, name in required) for name, prop in schema["properties"].items()
                        if name not in hidden],
     }
