@@ -607,6 +607,11 @@ async def test_smcp_plugin_acts_as_the_user_chosen_at_install(registry, plugins_
     assert without_logs(db_path) == before
     code, page = run_shim(plugins_dir, bare_python, "list_agents", {})
     assert code == 0 and page["agents"] == []
+    # SMCP's argv comes after the shim's `--`: a client cannot choose another user.
+    run = run_plugin(plugins_dir / "sanctum", ["--user", "operator", "create_agent", "--name", "Zeus"], timeout=60,
+                     python=bare_python)
+    assert run.exit_code == 1 and json.loads(run.stdout)["error_type"] == "invalid_input" and "usage" in run.stdout
+    assert without_logs(db_path) == before
     # A deactivated user stops the plugin, with what to do.
     await registry.users.deactivate(registry.operator, "smcp-viewer")
     code, error = run_shim(plugins_dir, bare_python, "list_agents", {})
