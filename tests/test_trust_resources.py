@@ -1,18 +1,20 @@
 """Resources and the configure_sanctum prompt pass the same gate as the tools whose data they show.
 
 A user narrowed by `permissions.tools` or `permissions.agents` must not read through a resource or
-the prompt what the tools would refuse them. Real `sanctum-mcp serve` subprocesses over stdio, each
-acting as a real user of a real database file (`--user`).
+the prompt what the tools would refuse them. Real `sanctum-mcp serve` subprocesses, over stdio
+acting as a real user of a real database file (`--user`), and over HTTP as a bearer token's user.
 """
 
 from __future__ import annotations
 
 import json
 
+import httpx2
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import athena_monday_and_instances, stdio_params
+from support import athena_monday_and_instances, start_http_server, stdio_params, stop
 
 from sanctum_mcp.domain.users import PermissionSet
 
@@ -94,3 +96,28 @@ async def test_refused_resource_reads_are_audited(registry, db_path):
     rows = await registry.db.read(lambda conn: conn.execute(
         "SELECT message FROM logs WHERE action = 'access.denied'").fetchall())
     assert len(rows) == 1 and "list_config" in rows[0][0]
+
+
+async def test_resources_follow_the_token_user_over_http(registry, db_path):
+    """Over HTTP the caller is the bearer token's user, for static resources too (the SDK gives them
+    no Context; the gate still finds who is reading)."""
+    await athena_monday_and_instances(registry)
+    await add_user(registry, "lister", "admin", tools=["list_tools"])
+    await add_user(registry, "alice", "viewer", agents=["Athena"])
+    tokens = {name: (await registry.users.create_token(registry.operator, name, None)).token for name in ("lister", "alice")}
+    server = start_http_server(db_path)
+    try:
+        for name, expect in (("lister", "not among the tools 'lister' may call"), ("alice", None)):
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+                async with Client(streamable_http_client(server.mcp_url, http_client=http)) as client:
+                    for uri in ("sanctum://agents", "sanctum://config/system", "sanctum://jobs/due"):
+                        if expect:
+                            assert expect in await refused(client, uri)
+                        else:
+                            assert (await client.read_resource(uri)).contents
+                    if name == "alice":
+                        assert "may only act on the agents Athena" in await refused(client, "sanctum://agents/Monday")
+    finally:
+        stop(server.process)
+        server.log.close()
