@@ -72,7 +72,8 @@ def command(spec: ToolSpec, *, allow_secrets: bool = True) -> dict[str, Any]:
     required = set(schema.get("required", []))
     hidden = [] if allow_secrets or spec.secrets is True else list(spec.secrets)
     # The description may mention a withheld argument: say why a model cannot pass it here.
-    note = f" (Through SMCP, which logs every argument, {', '.join(hidden)} is not offered: it carries a secret.)"
+    note = (f" (Through SMCP, which logs every argument, {' and '.join(hidden)} "
+            f"{'are' if len(hidden) > 1 else 'is'} not offered: {'they carry' if len(hidden) > 1 else 'it carries'} a secret.)")
     return {
         "name": spec.name,
         "description": spec.description + (note if hidden else ""),
