@@ -687,6 +687,8 @@ async def test_no_secret_or_token_passes_through_smcp_by_default(registry, plugi
         ("set_config", {"key": "my_token", "value": "tok-0002", "scope": "system", "sensitive": True}),
         ("add_letta_server", {"address": "localhost", "port": 8283, "password": "pw-0003"}),
         ("update_tool_instance", {"instance": kept.id, "config": {"password": "pw-0004", "host": "a"}}),
+        # Not even the stored secret itself: accepting it would confirm a guess.
+        ("update_tool_instance", {"instance": kept.id, "config": {"password": "hunter2-canary", "host": "a"}}),
         ("create_tool_instance", {"tool": "vault", "name": "new", "config": {"password": "pw-0005"}}),
     ]:
         run = run_plugin(plugins_dir / "sanctum", [command, *render_argv(arguments)], timeout=60, python=bare_python)

@@ -259,15 +259,16 @@ class InstanceConfig:
                 _set(out, path, self.box.encrypt(json.dumps(value)))
         return out
 
-    def new_secrets(self, plain: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
-        """The secrets of plain (masks already merged back) that differ from the stored ones, as
-        dotted paths: what a caller sent in clear."""
+    def sent_in_clear(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
+        """The secrets of incoming that are not exactly the mask of the stored one (which merge_masks
+        keeps), as dotted paths: what the caller sent in clear. Never compared with the plaintext: the
+        answer must not depend on a stored secret beyond its mask, which the caller is shown anyway."""
         current = self.plaintext(current_stored) if current_stored else {}
         sent = []
         for path in self.paths:
-            present, value = _get(plain, path)
+            present, value = _get(incoming, path)
             had, old = _get(current, path)
-            if present and not (had and value == old):
+            if present and not (had and isinstance(value, str) and value == mask(_as_text(old))):
                 sent.append(".".join(path))
         return sent
 
@@ -590,8 +591,8 @@ class ToolService:
             if "config" in changes:
                 codec = InstanceConfig(box, schema)
                 current = json.loads(row["config"]) if row["config"] else {}
+                _refuse_secrets_in_clear(caller, codec, changes["config"], current, row["name"])
                 plain = codec.merge_masks(changes["config"], current)
-                _refuse_secrets_in_clear(caller, codec, plain, current, row["name"])
                 if schema is not None:
                     schemas.validate(schema, plain, what=f"config of instance {row['name']!r}",
                                      fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
@@ -626,12 +627,13 @@ class ToolService:
         return await self.registry.db.write(tx)
 
 
-def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, plain: dict[str, Any],
+def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: dict[str, Any],
                              current_stored: dict[str, Any] | None, name: str) -> None:
-    """A caller whose surface must not carry secrets may send back masks, never a new secret."""
+    """A caller whose surface must not carry secrets may send back masks, never a secret in clear
+    (not even the stored one: accepting that would tell them their guess was right)."""
     if caller.no_secrets is None:
         return
-    sent = codec.new_secrets(plain, current_stored)
+    sent = codec.sent_in_clear(incoming, current_stored)
     if sent:
         raise Forbidden(f"the config of instance {name!r} sets the secret(s) {', '.join(sent)} (writeOnly in its "
                         f"tool's schema) in clear, and {caller.no_secrets}")
