@@ -262,24 +262,36 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
         await call.registry.users.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
 
 
+async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden) -> None:
+    try:
+        await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
+                                                 needed=spec.role_needed(args))
+    except Exception:  # the refusal stands even if its audit row cannot be written
+        log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
+
+
 async def admit(spec: ToolSpec, call: Call, args: Any) -> None:
-    """authorize(), with a refusal audited in a small transaction of its own (the refused call
-    itself changes nothing). Also used by the resources and prompts, which show a tool's data."""
+    """authorize() alone, a refusal audited as run_tool audits it: for the resources and prompts,
+    which show a tool's data without calling it."""
     try:
         await authorize(spec, call, args)
     except Forbidden as exc:
-        try:
-            await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
-                                                     needed=spec.role_needed(args))
-        except Exception:  # the refusal stands even if its audit row cannot be written
-            log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
+        await _record_refusal(spec, call, args, exc)
         raise
 
 
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
-    """Run a tool whose arguments are already an instance of spec.input, once admitted."""
-    await admit(spec, call, args)
-    return await spec.handler(call, args)
+    """Run a tool whose arguments are already an instance of spec.input.
+
+    A refusal, by the gate or by the domain inside the call's transaction (a cascade reaching
+    another agent's objects, a sensitive or governing setting), is audited in a small transaction
+    of its own: the refused call's transaction was rolled back, so it changed nothing."""
+    try:
+        await authorize(spec, call, args)
+        return await spec.handler(call, args)
+    except Forbidden as exc:
+        await _record_refusal(spec, call, args, exc)
+        raise
 
 
 errors_log = logging.getLogger("sanctum_mcp.errors")
