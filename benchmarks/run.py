@@ -525,7 +525,7 @@ def logs_setup(workdir: Path, rows: int) -> LogSetup:
 
 
 def query_logs_arguments(filters: dict, limit: int) -> dict:
-    from sanctum_mcp.domain.pagination import encode_cursor
+    from sanctum_mcp.domain.shared.pagination import encode_cursor
 
     arguments = {k: v for k, v in filters.items() if k != "before"} | {"limit": limit}
     if "before" in filters:

@@ -34,7 +34,7 @@ class RedactingFormatter(logging.Formatter):
     """The usual line, with API tokens and ciphertext masked (in the message and any traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from sanctum_mcp.domain.secrets import redact
+        from sanctum_mcp.domain.shared.secrets import redact
 
         return redact(super().format(record))
 

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from support import athena_monday_and_instances, call, call_error, snapshot
 
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
 
 MAILER_SCHEMA = {
     "type": "object",

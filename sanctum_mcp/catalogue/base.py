@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
-from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.domain.shared.errors import Forbidden, InvalidInput, RegistryError
+from sanctum_mcp.domain.shared.identity import Caller, Role
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry

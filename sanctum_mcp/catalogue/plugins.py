@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
-from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.plugins import (
     DeletedPlugin,
     LinkResult,
@@ -20,6 +19,7 @@ from sanctum_mcp.domain.plugins import (
     PluginType,
     RegisterResult,
 )
+from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.domain.smcp_sync import SyncReport
 
 PluginRef = Field(description="The plugin's name (any case), e.g. 'letta-bridge', or its numeric id.")

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.config import delete_settings_of
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.names import check_name_characters
-from sanctum_mcp.domain.reach import refuse_outside_agents
-from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.names import check_name_characters
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.reach import refuse_outside_agents
+from sanctum_mcp.domain.shared.references import as_id, looks_like_id
 from sanctum_mcp.storage import agents as sql
 from sanctum_mcp.storage import ownership
 

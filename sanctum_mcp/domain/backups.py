@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, cron, governing
-from sanctum_mcp.domain.clock import iso, parse_instant
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.names import check_name_characters
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain import cron
+from sanctum_mcp.domain.shared import audit, governing
+from sanctum_mcp.domain.shared.clock import iso, parse_instant
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound, RegistryError
+from sanctum_mcp.domain.shared.identity import SCHEDULER, Caller
+from sanctum_mcp.domain.shared.names import check_name_characters
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import backups as sql
 from sanctum_mcp.storage import logs as log_sql
 from sanctum_mcp.storage.secrets import PREFIX as SECRET_PREFIX
@@ -611,17 +612,15 @@ class BackupService:
             return sql.setting(conn, SCHEDULE_KEY), sql.setting(conn, RETENTION_KEY)
 
         schedule, retention = await self.registry.db.read(read)
-        from sanctum_mcp.domain.logs import _days, warn_setting_once
-
         schedule = (schedule or "").strip() or None
         if schedule is not None:
             try:
                 cron.check(schedule)
             except InvalidInput as exc:
-                warn_setting_once(SCHEDULE_KEY, schedule, f"is not a valid cron expression ({exc})")
+                governing.warn_setting_once(SCHEDULE_KEY, schedule, f"is not a valid cron expression ({exc})")
                 return None, None
 
-        return schedule, _days(RETENTION_KEY, retention)
+        return schedule, governing.days_setting(RETENTION_KEY, retention)
 
     async def next_auto_backup(self, now: datetime) -> datetime | None:
         schedule, _ = await self._schedule()
@@ -635,8 +634,6 @@ class BackupService:
         occurrences are coalesced into one backup. The name carries the occurrence, and names are
         unique, so two processes never both take it.
         """
-        from sanctum_mcp.domain.scheduler import SCHEDULER
-
         schedule, retention = await self._schedule()
         if schedule is None:
             return None
@@ -665,10 +662,8 @@ class BackupService:
 
 def check_quota(conn: sqlite3.Connection) -> None:
     """Refuse a new backup once the backups hold backup_max_count files or backup_max_bytes bytes."""
-    from sanctum_mcp.domain.logs import whole_number_setting
-
-    max_count = whole_number_setting(MAX_COUNT_KEY, sql.setting(conn, MAX_COUNT_KEY), "backups")
-    max_bytes = whole_number_setting(MAX_BYTES_KEY, sql.setting(conn, MAX_BYTES_KEY), "bytes")
+    max_count = governing.whole_number_setting(MAX_COUNT_KEY, sql.setting(conn, MAX_COUNT_KEY), "backups")
+    max_bytes = governing.whole_number_setting(MAX_BYTES_KEY, sql.setting(conn, MAX_BYTES_KEY), "bytes")
     max_count = DEFAULT_MAX_COUNT if max_count is None else max_count
     max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     count, used = sql.usage(conn)

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller, Role
-from sanctum_mcp.domain.governing import GOVERNING_KEYS
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
-from sanctum_mcp.domain.secrets import SecretBox, SecretUnreadable, mask
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.governing import GOVERNING_KEYS
+from sanctum_mcp.domain.shared.identity import Caller, Role
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.secrets import SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import config as sql
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ def _validator(constraint_json: str) -> Any:
     import referencing
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from sanctum_mcp.domain.schemas import re2_validator_class
+    from sanctum_mcp.domain.schemas.validation import re2_validator_class
 
     checker = FormatChecker(formats=())
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 FIELDS = "minute hour day-of-month month day-of-week"

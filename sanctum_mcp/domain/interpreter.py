@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 NAME = re.compile(r"(python3?|pypy3?)(\.\d+)*")
 # Magic numbers of compiled executables: ELF, and Mach-O (32/64-bit, both byte orders, universal).

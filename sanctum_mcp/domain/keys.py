@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.errors import Conflict, InvalidInput
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.secrets import (
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.secrets import (
     ENV_SECRET_KEY,
     SecretUnreadable,
     new_key,

@@ -31,12 +31,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.agents import _check_name as check_agent_name
-from sanctum_mcp.domain.clock import iso
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.secrets import SecretUnreadable, mask
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.clock import iso
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound, RegistryError
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.secrets import SecretUnreadable, mask
 from sanctum_mcp.storage import agents as agents_sql
 from sanctum_mcp.storage import letta as sql
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, governing
-from sanctum_mcp.domain.clock import iso, parse_instant
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
-from sanctum_mcp.domain.secrets import redact
+from sanctum_mcp.domain.shared import audit, governing
+from sanctum_mcp.domain.shared.clock import iso, parse_instant
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.secrets import redact
 from sanctum_mcp.storage import backups as settings_sql
 from sanctum_mcp.storage import logs as sql
 
@@ -134,7 +134,7 @@ class LogService:
 
     async def retention_days(self) -> int | None:
         raw = await self.registry.db.read(settings_sql.setting, RETENTION_KEY)
-        return _days(RETENTION_KEY, raw)
+        return governing.days_setting(RETENTION_KEY, raw)
 
     async def apply_retention(self, now: datetime) -> int:
         """Delete rows older than log_retention_days (0 or empty keeps everything), but rows naming a
@@ -160,36 +160,6 @@ class LogService:
             return removed
 
         return await self.registry.db.write(tx)
-
-
-_settings_log = logging.getLogger("sanctum_mcp.settings")
-_warned: set[tuple[str, str]] = set()
-
-
-def warn_setting_once(key: str, raw: str, problem: str) -> None:
-    """Say (once per value, on stderr and in the logs table) that a system setting is unusable."""
-    if (key, raw) not in _warned:
-        _warned.add((key, raw))
-        _settings_log.warning("system setting %s=%r %s; it is ignored until corrected", key, raw, problem)
-
-
-def whole_number_setting(key: str, raw: str | None, unit: str) -> int | None:
-    """A system setting that is a whole number >= 0; None (after a warning) when empty or unusable."""
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        warn_setting_once(key, raw, f"is not a whole number of {unit}")
-        return None
-    if value < 0:
-        warn_setting_once(key, raw, "is negative")
-        return None
-    return value
-
-
-def _days(key: str, raw: str | None) -> int | None:
-    return whole_number_setting(key, raw, "days")
 
 
 # --- the server's Python logging, copied into the table ------------------------------------------

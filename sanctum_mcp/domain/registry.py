@@ -8,9 +8,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sanctum_mcp.domain.clock import utcnow
-from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
-from sanctum_mcp.domain.secrets import SecretBox
+from sanctum_mcp.domain.shared.clock import utcnow
+from sanctum_mcp.domain.shared.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
+from sanctum_mcp.domain.shared.secrets import SecretBox
 from sanctum_mcp.storage.database import Database
 from sanctum_mcp.storage.migrations import migrate
 

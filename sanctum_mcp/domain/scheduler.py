@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sanctum_mcp.domain import cron
-from sanctum_mcp.domain.clock import iso, parse_instant
-from sanctum_mcp.domain.errors import RegistryError
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.secrets import find_tokens
+from sanctum_mcp.domain.shared.clock import iso, parse_instant
+from sanctum_mcp.domain.shared.errors import RegistryError
+from sanctum_mcp.domain.shared.secrets import find_tokens
 from sanctum_mcp.storage import jobs as sql
 from sanctum_mcp.storage import logs as log_sql
 
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.smcp import PluginRun
 
 log = logging.getLogger("sanctum_mcp.scheduler")
-
-# The identity the scheduler's own actions are recorded under.
-SCHEDULER = Caller(username="scheduler", role="admin")
 
 MAX_SLEEP = 60.0  # seconds; bounds how late a job created by another process is noticed
 PLUGIN_TIMEOUT = 60.0  # seconds a plugin command may run

@@ -175,6 +175,6 @@ DESCRIBE_SCHEMA: dict[str, Any] = {
 
 def describe_problems(payload: Any) -> list[str]:
     """Why a `--describe` payload breaks the contract (empty when it follows it)."""
-    from sanctum_mcp.domain.schemas import schema_problems
+    from sanctum_mcp.domain.schemas.validation import schema_problems
 
     return schema_problems(DESCRIBE_SCHEMA, payload)

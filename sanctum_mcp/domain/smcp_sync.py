@@ -31,10 +31,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.clock import iso
-from sanctum_mcp.domain.errors import InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.interpreter import check_python
 from sanctum_mcp.domain.plugins import (
     NAME_RE,
@@ -47,7 +43,11 @@ from sanctum_mcp.domain.plugins import (
     is_scanned,
     parse_dependency,
 )
-from sanctum_mcp.domain.schemas import check_schema, schema_problems
+from sanctum_mcp.domain.schemas.validation import check_schema, schema_problems
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.clock import iso
+from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
+from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.smcp import PluginRun, describe_problems, run_plugin
 from sanctum_mcp.storage import plugins as sql
 from sanctum_mcp.storage import tools as tools_sql

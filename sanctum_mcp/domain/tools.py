@@ -27,16 +27,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
-from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.names import check_name_characters
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
-from sanctum_mcp.domain.reach import refuse_outside_agents
-from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.schema_graph import Path, graph_of
-from sanctum_mcp.domain.secrets import MASK, SecretBox, SecretUnreadable, mask
+from sanctum_mcp.domain.schemas import validation as schemas
+from sanctum_mcp.domain.schemas.graph import Path, graph_of
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.names import check_name_characters
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.reach import refuse_outside_agents
+from sanctum_mcp.domain.shared.references import as_id, looks_like_id
+from sanctum_mcp.domain.shared.secrets import MASK, SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import tools as sql
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.clock import iso
-from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller, Permissions, Role
-from sanctum_mcp.domain.names import check_name_characters
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.clock import iso
+from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.identity import Caller, Permissions, Role
+from sanctum_mcp.domain.shared.names import check_name_characters
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.references import as_id, looks_like_id
 from sanctum_mcp.storage import users as sql
 
 if TYPE_CHECKING:

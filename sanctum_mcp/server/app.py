@@ -17,8 +17,8 @@ from pydantic import Field, ValidationError
 from sanctum_mcp import __version__
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
 

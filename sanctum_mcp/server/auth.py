@@ -22,8 +22,8 @@ from mcp.server.auth.provider import AccessToken
 from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
 
-from sanctum_mcp.domain.errors import Forbidden
-from sanctum_mcp.domain.identity import Caller, Permissions
+from sanctum_mcp.domain.shared.errors import Forbidden
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context

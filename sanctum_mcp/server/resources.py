@@ -13,7 +13,7 @@ from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from sanctum_mcp.domain.config import SCOPES
-from sanctum_mcp.domain.errors import RegistryError
+from sanctum_mcp.domain.shared.errors import RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
 if TYPE_CHECKING:
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     from mcp.server.mcpserver import MCPServer
 
-    from sanctum_mcp.domain.identity import Caller
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import Caller
 
 JSON = "application/json"
 
@@ -106,7 +106,7 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
     async def jobs_due() -> str:
         """Jobs whose next run has come and not been taken yet, and the 50 latest job runs (job.due,
         job.run, job.failed, job.missed log rows), as JSON (the data of list_jobs and query_logs)."""
-        from sanctum_mcp.domain.clock import iso
+        from sanctum_mcp.domain.shared.clock import iso
 
         now = iso(registry.clock())
         await gate(READING.get(), [("list_jobs", {"due_before": now, "status": "Active"}), ("query_logs", {})])

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -188,8 +188,8 @@ def split_options(argv: Sequence[str]) -> tuple[Options, list[str]]:
 async def _run(spec: ToolSpec, args: Any, options: Options) -> BaseModel:
     from sanctum_mcp import settings
     from sanctum_mcp.catalogue.base import Call, run_tool
-    from sanctum_mcp.domain.errors import Forbidden, NotFound
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import Forbidden, NotFound
 
     user = options.user
     if not user:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sanctum_mcp.domain.errors import Conflict
+from sanctum_mcp.domain.shared.errors import Conflict
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sanctum_mcp.domain import patterns
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.schema_graph import Path, graph_of
+from sanctum_mcp.domain.schemas import patterns
+from sanctum_mcp.domain.schemas.graph import Path, graph_of
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 MAX_REPORTED = 8
 

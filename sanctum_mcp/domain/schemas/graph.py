@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sanctum_mcp.domain import patterns
+from sanctum_mcp.domain.schemas import patterns
 
 MAX_APPLIED = 2000
 MAX_IN_PLACE_DEPTH = 32

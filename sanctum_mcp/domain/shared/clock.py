@@ -19,7 +19,7 @@ def parse_instant(text: str, *, field: str) -> datetime:
 
     A time without a zone is refused rather than guessed: 'Z' or an offset says what is meant.
     """
-    from sanctum_mcp.domain.errors import InvalidInput
+    from sanctum_mcp.domain.shared.errors import InvalidInput
 
     try:
         moment = datetime.fromisoformat(text.strip())

@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 
 def encode_cursor(listing: str, key: list[Any]) -> str:

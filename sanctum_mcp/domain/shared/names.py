@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 REFUSED_CATEGORIES = {
     "Cc": "a control character",

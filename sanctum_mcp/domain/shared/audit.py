@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller
 
 
 def _plain(value: Any) -> Any:

@@ -16,8 +16,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from sanctum_mcp.domain.errors import Forbidden
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.shared.errors import Forbidden
+from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage.ownership import Reach
 
 SHOWN = 5  # objects named per owner in a refusal

@@ -60,5 +60,8 @@ LOCAL_OPERATOR = Caller(username="operator", role="admin")
 # The registry itself, for rows it writes on its own (the first admin on first start).
 SYSTEM = Caller(username="system", role="admin")
 
+# The identity the scheduler's own actions (automatic backups) are recorded under.
+SCHEDULER = Caller(username="scheduler", role="admin")
+
 # Name of the admin created on first start when no user exists and no other name was given.
 DEFAULT_LOCAL_USER = "operator"
