@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain.config import delete_settings_of
+from sanctum_mcp.domain.config.cleanup import delete_settings_of
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller

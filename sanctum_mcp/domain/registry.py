@@ -17,7 +17,7 @@ from sanctum_mcp.storage.migrations import migrate
 if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
     from sanctum_mcp.domain.backups import BackupService
-    from sanctum_mcp.domain.config import ConfigService
+    from sanctum_mcp.domain.config.service import ConfigService
     from sanctum_mcp.domain.jobs import JobService
     from sanctum_mcp.domain.letta import LettaService
     from sanctum_mcp.domain.logs import LogService
@@ -48,9 +48,9 @@ class Registry:
 
     @cached_property
     def config(self) -> ConfigService:
-        from sanctum_mcp.domain.config import ConfigService
+        from sanctum_mcp.domain.config.service import ConfigService
 
-        return ConfigService(self)
+        return ConfigService(self.db, self.secrets)
 
     @cached_property
     def letta(self) -> LettaService:

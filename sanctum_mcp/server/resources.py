@@ -12,7 +12,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
-from sanctum_mcp.domain.config import SCOPES
+from sanctum_mcp.domain.config.models import SCOPES
 from sanctum_mcp.domain.shared.errors import RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
@@ -126,7 +126,7 @@ def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[
     async def configure_sanctum(ctx: Context, agent: str | None = None) -> str:
         """A summary of Sanctum's current settings (secrets masked) and how to change them safely.
         Pass agent (e.g. Athena) to include that agent's own overrides."""
-        from sanctum_mcp.domain.config import configuration_briefing
+        from sanctum_mcp.domain.config.briefing import configuration_briefing
 
         # It shows what list_config shows: the system settings, and the agent's own when named.
         reads: list[tuple[str, dict[str, Any]]] = [("list_config", {"scope": "system"})]
@@ -134,7 +134,7 @@ def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[
             reads.append(("list_config", {"scope": "agent", "target": agent}))
         try:
             await _gate(registry, identify(ctx), reads)
-            return await configuration_briefing(registry, agent=agent)
+            return await configuration_briefing(registry.config, agent=agent)
         except RegistryError as exc:
             # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).
             raise MCPError(INVALID_PARAMS, str(exc)) from None
