@@ -79,7 +79,7 @@ def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
     return row
 
 
-def _check_name(name: str) -> str:
+def check_agent_name(name: str) -> str:
     check_name_characters(name, "agent")
     cleaned = name.strip()
     if not cleaned or cleaned != name:
@@ -121,7 +121,7 @@ class AgentService:
         return Agent.from_row(await self.registry.db.read(resolve, agent))
 
     async def create(self, caller: Caller, values: dict[str, Any]) -> Agent:
-        name = _check_name(values["name"])
+        name = check_agent_name(values["name"])
 
         def tx(conn: sqlite3.Connection) -> Agent:
             existing = sql.get_by_name(conn, name)
@@ -140,7 +140,7 @@ class AgentService:
 
     async def update(self, caller: Caller, agent: str, changes: dict[str, Any]) -> Agent:
         if "name" in changes:
-            _check_name(changes["name"])
+            check_agent_name(changes["name"])
 
         def tx(conn: sqlite3.Connection) -> Agent:
             row = resolve(conn, agent)

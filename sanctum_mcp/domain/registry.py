@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.backups import BackupService
     from sanctum_mcp.domain.config.service import ConfigService
     from sanctum_mcp.domain.jobs import JobService
-    from sanctum_mcp.domain.letta import LettaService
+    from sanctum_mcp.domain.letta.service import LettaService
     from sanctum_mcp.domain.logs import LogService
     from sanctum_mcp.domain.plugins import PluginService
     from sanctum_mcp.domain.tools import ToolService
@@ -54,9 +54,9 @@ class Registry:
 
     @cached_property
     def letta(self) -> LettaService:
-        from sanctum_mcp.domain.letta import LettaService
+        from sanctum_mcp.domain.letta.service import LettaService
 
-        return LettaService(self)
+        return LettaService(self.db, self.secrets, self.clock)
 
     @cached_property
     def jobs(self) -> JobService:
