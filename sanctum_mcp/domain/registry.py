@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.jobs import JobService
     from sanctum_mcp.domain.letta.service import LettaService
     from sanctum_mcp.domain.logs import LogService
-    from sanctum_mcp.domain.plugins import PluginService
+    from sanctum_mcp.domain.plugins.service import PluginService
     from sanctum_mcp.domain.tools import ToolService
 
 
@@ -84,9 +84,9 @@ class Registry:
 
     @cached_property
     def plugins(self) -> PluginService:
-        from sanctum_mcp.domain.plugins import PluginService
+        from sanctum_mcp.domain.plugins.service import PluginService
 
-        return PluginService(self)
+        return PluginService(self.db, self.secrets, self.clock)
 
     @classmethod
     async def open(

@@ -43,7 +43,7 @@ from sanctum_mcp.storage import logs as log_sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
-    from sanctum_mcp.domain.smcp import PluginRun
+    from sanctum_mcp.domain.smcp.contract import PluginRun
 
 log = logging.getLogger("sanctum_mcp.scheduler")
 
@@ -271,7 +271,7 @@ class Scheduler:
             await self._finish(claim, ok=False, action="job.failed", message=f"job {claim.name!r} failed: {plan.problem}",
                                details=base)
             return
-        from sanctum_mcp.domain.smcp import run_plugin
+        from sanctum_mcp.domain.smcp.contract import run_plugin
 
         run = await anyio.to_thread.run_sync(
             partial(run_plugin, Path(plan.plugin_dir), plan.argv, timeout=self.plugin_timeout,
@@ -331,7 +331,7 @@ def plugin_plan(registry: Registry, conn: sqlite3.Connection, instance_id: int) 
     "command" and "arguments" with secrets decrypted for running only) is the plugins service's
     `smcp_command_for_instance`; its refusals become the run's failure reason.
     """
-    from sanctum_mcp.domain.smcp import render_argv
+    from sanctum_mcp.domain.smcp.contract import render_argv
 
     try:
         found = registry.plugins.smcp_command_for_instance(conn, instance_id)

@@ -86,7 +86,7 @@ def describe_payload(*, allow_secrets: bool = False) -> dict[str, Any]:
     """Without allow_secrets: no tool whose result is a secret, and no argument that carries one."""
     from sanctum_mcp import __version__
     from sanctum_mcp.catalogue import all_tools
-    from sanctum_mcp.domain.smcp import CONTRACT_VERSION
+    from sanctum_mcp.domain.smcp.contract import CONTRACT_VERSION
 
     return {
         "contract_version": CONTRACT_VERSION,

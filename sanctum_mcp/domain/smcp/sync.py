@@ -24,96 +24,36 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
-from sanctum_mcp.domain.interpreter import check_python
-from sanctum_mcp.domain.plugins import (
-    NAME_RE,
-    PLUGIN_TYPES,
-    SCAN_KEYS,
-    Graph,
-    PluginStatus,
-    check_version,
-    cycle_text,
-    is_scanned,
-    parse_dependency,
-)
+from sanctum_mcp.domain.plugins.graph import Graph, cycle_text
+from sanctum_mcp.domain.plugins.rows import SCAN_KEYS, is_scanned
+from sanctum_mcp.domain.plugins.versions import NAME_RE
 from sanctum_mcp.domain.schemas.validation import check_schema, schema_problems
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso
 from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
-from sanctum_mcp.domain.smcp import PluginRun, describe_problems, run_plugin
+from sanctum_mcp.domain.smcp.contract import run_plugin
+from sanctum_mcp.domain.smcp.folders import MANIFEST, Folder, Found, discover, evaluate
+from sanctum_mcp.domain.smcp.interpreter import check_python
+from sanctum_mcp.domain.smcp.models import SyncEntry, SyncReport
 from sanctum_mcp.storage import plugins as sql
 from sanctum_mcp.storage import tools as tools_sql
 
 if TYPE_CHECKING:
-    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.storage.database import Database
 
-MANIFEST = "manifest.json"
 TOOL_PREFIX = "smcp:"
-MANIFEST_FIELDS = ("name", "type", "description", "version", "module_scope", "config_schema", "dependencies", "entry_point")
 
 
-class SyncEntry(BaseModel):
-    name: str = Field(description="The plugin's name (its folder's name).")
-    folder: str
-    outcome: Literal["registered", "updated", "unchanged", "error", "vanished", "skipped"]
-    status: PluginStatus | None = Field(default=None, description="The plugin's status after the scan.")
-    version: str | None = None
-    commands: list[str] = Field(default_factory=list)
-    error: str | None = Field(default=None, description="Why the plugin is in Error, or why the folder was skipped.")
-    warnings: list[str] = Field(default_factory=list)
-
-
-class SyncReport(BaseModel):
-    plugins_dir: str
-    entries: list[SyncEntry]
-
-
-@dataclass
-class Folder:
-    name: str
-    path: Path
-    has_cli: bool
-    manifest: dict[str, Any] | None = None
-    manifest_error: str | None = None
-    run: PluginRun | None = None
-    warnings: list[str] = field(default_factory=list)
-
-
-def discover(base: Path) -> list[Folder]:
-    folders = []
-    for path in sorted(base.iterdir()):
-        if not path.is_dir() or path.name.startswith((".", "_")):
-            continue
-        folder = Folder(name=path.name, path=path.resolve(), has_cli=(path / "cli.py").is_file())
-        manifest_path = path / MANIFEST
-        if manifest_path.is_file():
-            folder.manifest, folder.manifest_error = read_manifest(manifest_path)
-        folders.append(folder)
-    return folders
-
-
-def read_manifest(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{MANIFEST} cannot be read as JSON ({type(exc).__name__})"
-    if not isinstance(data, dict):
-        return None, f"{MANIFEST} must hold a JSON object"
-    missing = [k for k in ("name", "type") if not isinstance(data.get(k), str) or not data.get(k)]
-    if missing:
-        return None, f"{MANIFEST} lacks the required field(s) {', '.join(missing)}"
-    return {k: data[k] for k in MANIFEST_FIELDS if k in data}, None
-
-
-async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout: float, python: str | None) -> SyncReport:
+async def sync(db: Database, clock: Callable[[], datetime], caller: Caller, plugins_dir: Path, *, timeout: float,
+               python: str | None) -> SyncReport:
     import anyio
 
     base = Path(plugins_dir)  # no ~ expansion: the caller names an absolute path on the server's machine
@@ -138,112 +78,8 @@ async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout
         for folder in folders:
             if folder.has_cli:
                 group.start_soon(describe, folder)
-    now = iso(registry.clock())
-    return await registry.db.write(lambda conn: _apply(conn, caller, base, folders, now, python))
-
-
-# --- evaluating one folder ------------------------------------------------------------------------
-
-
-@dataclass
-class Found:
-    """What the folder says the plugin is, before comparing with the registry."""
-
-    type: str
-    version: str | None
-    description: str | None
-    commands: list[dict[str, Any]] | None  # None: describe failed
-    dependencies: list[tuple[str, str | None]]
-    error: str | None
-
-
-def _describe_error(run: PluginRun) -> str | None:
-    if not run.ok:
-        return f"cli.py --describe failed: {run.error}"
-    if run.result is None:
-        if not run.stdout.strip():
-            return "cli.py --describe printed nothing; it must print the describe JSON"
-        return "cli.py --describe did not print valid JSON"
-    problems = describe_problems(run.result)
-    if problems:
-        return "cli.py --describe output breaks the SMCP describe contract v1: " + "; ".join(problems[:5])
-    names = [c["name"] for c in run.result["commands"]]
-    doubled = sorted({n for n in names if names.count(n) > 1})
-    if doubled:
-        return f"cli.py --describe lists command(s) {', '.join(doubled)} more than once"
-    return None
-
-
-def _manifest_dependencies(raw: Any) -> list[tuple[str, str | None]]:
-    """Manifest dependencies as 'name<spec>' strings, {name: spec}, or [{name, version_spec|version}]."""
-    if raw is None:
-        return []
-    items: list[str] = []
-    if isinstance(raw, dict):
-        items = [f"{name}{spec or ''}" if isinstance(spec, (str, type(None))) else "?" for name, spec in raw.items()]
-    elif isinstance(raw, list):
-        for item in raw:
-            if isinstance(item, str):
-                items.append(item)
-            elif isinstance(item, dict) and isinstance(item.get("name"), str):
-                spec = item.get("version_spec", item.get("version")) or ""
-                items.append(f"{item['name']}{spec}")
-            else:
-                items.append("?")
-    else:
-        raise InvalidInput("dependencies must be a list or an object")
-    return [parse_dependency(text) for text in items]
-
-
-def _evaluate(folder: Folder) -> Found:
-    errors: list[str] = []
-    manifest = folder.manifest or {}
-    if folder.manifest_error:
-        errors.append(folder.manifest_error)
-    commands = None
-    description = manifest.get("description") if isinstance(manifest.get("description"), str) else None
-    version = None
-    if folder.has_cli:
-        assert folder.run is not None
-        problem = _describe_error(folder.run)
-        if problem:
-            errors.append(problem)
-        else:
-            payload = folder.run.result
-            commands = payload["commands"]
-            meta = payload.get("plugin") or {}
-            version = meta.get("version") or None
-            description = meta.get("description") or description
-            if meta.get("name") and meta["name"] != folder.name:
-                folder.warnings.append(f"describe names the plugin {meta['name']!r}; SMCP uses the folder name {folder.name!r}")
-    if version is None and isinstance(manifest.get("version"), str):
-        version = manifest["version"]
-    if version is not None:
-        try:
-            check_version(version)
-        except InvalidInput as exc:
-            errors.append(str(exc))
-            version = None
-    if manifest.get("name") and manifest["name"] != folder.name:
-        folder.warnings.append(f"{MANIFEST} names the module {manifest['name']!r}; the folder name {folder.name!r} is used")
-    if "config_schema" in manifest:
-        try:
-            check_schema(manifest["config_schema"], what=f"{MANIFEST} config_schema", fix="")
-        except InvalidInput as exc:
-            errors.append(str(exc).strip())
-    dependencies: list[tuple[str, str | None]] = []
-    try:
-        dependencies = _manifest_dependencies(manifest.get("dependencies"))
-    except InvalidInput as exc:
-        errors.append(f"{MANIFEST} dependencies: {exc}")
-    if any(name.lower() == folder.name.lower() for name, _ in dependencies):
-        errors.append(f"it depends on itself (cycle: {folder.name} -> {folder.name})")
-        dependencies = [d for d in dependencies if d[0].lower() != folder.name.lower()]
-    if folder.has_cli:
-        kind = "mcp"
-    else:
-        kind = manifest.get("type") if manifest.get("type") in PLUGIN_TYPES else "extension"
-    return Found(kind, version, description, commands, dependencies, "; ".join(errors) or None)
+    now = iso(clock())
+    return await db.write(lambda conn: _apply(conn, caller, base, folders, now, python))
 
 
 # --- the transaction --------------------------------------------------------------------------------
@@ -299,7 +135,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
             entry.error = (f"a plugin named {row['name']!r} was registered with register_plugin; this folder was "
                            "left alone. Rename the folder, or unregister_plugin that plugin and scan again")
             continue
-        found = _evaluate(folder)
+        found = evaluate(folder)
         if found.version is None and folder.has_cli and found.commands is None and row is not None:
             found.version = row["version"]  # describe failed: the last known version stays
         pending.append(Pending(folder, entry, row, found))
