@@ -189,7 +189,8 @@ async def test_write_only_properties_are_encrypted_and_masked(client, registry, 
     with sqlite3.connect(db_path) as conn:
         dump = "\n".join(conn.iterdump())
     assert secret not in dump and "fernet:" in dump  # encrypted at rest, and never in an audit row
-    from sanctum_mcp.domain.tools import InstanceConfig, Tool
+    from sanctum_mcp.domain.tools.instance_config import InstanceConfig
+    from sanctum_mcp.domain.tools.models import Tool
 
     tool = await registry.tools.get_tool("mailer")
     assert isinstance(tool, Tool)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.letta.service import LettaService
     from sanctum_mcp.domain.logs import LogService
     from sanctum_mcp.domain.plugins.service import PluginService
-    from sanctum_mcp.domain.tools import ToolService
+    from sanctum_mcp.domain.tools.service import ToolService
 
 
 class Registry:
@@ -78,9 +78,9 @@ class Registry:
 
     @cached_property
     def tools(self) -> ToolService:
-        from sanctum_mcp.domain.tools import ToolService
+        from sanctum_mcp.domain.tools.service import ToolService
 
-        return ToolService(self)
+        return ToolService(self.db, self.secrets)
 
     @cached_property
     def plugins(self) -> PluginService:

@@ -11,7 +11,7 @@ from sanctum_mcp.domain.plugins.rows import plugin_from_row, resolve
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.reach import refuse_outside_agents
-from sanctum_mcp.domain.tools import resolve_tool
+from sanctum_mcp.domain.tools.checks import resolve_tool
 from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import plugins as sql
 

@@ -24,7 +24,14 @@ from sanctum_mcp.domain.plugins.models import (
     RegisterResult,
 )
 from sanctum_mcp.domain.plugins.registration import register_new, register_same, upgrade
-from sanctum_mcp.domain.plugins.rows import SCAN_KEYS, enabled_status, is_scanned, plugin_from_row, resolve, summary_from_row
+from sanctum_mcp.domain.plugins.rows import (
+    SCAN_KEYS,
+    enabled_status,
+    is_scanned,
+    plugin_from_row,
+    resolve,
+    summary_from_row,
+)
 from sanctum_mcp.domain.plugins.versions import check_plugin_name, check_version, compare_versions, parse_dependencies
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput
@@ -32,7 +39,7 @@ from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.shared.reach import refuse_outside_agents
 from sanctum_mcp.domain.shared.secrets import SecretBox
-from sanctum_mcp.domain.tools import resolve_tool
+from sanctum_mcp.domain.tools.checks import resolve_tool
 from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import plugins as sql
 

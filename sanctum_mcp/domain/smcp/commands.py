@@ -15,7 +15,7 @@ from sanctum_mcp.domain.plugins.rows import config_of
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.secrets import SecretBox
 from sanctum_mcp.domain.smcp.interpreter import check_python
-from sanctum_mcp.domain.tools import InstanceConfig
+from sanctum_mcp.domain.tools.instance_config import InstanceConfig
 from sanctum_mcp.storage import plugins as sql
 from sanctum_mcp.storage import tools as tools_sql
 

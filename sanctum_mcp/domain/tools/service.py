@@ -1,361 +1,45 @@
-"""Tools (the catalog of what agents can use) and tool instances (a tool configured for an agent,
-or for the whole host when the tool is a master tool).
-
-Rules kept here:
-- `category` is one of master/athena/monday/timbre/smcp. Instances of a master tool are shared and
-  have no agent; instances of athena/monday/timbre tools belong to an agent (one is required);
-  instances of smcp tools (SMCP plugin commands) may name an agent or not.
-- `config_schema` must be a valid JSON Schema describing an object; an instance's config is
-  validated against it and errors name the JSON path. Changing a tool's schema (or category) is
-  refused while an existing instance would no longer fit it.
-- An instance of a disabled tool cannot be active.
-- Values a tool's schema marks `"writeOnly": true` are secrets, wherever JSON Schema puts the mark
-  (nested properties, array items, additionalProperties, $ref, allOf/anyOf/oneOf, if/then/else...;
-  domain/schema_graph.py finds them in each config): stored encrypted, shown masked. Sending back
-  exactly the mask keeps the stored secret. A schema where a writeOnly cannot protect anything is
-  refused when the tool is created or updated.
-- Changing the config_schema of a tool whose instances hold secrets needs the admin role, and an
-  error about a stored secret never says which rule it broke (either would let a caller question
-  a secret they cannot read).
-"""
+"""ToolService: the tools (create, update with the instances kept fitting the schema, delete) and
+their instances (create, update with secrets kept behind masks, delete)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any
 
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.schemas import validation as schemas
-from sanctum_mcp.domain.schemas.graph import Path, graph_of
 from sanctum_mcp.domain.shared import audit
-from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput
 from sanctum_mcp.domain.shared.identity import Caller
-from sanctum_mcp.domain.shared.names import check_name_characters
 from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.shared.reach import refuse_outside_agents
-from sanctum_mcp.domain.shared.references import as_id, looks_like_id
-from sanctum_mcp.domain.shared.secrets import MASK, SecretBox, SecretUnreadable, mask
+from sanctum_mcp.domain.shared.secrets import SecretBox
+from sanctum_mcp.domain.tools.checks import (
+    agent_rule,
+    check_category,
+    check_config_schema_off_loop,
+    check_name,
+    check_tool_type,
+    disabled_tool_message,
+    resolve_instance,
+    resolve_tool,
+    schema_of,
+)
+from sanctum_mcp.domain.tools.instance_config import InstanceConfig, covered, value_at
+from sanctum_mcp.domain.tools.models import (
+    DeletedTool,
+    DeletedToolInstance,
+    Tool,
+    ToolInstance,
+    ToolInstancePage,
+    ToolPage,
+)
 from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import tools as sql
 
 if TYPE_CHECKING:
-    from sanctum_mcp.domain.registry import Registry
-
-ToolCategory = Literal["master", "athena", "monday", "timbre", "smcp"]
-CATEGORIES: tuple[str, ...] = ToolCategory.__args__  # type: ignore[attr-defined]
-ToolType = Literal["config", "plugin", "service", "utility"]
-TOOL_TYPES: tuple[str, ...] = ToolType.__args__  # type: ignore[attr-defined]
-ToolStatus = Literal["Healthy", "Degraded", "Off", "Ready"]
-PER_AGENT_CATEGORIES = ("athena", "monday", "timbre")
-MAX_NAME = 64
-
-
-class Tool(BaseModel):
-    id: int
-    name: str
-    description: str | None = None
-    emoji: str | None = None
-    category: str = Field(description="master, athena, monday, timbre or smcp.")
-    status: ToolStatus
-    tool_type: str = Field(description="config, plugin, service or utility.")
-    config_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON Schema every instance's config must satisfy (absent = any object)."
-    )
-    is_enabled: bool
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Tool:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            description=row["description"],
-            emoji=row["emoji"],
-            category=row["category"],
-            status=row["status"],
-            tool_type=row["tool_type"],
-            config_schema=json.loads(row["config_schema"]) if row["config_schema"] else None,
-            is_enabled=bool(row["is_enabled"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class ToolPage(BaseModel):
-    tools: list[Tool]
-    next_cursor: str | None = Field(default=None, description="Pass to list_tools for the next page; absent on the last page.")
-
-
-class DeletedTool(BaseModel):
-    deleted: Tool
-    removed_tool_instances: list[str] = Field(default_factory=list)
-    removed_scheduled_jobs: list[str] = Field(default_factory=list)
-
-
-class ToolInstance(BaseModel):
-    id: int
-    tool: str = Field(description="The tool's name.")
-    tool_id: int
-    tool_enabled: bool = Field(description="Whether the tool itself is enabled (a disabled tool's instances do not run).")
-    agent: str | None = Field(default=None, description="The agent's name; absent for a master (host-wide) instance.")
-    agent_id: int | None = None
-    name: str
-    config: dict[str, Any] = Field(default_factory=dict, description="The instance's settings; secrets are masked.")
-    status: ToolStatus
-    last_run: str | None = None
-    next_run: str | None = None
-    is_active: bool
-    created_at: str
-    updated_at: str
-
-
-class ToolInstancePage(BaseModel):
-    instances: list[ToolInstance]
-    next_cursor: str | None = Field(
-        default=None, description="Pass to list_tool_instances for the next page; absent on the last page."
-    )
-
-
-class DeletedToolInstance(BaseModel):
-    deleted: ToolInstance
-    removed_scheduled_jobs: list[str] = Field(default_factory=list)
-
-
-# --- resolving references ------------------------------------------------------------------------
-
-
-def resolve_tool(conn: sqlite3.Connection, tool: str) -> sqlite3.Row:
-    row = sql.get_tool_by_name(conn, tool)
-    if row is None and (tool_id := as_id(tool)) is not None:
-        row = sql.get_tool_by_id(conn, tool_id)
-    if row is None:
-        raise NotFound(f"no tool named {tool!r}; call list_tools to see the registered tools.")
-    return row
-
-
-def resolve_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row:
-    row = sql.get_instance(conn, instance_id)
-    if row is None:
-        raise NotFound(f"no tool instance with id {instance_id}; call list_tool_instances to find its id.")
-    return row
-
-
-# --- checks ----------------------------------------------------------------------------------------
-
-
-def check_name(name: str, what: str) -> str:
-    check_name_characters(name, what)
-    if not name.strip() or name.strip() != name:
-        raise InvalidInput(f"{what} name {name!r} must be non-empty and have no surrounding spaces.")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"{what} name is {len(name)} characters long; the limit is {MAX_NAME}.")
-    if looks_like_id(name):
-        raise InvalidInput(f"{what} name {name!r} cannot be all digits (digits address a {what} by id).")
-    return name
-
-
-def check_category(category: str) -> str:
-    if category not in CATEGORIES:
-        raise InvalidInput(f"tool category {category!r} is unknown; use one of {', '.join(CATEGORIES)}.")
-    return category
-
-
-def check_tool_type(tool_type: str) -> str:
-    if tool_type not in TOOL_TYPES:
-        raise InvalidInput(f"tool_type {tool_type!r} is unknown; use one of {', '.join(TOOL_TYPES)}.")
-    return tool_type
-
-
-def check_config_schema(schema: Any) -> dict[str, Any]:
-    schemas.check_schema(schema, what="config_schema", fix="Fix the schema and call the tool again.")
-    return schema
-
-
-async def check_config_schema_off_loop(schema: Any) -> dict[str, Any]:
-    """check_config_schema in a worker thread: checking a large schema against its meta-schema
-    takes seconds of pure Python, which on the event loop would stall every other caller."""
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(check_config_schema, schema)
-
-
-def agent_rule(tool_name: str, category: str, agent_given: bool) -> None:
-    """Master tools' instances are host-wide (no agent); per-agent categories need one."""
-    if category == "master" and agent_given:
-        raise InvalidInput(
-            f"tool {tool_name!r} is a master tool: its instances are shared by the whole host and have no "
-            "agent. Leave agent out, or use a tool of an agent's category."
-        )
-    if category in PER_AGENT_CATEGORIES and not agent_given:
-        raise InvalidInput(
-            f"tool {tool_name!r} has category {category!r}: its instances belong to an agent. Name the agent "
-            "(see list_agents)."
-        )
-
-
-# --- secrets inside instance configs (writeOnly values) ---------------------------------------------
-
-
-def _get(config: Any, path: Path) -> tuple[bool, Any]:
-    node: Any = config
-    for key in path:
-        if isinstance(key, int):
-            if not isinstance(node, list) or not 0 <= key < len(node):
-                return False, None
-        elif not isinstance(node, dict) or key not in node:
-            return False, None
-        node = node[key]
-    return True, node
-
-
-def _set(config: Any, path: Path, value: Any) -> None:
-    node = config
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-
-
-def _copy(config: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(config))
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _covered(location: Path, by: list[Path]) -> bool:
-    """Whether `location` is one of `by` or inside one of them (then encrypted with it)."""
-    return any(location[:len(other)] == other for other in by)
-
-
-class InstanceConfig:
-    """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked).
-
-    Which values are secrets depends on the config as well as the schema (array items,
-    additionalProperties keys...): `locations(config)` finds them (domain/schema_graph.py), and
-    gives the same answer for the stored form and the plaintext of one config.
-    """
-
-    def __init__(self, box: SecretBox, schema: dict[str, Any] | None) -> None:
-        self.box = box
-        self.graph = graph_of(schema) if schema else None
-
-    def locations(self, config: dict[str, Any]) -> list[Path]:
-        return self.graph.secret_locations(config) if self.graph is not None else []
-
-    def plaintext(self, stored: dict[str, Any]) -> dict[str, Any]:
-        locations = self.locations(stored)
-        if not locations:
-            return stored
-        plain = _copy(stored)
-        for path in locations:
-            present, value = _get(plain, path)
-            if present and isinstance(value, str) and SecretBox.is_encrypted(value):
-                _set(plain, path, json.loads(self.box.decrypt(value)))
-        return plain
-
-    def readable(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[Path]]:
-        """plaintext(), except that a secret the keys at hand cannot decrypt (a database copied
-        without its key file) stays as stored; with the locations of those secrets."""
-        plain = _copy(stored)
-        unreadable: list[Path] = []
-        for path in self.locations(stored):
-            present, value = _get(plain, path)
-            if present and isinstance(value, str) and SecretBox.is_encrypted(value):
-                try:
-                    _set(plain, path, json.loads(self.box.decrypt(value)))
-                except SecretUnreadable:
-                    unreadable.append(path)
-        return plain, unreadable
-
-    def shown(self, stored: dict[str, Any]) -> dict[str, Any]:
-        locations = self.locations(stored)
-        if not locations:
-            return stored
-        plain, unreadable = self.readable(stored)  # an unreadable secret shows as the bare mask
-        out = _copy(stored)
-        for path in locations:
-            present, value = _get(plain, path)
-            if present:
-                _set(out, path, MASK if path in unreadable else mask(_as_text(value)))
-        return out
-
-    def stored(self, plain: dict[str, Any], current_stored: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Encrypt every secret of `plain`; where `current_stored` holds the same secret, encrypted,
-        at the same place, keep its ciphertext (an unchanged secret is not rewritten)."""
-        locations = self.locations(plain)
-        if not locations:
-            return plain
-        current_plain, unreadable = self.readable(current_stored) if current_stored else (None, [])
-        out = _copy(plain)
-        for path in locations:
-            present, value = _get(out, path)
-            if not present:
-                continue
-            if current_stored is not None and current_plain is not None:
-                had, old = _get(current_plain, path)
-                old_cipher = _get(current_stored, path)[1] if had else None
-                if (had and path not in unreadable and old == value and isinstance(old_cipher, str)
-                        and SecretBox.is_encrypted(old_cipher)):
-                    _set(out, path, old_cipher)
-                    continue
-            _set(out, path, self.box.encrypt(json.dumps(value)))
-        return out
-
-    def sent_in_clear(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
-        """The secrets of incoming that are not exactly the mask of the stored one (which merge_masks
-        keeps), as JSON paths: what the caller sent in clear. Never compared with the plaintext: the
-        answer must not depend on a stored secret beyond its mask, which the caller is shown anyway."""
-        current = self.readable(current_stored)[0] if current_stored else {}
-        sent = []
-        for path in self.locations(incoming):
-            present, value = _get(incoming, path)
-            had, old = _get(current, path)
-            if present and not (had and isinstance(value, str) and value == mask(_as_text(old))):
-                sent.append(schemas.json_path(path))
-        return sent
-
-    def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> tuple[dict[str, Any], list[Path]]:
-        """Where the caller sent back exactly the mask of the stored secret, keep the stored secret.
-        Returns the merged plaintext and the locations whose stored secret was kept."""
-        if not current_stored:
-            return incoming, []
-        locations = self.locations(incoming)
-        if not locations:
-            return incoming, []
-        current, unreadable = self.readable(current_stored)
-        merged = _copy(incoming)
-        kept: list[Path] = []
-        undecryptable: list[str] = []
-        for path in locations:
-            present, value = _get(merged, path)
-            had, old = _get(current, path)
-            if present and path in unreadable and value == MASK:
-                undecryptable.append(schemas.json_path(path))
-                continue
-            if present and had and isinstance(value, str) and value == mask(_as_text(old)):
-                _set(merged, path, old)
-                kept.append(path)
-            elif present and isinstance(value, str) and value.startswith(MASK):
-                # A mask where no stored secret has it (an array reordered, an item removed): storing
-                # the mask itself would silently replace a secret with asterisks.
-                raise InvalidInput(
-                    f"at {schemas.json_path(path)}: {value[:len(MASK) + 4]!r} is the mask of a secret, but the "
-                    "secret stored at this place has another one (were items moved or removed?). Send the secret "
-                    "itself there, or the config exactly as get_tool_instance shows it. Nothing was changed."
-                )
-        if undecryptable:
-            # Keeping them would store a config nobody can check against the schema or run.
-            raise Conflict(
-                f"the stored secrets at {', '.join(undecryptable)} cannot be decrypted with the current key (the "
-                "database was probably copied without its key file, or the key was changed), so they cannot be "
-                "kept. Send a new value for each, or restore the key. Nothing was changed."
-            )
-        return merged, kept
+    from sanctum_mcp.storage.database import Database
 
 
 def instance_from_row(row: sqlite3.Row, box: SecretBox, schema: dict[str, Any] | None) -> ToolInstance:
@@ -378,10 +62,6 @@ def instance_from_row(row: sqlite3.Row, box: SecretBox, schema: dict[str, Any] |
     )
 
 
-def _schema_of(tool_row: sqlite3.Row) -> dict[str, Any] | None:
-    return json.loads(tool_row["config_schema"]) if tool_row["config_schema"] else None
-
-
 def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -389,8 +69,9 @@ def _dump(value: Any) -> str:
 class ToolService:
     PAGE_DEFAULT = 50
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, db: Database, secrets: SecretBox) -> None:
+        self.db = db
+        self.secrets = secrets
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -410,7 +91,7 @@ class ToolService:
             check_tool_type(tool_type)
         key = decode_cursor("list_tools", cursor, arity=2)
         after = (key[0], key[1]) if key else None
-        rows = await self.registry.db.read(
+        rows = await self.db.read(
             lambda conn: sql.page_tools(
                 conn, category=category, tool_type=tool_type, is_enabled=is_enabled, status=status,
                 after=after, limit=limit + 1,
@@ -421,7 +102,7 @@ class ToolService:
         return ToolPage(tools=tools, next_cursor=next_cursor)
 
     async def get_tool(self, tool: str) -> Tool:
-        return Tool.from_row(await self.registry.db.read(resolve_tool, tool))
+        return Tool.from_row(await self.db.read(resolve_tool, tool))
 
     async def list_instances(
         self,
@@ -433,7 +114,7 @@ class ToolService:
         limit: int = PAGE_DEFAULT,
     ) -> ToolInstancePage:
         key = decode_cursor("list_tool_instances", cursor, arity=1)
-        box = self.registry.secrets
+        box = self.secrets
 
         def read(conn: sqlite3.Connection) -> tuple[list[ToolInstance], bool]:
             agent_id = resolve_agent(conn, agent)["id"] if agent is not None else None
@@ -446,20 +127,20 @@ class ToolService:
             out = []
             for row in rows[:limit]:
                 if row["tool_id"] not in schemas_by_tool:
-                    schemas_by_tool[row["tool_id"]] = _schema_of(sql.get_tool_by_id(conn, row["tool_id"]))
+                    schemas_by_tool[row["tool_id"]] = schema_of(sql.get_tool_by_id(conn, row["tool_id"]))
                 out.append(instance_from_row(row, box, schemas_by_tool[row["tool_id"]]))
             return out, len(rows) > limit
 
-        instances, more = await self.registry.db.read(read)
+        instances, more = await self.db.read(read)
         next_cursor = encode_cursor("list_tool_instances", [instances[-1].id]) if more else None
         return ToolInstancePage(instances=instances, next_cursor=next_cursor)
 
     async def get_instance(self, instance_id: int) -> ToolInstance:
-        return await self.registry.db.read(lambda conn: self._instance(conn, instance_id))
+        return await self.db.read(lambda conn: self._instance(conn, instance_id))
 
     def _instance(self, conn: sqlite3.Connection, instance_id: int) -> ToolInstance:
         row = resolve_instance(conn, instance_id)
-        return instance_from_row(row, self.registry.secrets, _schema_of(sql.get_tool_by_id(conn, row["tool_id"])))
+        return instance_from_row(row, self.secrets, schema_of(sql.get_tool_by_id(conn, row["tool_id"])))
 
     # --- tools ------------------------------------------------------------------------------------
 
@@ -473,7 +154,7 @@ class ToolService:
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.create_tool_in(conn, caller, values, name=name)
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     def create_tool_in(self, conn: sqlite3.Connection, caller: Caller, values: dict[str, Any], *, name: str) -> Tool:
         """The body of create_tool, for callers already inside a write transaction (SMCP sync)."""
@@ -502,7 +183,7 @@ class ToolService:
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.update_tool_in(conn, caller, resolve_tool(conn, tool), changes)
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     def update_tool_in(self, conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, changes: dict[str, Any]) -> Tool:
         before = Tool.from_row(row)
@@ -553,10 +234,10 @@ class ToolService:
         whose instances hold secrets, whatever the answer would be; and the answer never says
         which rule a stored secret broke.
         """
-        old_codec = InstanceConfig(self.registry.secrets, tool.config_schema)
-        new_codec = InstanceConfig(self.registry.secrets, new_schema)
+        old_codec = InstanceConfig(self.secrets, tool.config_schema)
+        new_codec = InstanceConfig(self.secrets, new_schema)
         current = [(inst, json.loads(inst["config"]) if inst["config"] else {}) for inst in instances]
-        holding = {inst["id"]: [path for path in old_codec.locations(stored) if _get(stored, path)[0]]
+        holding = {inst["id"]: [path for path in old_codec.locations(stored) if value_at(stored, path)[0]]
                    for inst, stored in current}
         if not caller.has_role("admin") and any(holding.values()):
             raise Forbidden(
@@ -571,7 +252,7 @@ class ToolService:
             secrets = holding[inst["id"]]
             new_locations = new_codec.locations(plain)
             for path in secrets:
-                if not _covered(path, new_locations):
+                if not covered(path, new_locations):
                     exposed.append(f"{schemas.json_path(path)} of instance {inst['name']!r} (id {inst['id']})")
             problems = schemas.schema_problems(new_schema, plain, stored_secrets=secrets)
             if problems:
@@ -596,7 +277,7 @@ class ToolService:
             sql.update_instance(conn, instance_id, {"config": _dump(stored)})
 
     async def delete_tool(self, caller: Caller, tool: str, *, cascade: bool) -> DeletedTool:
-        box = self.registry.secrets
+        box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> DeletedTool:
             row = resolve_tool(conn, tool)
@@ -623,7 +304,7 @@ class ToolService:
             return DeletedTool(deleted=before, removed_tool_instances=refs["tool_instances"],
                                removed_scheduled_jobs=refs["scheduled_jobs"])
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     # --- instances --------------------------------------------------------------------------------
 
@@ -639,14 +320,14 @@ class ToolService:
         is_active: bool = True,
     ) -> ToolInstance:
         check_name(name, "tool instance")
-        box = self.registry.secrets
+        box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> ToolInstance:
             tool_row = resolve_tool(conn, tool)
             agent_rule(tool_row["name"], tool_row["category"], agent is not None)
             agent_id = resolve_agent(conn, agent)["id"] if agent is not None else None
             if is_active and not tool_row["is_enabled"]:
-                raise Conflict(_disabled_tool_message(tool_row["name"]))
+                raise Conflict(disabled_tool_message(tool_row["name"]))
             clash = sql.find_instance_named(conn, tool_row["id"], agent_id, name)
             if clash is not None:
                 owner = f"agent {agent!r}" if agent is not None else "the host"
@@ -654,7 +335,7 @@ class ToolService:
                     f"tool {tool_row['name']!r} already has an instance named {clash['name']!r} for {owner} "
                     f"(id {clash['id']}); choose another name or change it with update_tool_instance."
                 )
-            schema = _schema_of(tool_row)
+            schema = schema_of(tool_row)
             codec = InstanceConfig(box, schema)
             _refuse_secrets_in_clear(caller, codec, config, None, name)
             if schema is not None:
@@ -670,21 +351,21 @@ class ToolService:
                          message=f"instance {name!r} of tool {tool_row['name']!r} created", after=created)
             return created
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def update_instance(self, caller: Caller, instance_id: int, changes: dict[str, Any]) -> ToolInstance:
         if "name" in changes:
             check_name(changes["name"], "tool instance")
-        box = self.registry.secrets
+        box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> ToolInstance:
             row = resolve_instance(conn, instance_id)
             tool_row = sql.get_tool_by_id(conn, row["tool_id"])
-            schema = _schema_of(tool_row)
+            schema = schema_of(tool_row)
             before = instance_from_row(row, box, schema)
             columns: dict[str, Any] = {k: changes[k] for k in ("name", "status") if k in changes}
             if changes.get("is_active") is True and not tool_row["is_enabled"]:
-                raise Conflict(_disabled_tool_message(tool_row["name"]))
+                raise Conflict(disabled_tool_message(tool_row["name"]))
             if "is_active" in changes:
                 columns["is_active"] = int(changes["is_active"])
             if "name" in changes:
@@ -708,14 +389,14 @@ class ToolService:
                          message=f"instance {after.name!r} of tool {after.tool!r} updated", before=before, after=after)
             return after
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def delete_instance(self, caller: Caller, instance_id: int, *, cascade: bool) -> DeletedToolInstance:
-        box = self.registry.secrets
+        box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> DeletedToolInstance:
             row = resolve_instance(conn, instance_id)
-            before = instance_from_row(row, box, _schema_of(sql.get_tool_by_id(conn, row["tool_id"])))
+            before = instance_from_row(row, box, schema_of(sql.get_tool_by_id(conn, row["tool_id"])))
             jobs = sql.instance_jobs(conn, row["id"])
             if jobs and not cascade:
                 raise Conflict(
@@ -732,7 +413,7 @@ class ToolService:
                          extra={"removed_scheduled_jobs": jobs} if jobs else None)
             return DeletedToolInstance(deleted=before, removed_scheduled_jobs=jobs)
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
 
 def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: dict[str, Any],
@@ -745,13 +426,6 @@ def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: di
     if sent:
         raise Forbidden(f"the config of instance {name!r} sets the secret(s) {', '.join(sent)} (writeOnly in its "
                         f"tool's schema) in clear, and {caller.no_secrets}")
-
-
-def _disabled_tool_message(tool_name: str) -> str:
-    return (
-        f"tool {tool_name!r} is disabled, so an instance of it cannot be active. Enable the tool first "
-        f"(update_tool with enabled=true), or keep the instance inactive (active=false)."
-    )
 
 
 def _tool_columns(values: dict[str, Any]) -> dict[str, Any]:
