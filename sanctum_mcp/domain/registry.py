@@ -16,9 +16,10 @@ from sanctum_mcp.storage.migrations import migrate
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
-    from sanctum_mcp.domain.backups import BackupService
+    from sanctum_mcp.domain.backups.service import BackupService
     from sanctum_mcp.domain.config.service import ConfigService
-    from sanctum_mcp.domain.jobs import JobService
+    from sanctum_mcp.domain.jobs.service import JobService
+    from sanctum_mcp.domain.jobs.wakeup import Wakeup
     from sanctum_mcp.domain.letta.service import LettaService
     from sanctum_mcp.domain.logs import LogService
     from sanctum_mcp.domain.plugins.service import PluginService
@@ -59,10 +60,17 @@ class Registry:
         return LettaService(self.db, self.secrets, self.clock)
 
     @cached_property
-    def jobs(self) -> JobService:
-        from sanctum_mcp.domain.jobs import JobService
+    def wakeup(self) -> Wakeup:
+        """The scheduler's wake-up, set by whatever changes the jobs table (jobs, a restore)."""
+        from sanctum_mcp.domain.jobs.wakeup import Wakeup
 
-        return JobService(self)
+        return Wakeup()
+
+    @cached_property
+    def jobs(self) -> JobService:
+        from sanctum_mcp.domain.jobs.service import JobService
+
+        return JobService(self.db, self.clock, self.wakeup)
 
     @cached_property
     def logs(self) -> LogService:
@@ -72,9 +80,9 @@ class Registry:
 
     @cached_property
     def backups(self) -> BackupService:
-        from sanctum_mcp.domain.backups import BackupService
+        from sanctum_mcp.domain.backups.service import BackupService
 
-        return BackupService(self)
+        return BackupService(self.db, self.clock, self.wakeup)
 
     @cached_property
     def tools(self) -> ToolService:

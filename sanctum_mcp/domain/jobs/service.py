@@ -1,20 +1,19 @@
-"""Scheduled jobs: cron-style jobs that run an SMCP plugin command or fall due for an agent.
+"""JobService: the job tools (list, get, preview, create, update, pause, resume, delete).
 
 A job's next_run is computed from its cron expression in its own time zone and stored in UTC. Every
-mutation recomputes it from `registry.clock()` where needed, keeps its tool instance's
-last_run/next_run in step, and wakes the in-process scheduler (domain/scheduler.py).
-"""
+mutation recomputes it from the registry's clock where needed, keeps its tool instance's
+last_run/next_run in step, and wakes the in-process scheduler (jobs/scheduler.py)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
-from sanctum_mcp.domain import cron
 from sanctum_mcp.domain.agents import resolve as resolve_agent
+from sanctum_mcp.domain.jobs import cron
+from sanctum_mcp.domain.jobs.models import DeletedJob, Job, JobPage, JobRunPreview
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso, parse_instant
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
@@ -25,70 +24,11 @@ from sanctum_mcp.domain.shared.references import as_id, looks_like_id
 from sanctum_mcp.storage import jobs as sql
 
 if TYPE_CHECKING:
-    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.jobs.wakeup import Wakeup
+    from sanctum_mcp.storage.database import Database
 
-JobStatus = Literal["Active", "Paused", "Error"]
 MAX_NAME = 100
 MAX_PREVIEW = 100
-
-
-class Job(BaseModel):
-    id: int
-    name: str
-    description: str | None = None
-    cron_expression: str
-    timezone: str = Field(description="IANA time zone the cron expression is read in.")
-    tool_instance_id: int | None = None
-    tool_instance: str | None = Field(default=None, description="Name of the tool instance the job runs.")
-    agent_id: int | None = None
-    agent: str | None = Field(default=None, description="Name of the agent the job is for.")
-    status: JobStatus
-    enabled: bool
-    last_run: str | None = Field(default=None, description="When the job last ran (UTC).")
-    next_run: str | None = Field(
-        default=None, description="When it runs next (UTC); empty while paused, disabled or in Error."
-    )
-    last_error: str | None = Field(default=None, description="Why the last run failed (status Error only).")
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            description=row["description"],
-            cron_expression=row["cron_expression"],
-            timezone=row["timezone"],
-            tool_instance_id=row["tool_instance_id"],
-            tool_instance=row["instance_name"],
-            agent_id=row["agent_id"],
-            agent=row["agent_name"],
-            status=row["status"],
-            enabled=bool(row["is_enabled"]),
-            last_run=row["last_run"],
-            next_run=row["next_run"],
-            last_error=row["last_error"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-class JobPage(BaseModel):
-    jobs: list[Job]
-    next_cursor: str | None = Field(default=None, description="Pass to list_jobs for the next page; absent on the last page.")
-
-
-class JobRunPreview(BaseModel):
-    cron_expression: str
-    timezone: str
-    after: str = Field(description="The runs listed come strictly after this instant (UTC).")
-    runs_utc: list[str] = Field(description="Upcoming run times in UTC.")
-    runs_local: list[str] = Field(description="The same run times as wall-clock time in the job's time zone, with offset.")
-
-
-class DeletedJob(BaseModel):
-    deleted: Job
 
 
 def resolve(conn: sqlite3.Connection, job: str) -> sqlite3.Row:
@@ -133,12 +73,11 @@ def _check_name(name: str) -> str:
 class JobService:
     PAGE_DEFAULT = 50
 
-    def __init__(self, registry: Registry) -> None:
-        from sanctum_mcp.domain.scheduler import Wakeup
-
-        self.registry = registry
+    def __init__(self, db: Database, clock: Callable[[], datetime], wakeup: Wakeup) -> None:
+        self.db = db
+        self.clock = clock
         # Set after every change to jobs, so a sleeping scheduler re-reads the earliest next_run.
-        self.wakeup = Wakeup()
+        self.wakeup = wakeup
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -159,13 +98,13 @@ class JobService:
             return sql.page(conn, agent_id=agent_id, status=status, due_before=due,
                             after=(key[0], key[1]) if key else None, limit=limit + 1)
 
-        rows = await self.registry.db.read(read)
+        rows = await self.db.read(read)
         jobs = [Job.from_row(r) for r in rows[:limit]]
         next_cursor = encode_cursor("list_jobs", [jobs[-1].name, jobs[-1].id]) if len(rows) > limit else None
         return JobPage(jobs=jobs, next_cursor=next_cursor)
 
     async def get(self, job: str) -> Job:
-        return Job.from_row(await self.registry.db.read(resolve, job))
+        return Job.from_row(await self.db.read(resolve, job))
 
     async def preview(
         self,
@@ -183,11 +122,11 @@ class JobService:
         if job is not None:
             if timezone is not None:
                 raise InvalidInput("timezone goes with cron_expression; a job's preview uses the job's own time zone.")
-            row = await self.registry.db.read(resolve, job)
+            row = await self.db.read(resolve, job)
             expression, zone_name = row["cron_expression"], row["timezone"]
         else:
             expression, zone_name = cron_expression, timezone or "UTC"
-        start = parse_instant(after, field="after") if after is not None else self.registry.clock()
+        start = parse_instant(after, field="after") if after is not None else self.clock()
         runs = cron.upcoming(expression, zone_name, start, count)
         tz = cron.zone(zone_name)
         return JobRunPreview(
@@ -206,7 +145,7 @@ class JobService:
         zone_name = values.get("timezone") or "UTC"
         cron.zone(zone_name)
         enabled = values.get("enabled", True)
-        now = self.registry.clock()
+        now = self.clock()
         next_run = iso(cron.next_after(expression, zone_name, now)) if enabled else None
 
         def tx(conn: sqlite3.Connection) -> Job:
@@ -243,7 +182,7 @@ class JobService:
             cron.check(changes["cron_expression"])
         if "timezone" in changes:
             cron.zone(changes["timezone"])
-        now = self.registry.clock()
+        now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> Job:
             row = resolve(conn, job)
@@ -290,7 +229,7 @@ class JobService:
         return await self._write(tx)
 
     async def resume(self, caller: Caller, job: str) -> Job:
-        now = self.registry.clock()
+        now = self.clock()
 
         def tx(conn: sqlite3.Connection) -> Job:
             row = resolve(conn, job)
@@ -319,7 +258,7 @@ class JobService:
         return await self._write(tx)
 
     async def _write(self, tx):
-        result = await self.registry.db.write(tx)
+        result = await self.db.write(tx)
         self.wakeup.set()
         return result
 

@@ -11,14 +11,15 @@ runs each occurrence. Occurrences missed while no scheduler was running are coal
 with a 'job.missed' log row saying how many there were.
 
 What a run does (see `execute`): if the job's tool instance belongs to a plugin registered from SMCP
-(the plugins service decides, see `plugin_plan`), the plugin command is run by the SMCP contract with
+(domain/smcp/commands.py decides, see
+`plugin_runs.plugin_plan`), the plugin command is run by the SMCP contract with
 a timeout; otherwise the run is recorded as due
 for the job's agent ('job.due'). Every run leaves log rows (source 'job', source_id the job id).
 A failed run puts the job in status Error; the reason is the message of its 'job.failed' row.
 
 Housekeeping, at most once per `housekeeping_interval`: log retention (system setting
 log_retention_days), removal of expired backups, and automatic backups (backup_schedule).
-Time comes from `registry.clock`, so tests move the clock instead of sleeping.
+Time comes from the registry's clock, so tests move the clock instead of sleeping.
 """
 
 from __future__ import annotations
@@ -34,47 +35,23 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sanctum_mcp.domain import cron
+from sanctum_mcp.domain.backups.housekeeping import BackupHousekeeping
+from sanctum_mcp.domain.jobs import cron
+from sanctum_mcp.domain.jobs.plugin_runs import failure_reason, kept_output, plugin_plan
 from sanctum_mcp.domain.shared.clock import iso, parse_instant
 from sanctum_mcp.domain.shared.errors import RegistryError
-from sanctum_mcp.domain.shared.secrets import find_tokens
 from sanctum_mcp.storage import jobs as sql
 from sanctum_mcp.storage import logs as log_sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
-    from sanctum_mcp.domain.smcp.contract import PluginRun
 
 log = logging.getLogger("sanctum_mcp.scheduler")
 
 MAX_SLEEP = 60.0  # seconds; bounds how late a job created by another process is noticed
 PLUGIN_TIMEOUT = 60.0  # seconds a plugin command may run
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
-OUTPUT_LIMIT = 2000  # characters of plugin output kept in the run's log row
 CONCURRENT_RUNS = 4
-
-
-class Wakeup:
-    """A level-triggered wake-up for the scheduler: set() before wait() is not lost."""
-
-    def __init__(self) -> None:
-        self._pending = False
-        self._event: anyio.Event | None = None
-
-    def set(self) -> None:
-        self._pending = True
-        if self._event is not None:
-            self._event.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """Sleep up to `timeout` seconds; True if woken by set()."""
-        if not self._pending:
-            self._event = anyio.Event()
-            with anyio.move_on_after(timeout):
-                await self._event.wait()
-            self._event = None
-        woken, self._pending = self._pending, False
-        return woken
 
 
 @dataclass(frozen=True)
@@ -93,29 +70,6 @@ class Claim:
     agent: str | None
 
 
-@dataclass(frozen=True)
-class PluginPlan:
-    plugin: str
-    plugin_dir: str
-    command: str
-    argv: list[str]  # never logged: arguments may hold decrypted secrets
-    problem: str | None = None
-    python: str | None = None  # the interpreter SMCP runs the plugin with, if known
-    # The instance's config holds encrypted secrets, which argv carries decrypted: then nothing the
-    # plugin prints is kept (see WITHHELD).
-    has_secrets: bool = False
-
-
-# A plugin may print an argument in any encoding (JSON escapes, repr, URL encoding, base64 at any
-# alignment, hex, pieces of it), and the run's log rows are readable by viewers: masking the echoes
-# one knows of would still leave the others. So for a run whose arguments hold secrets, the
-# plugin's output and its error text are not stored; the exit code and the plugin's reported
-# status ("success"/"error") are.
-WITHHELD = ("not kept: this instance's arguments hold secrets, which a plugin may print in any encoding; "
-            "run the plugin command by hand to see its output")
-REPORTED_STATUSES = ("success", "error")
-
-
 class Scheduler:
     def __init__(
         self,
@@ -126,7 +80,11 @@ class Scheduler:
         housekeeping_interval: timedelta = HOUSEKEEPING_INTERVAL,
         python: str | None = None,
     ) -> None:
-        self.registry = registry
+        # Its collaborators, named once here: the database and clock, the wake-up that job changes
+        # set, the secrets that decrypt a run's arguments, and the services whose housekeeping it runs.
+        self.db, self.clock, self.secrets = registry.db, registry.clock, registry.secrets
+        self.wakeup = registry.wakeup
+        self.logs, self.backups = registry.logs, BackupHousekeeping(registry.db, registry.backups)
         self.max_sleep = max_sleep
         self.plugin_timeout = plugin_timeout
         self.housekeeping_interval = housekeeping_interval
@@ -141,7 +99,7 @@ class Scheduler:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        self.started_at = self.registry.clock()
+        self.started_at = self.clock()
         log.info("scheduler started")
         while True:
             try:
@@ -151,13 +109,13 @@ class Scheduler:
                 delay = self.max_sleep
             self.sleeping = True
             try:
-                await self.registry.jobs.wakeup.wait(delay)
+                await self.wakeup.wait(delay)
             finally:
                 self.sleeping = False
 
     async def tick(self) -> float:
         """One pass: run what is due, do housekeeping; return the seconds to sleep before the next."""
-        now = self.registry.clock()
+        now = self.clock()
         if self.started_at is None:
             self.started_at = now
         due = await self.find_due(now)
@@ -175,7 +133,7 @@ class Scheduler:
                     tg.start_soon(one, row)
             claimed = sum(results)
         await self.housekeeping(now)
-        delay = await self.seconds_until_next(self.registry.clock())
+        delay = await self.seconds_until_next(self.clock())
         if delay <= 0 and due and not claimed:
             delay = 1.0  # due rows that could not be claimed: never spin
         self.passes += 1
@@ -190,12 +148,12 @@ class Scheduler:
 
     async def seconds_until_next(self, now: datetime) -> float:
         candidates = [self.max_sleep]
-        earliest = await self.registry.db.read(sql.earliest_next_run)
+        earliest = await self.db.read(sql.earliest_next_run)
         if earliest is not None:
             candidates.append((parse_instant(earliest, field="next_run") - now).total_seconds())
         if self.next_housekeeping is not None:
             candidates.append((self.next_housekeeping - now).total_seconds())
-        auto = await self.registry.backups.next_auto_backup(now)
+        auto = await self.backups.next_auto_backup(now)
         if auto is not None:
             candidates.append((auto - now).total_seconds())
         return max(0.0, min(candidates))
@@ -203,7 +161,7 @@ class Scheduler:
     # --- jobs --------------------------------------------------------------------------------
 
     async def find_due(self, now: datetime) -> list[sqlite3.Row]:
-        return await self.registry.db.read(sql.due, iso(now))
+        return await self.db.read(sql.due, iso(now))
 
     async def run_job(self, row: sqlite3.Row, now: datetime) -> bool:
         claim = await self.claim(row, now)
@@ -226,7 +184,7 @@ class Scheduler:
             )
             next_run = iso(cron.next_after(row["cron_expression"], row["timezone"], now))
         except RegistryError as exc:
-            await self.registry.db.write(self._fail_unschedulable, row, str(exc), now)
+            await self.db.write(self._fail_unschedulable, row, str(exc), now)
             return None
         ran_at = iso(now)
 
@@ -248,7 +206,7 @@ class Scheduler:
                 agent=row["agent_name"],
             )
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     def _fail_unschedulable(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str, now: datetime) -> None:
         conn.execute("UPDATE scheduled_jobs SET status = 'Error', next_run = NULL WHERE id = ? AND status = 'Active'", (row["id"],))
@@ -258,7 +216,7 @@ class Scheduler:
         """Do what the claimed run means: run its SMCP plugin command, or record it as due for its agent."""
         plan = None
         if claim.tool_instance_id is not None:
-            plan = await self.registry.db.read(partial(plugin_plan, self.registry), claim.tool_instance_id)
+            plan = await self.db.read(partial(plugin_plan, box=self.secrets), claim.tool_instance_id)
         base = {"job": claim.name, "scheduled_for": claim.scheduled_for, "missed": claim.missed,
                 "tool_instance": claim.tool_instance, "agent": await self._agent_name(claim)}
         if plan is None:
@@ -277,8 +235,8 @@ class Scheduler:
             partial(run_plugin, Path(plan.plugin_dir), plan.argv, timeout=self.plugin_timeout,
                     python=self.python or plan.python)
         )
-        details = base | {"exit_code": run.exit_code} | _kept_output(plan, run)
-        reason = _failure_reason(plan, run)
+        details = base | {"exit_code": run.exit_code} | kept_output(plan, run)
+        reason = failure_reason(plan, run)
         tool = f"{plan.plugin}__{plan.command}"
         if reason is None:
             await self._finish(claim, ok=True, action="job.run", message=f"job {claim.name!r} ran {tool} (exit code 0)",
@@ -290,13 +248,13 @@ class Scheduler:
     async def _agent_name(self, claim: Claim) -> str | None:
         if claim.agent or claim.agent_id is None:
             return claim.agent
-        row = await self.registry.db.read(
+        row = await self.db.read(
             lambda conn: conn.execute("SELECT name FROM agents WHERE id = ?", (claim.agent_id,)).fetchone()
         )
         return row[0] if row else None
 
     async def _finish(self, claim: Claim, *, ok: bool, action: str, message: str, details: dict[str, Any]) -> None:
-        at = iso(self.registry.clock())
+        at = iso(self.clock())
 
         def tx(conn: sqlite3.Connection) -> None:
             _log(conn, "INFO" if ok else "ERROR", claim.job_id, action, at, message, details)
@@ -304,7 +262,7 @@ class Scheduler:
                 conn.execute("UPDATE scheduled_jobs SET status = 'Error', next_run = NULL WHERE id = ?", (claim.job_id,))
                 sql.sync_instance_schedule(conn, claim.tool_instance_id)
 
-        await self.registry.db.write(tx)
+        await self.db.write(tx)
         (log.info if ok else log.warning)("%s", message)
 
     # --- housekeeping ------------------------------------------------------------------------
@@ -312,72 +270,16 @@ class Scheduler:
     async def housekeeping(self, now: datetime) -> None:
         if self.next_housekeeping is None or now >= self.next_housekeeping:
             self.next_housekeeping = now + self.housekeeping_interval
-            for step in (self.registry.logs.apply_retention, self.registry.backups.remove_expired,
-                         self.registry.backups.fail_interrupted):
+            for step in (self.logs.apply_retention, self.backups.remove_expired,
+                         self.backups.fail_interrupted):
                 try:
                     await step(now)
                 except Exception:
                     log.exception("housekeeping step %s failed", step.__name__)
         try:
-            await self.registry.backups.auto_backup(now, since=self.started_at or now)
+            await self.backups.auto_backup(now, since=self.started_at or now)
         except Exception:
             log.exception("automatic backup failed")
-
-
-def plugin_plan(registry: Registry, conn: sqlite3.Connection, instance_id: int) -> PluginPlan | None:
-    """How to run a tool instance's SMCP plugin command, or None when it belongs to no SMCP plugin.
-
-    The lookup (plugin linked to the instance's tool, its folder, its commands, the instance's
-    "command" and "arguments" with secrets decrypted for running only) is the plugins service's
-    `smcp_command_for_instance`; its refusals become the run's failure reason.
-    """
-    from sanctum_mcp.domain.smcp.contract import render_argv
-
-    try:
-        found = registry.plugins.smcp_command_for_instance(conn, instance_id)
-    except RegistryError as exc:
-        return PluginPlan(plugin="", plugin_dir="", command="", argv=[], problem=str(exc))
-    if found is None:
-        return None
-    plugin = found.plugin_dir.name  # SMCP: the folder's name is the plugin's name
-    try:
-        argv = [found.command, *render_argv(found.arguments, found.parameters)]
-    except ValueError as exc:
-        return PluginPlan(plugin=plugin, plugin_dir=str(found.plugin_dir), command=found.command, argv=[],
-                          problem=str(exc))
-    instance = sql.instance_by_id(conn, instance_id)
-    stored = json.loads(instance["config"]) if instance is not None and instance["config"] else {}
-    return PluginPlan(plugin=plugin, plugin_dir=str(found.plugin_dir), command=found.command, argv=argv,
-                      python=found.python, has_secrets=bool(find_tokens(stored)))
-
-
-def _kept_output(plan: PluginPlan, run: PluginRun) -> dict[str, Any]:
-    """What a run's log row keeps of the plugin's output."""
-    if not plan.has_secrets:
-        return {"output": _clip(run.stdout), "stderr": _clip(run.stderr, 500)}
-    kept: dict[str, Any] = {"output": None, "stderr": None, "output_withheld": WITHHELD}
-    status = run.result.get("status") if isinstance(run.result, dict) else None
-    if status in REPORTED_STATUSES:
-        kept["plugin_status"] = status
-    return kept
-
-
-def _failure_reason(plan: PluginPlan, run: PluginRun) -> str | None:
-    """Why the run failed (None if it did not), in words that never carry what the plugin printed
-    when its arguments hold secrets."""
-    reported = isinstance(run.result, dict) and run.result.get("status") == "error"
-    if plan.has_secrets:
-        if run.exit_code not in (None, 0):
-            return f"exit code {run.exit_code} (the plugin's output is {WITHHELD})"
-        if run.error is not None:
-            return run.error  # it did not start, or timed out: no plugin output in the reason
-        return f"the plugin reported an error (its message is {WITHHELD})" if reported else None
-    if run.error is not None:
-        return run.error
-    if reported:
-        message = run.result.get("error")
-        return f"the plugin reported an error: {message if isinstance(message, str) else 'no message'}"
-    return None
 
 
 def _log(conn: sqlite3.Connection, level: str, job_id: int, action: str, at: str, message: str, details: dict[str, Any]) -> None:
@@ -385,8 +287,3 @@ def _log(conn: sqlite3.Connection, level: str, job_id: int, action: str, at: str
         "level": level, "source": "job", "source_id": str(job_id), "action": action, "message": message,
         "details": json.dumps(details, separators=(",", ":"), default=str), "created_at": at,
     })
-
-
-def _clip(text: str, limit: int = OUTPUT_LIMIT) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
