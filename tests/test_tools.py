@@ -269,7 +269,7 @@ async def test_every_mutation_is_audited_once(client, db_path):
 async def test_agent_limited_users_reach_only_their_agents_instances(registry, db_path):
     from mcp import Client
 
-    from sanctum_mcp.domain.users import PermissionSet
+    from sanctum_mcp.domain.users.models import PermissionSet
     from sanctum_mcp.server.app import build_server
 
     op = registry.operator

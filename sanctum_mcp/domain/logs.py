@@ -25,6 +25,7 @@ from sanctum_mcp.storage import logs as sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.storage.database import Database
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MAX_MESSAGE = 2000
@@ -75,8 +76,8 @@ class LogPage(BaseModel):
 class LogService:
     PAGE_DEFAULT = 50
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def query(
         self,
@@ -97,7 +98,7 @@ class LogService:
             raise InvalidInput(f"since ({since}) must be earlier than until ({until}).")
         if text is not None and not text.strip():
             raise InvalidInput("text must not be blank; leave it out to match every message.")
-        rows = await self.registry.db.read(
+        rows = await self.db.read(
             lambda conn: sql.page(
                 conn, level=level, source=source, source_id=source_id, since=start, until=end, text=text,
                 before=(key[0], key[1]) if key else None, limit=limit + 1,
@@ -126,14 +127,14 @@ class LogService:
             row_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             return LogEntry.from_row(conn.execute("SELECT * FROM logs WHERE id = ?", (row_id,)).fetchone())
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def recent_job_runs(self, limit: int = 50) -> list[LogEntry]:
-        rows = await self.registry.db.read(sql.recent_job_runs, limit)
+        rows = await self.db.read(sql.recent_job_runs, limit)
         return [LogEntry.from_row(r) for r in rows]
 
     async def retention_days(self) -> int | None:
-        raw = await self.registry.db.read(settings_sql.setting, RETENTION_KEY)
+        raw = await self.db.read(settings_sql.setting, RETENTION_KEY)
         return governing.days_setting(RETENTION_KEY, raw)
 
     async def apply_retention(self, now: datetime) -> int:
@@ -159,7 +160,7 @@ class LogService:
                 })
             return removed
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
 
 # --- the server's Python logging, copied into the table ------------------------------------------
