@@ -6,7 +6,7 @@ so a new API token or a `reveal=true` value, on /sse and on /mcp with --stream-r
 `mcp` whole JSON-RPC messages (tool arguments, so a secret being set). Every other library stays at
 INFO, and the handler itself drops their DEBUG records, whatever level they set for themselves.
 As defence in depth the handler masks API tokens and stored ciphertext in every line it writes,
-tracebacks included (domain/secrets.py:redact).
+tracebacks included (domain/shared/secrets.py:redact).
 """
 
 from __future__ import annotations

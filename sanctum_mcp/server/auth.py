@@ -1,6 +1,6 @@
 """HTTP authentication: bearer tokens checked through the SDK's token verifier.
 
-- `RegistryTokenVerifier.verify_token` looks the token's hash up (domain/users.py) and returns an
+- `RegistryTokenVerifier.verify_token` looks the token's hash up (domain/users/service.py) and returns an
   AccessToken whose claims carry the caller (username, role, user id, permissions).
 - `RegistryAuthBackend` is the Starlette authentication backend of the whole HTTP app (both /mcp
   and /sse + /messages/). It accepts a valid bearer token; with trust_loopback, a request that

@@ -1,14 +1,14 @@
 """JSON Schema checks with the `jsonschema` library (imported here, lazily, never at start-up).
 
 A tool's `config_schema` must itself be a valid JSON Schema (Draft 2020-12 unless it names another
-draft in `$schema`) that the registry can apply safely (`domain/schema_graph.py`: references only
+draft in `$schema`) that the registry can apply safely (`domain/schemas/graph.py`: references only
 inside the schema, patterns RE2 can run, writeOnly only where a value carries it, bounded work),
 and an instance's config is validated against it. Errors name the JSON path that failed
 (`$.smtp.port`) and the rule it broke, but never echo the rejected value: an instance config may
 hold a password. About a STORED secret (one the caller did not just send) an error says only that
 it does not fit, never which rule it broke: a rule that fails is a question about the secret.
 
-Caller-written patterns run in RE2 (`domain/patterns.py`): the keywords of jsonschema that call
+Caller-written patterns run in RE2 (`domain/schemas/patterns.py`): the keywords of jsonschema that call
 Python's `re` (pattern, patternProperties, additionalProperties and unevaluatedProperties through
 patternProperties, and the "regex" format) are replaced. Validators are given a registry that never
 retrieves anything, so a `$ref` to a URL is never fetched.
@@ -149,7 +149,7 @@ def _safe(stock: Any) -> tuple[Any, Any, Any]:
     cls = extend(stock, replaced)
     checker = FormatChecker(formats=())
     checker.checkers = {**stock.FORMAT_CHECKER.checkers, "regex": (_is_regex, ())}
-    # Checking a schema against its meta-schema: patterns are checked by schema_graph (naming RE2).
+    # Checking a schema against its meta-schema: patterns are checked by schemas/graph.py (naming RE2).
     meta = FormatChecker(formats=())
     meta.checkers = {k: v for k, v in stock.FORMAT_CHECKER.checkers.items() if k != "regex"}
     return cls, checker, meta
@@ -173,7 +173,7 @@ def _validator(schema: dict[str, Any]) -> Any:
     cls, checker, _ = _safe(_validator_class(schema))
     # jsonschema picks a subschema's validator class by its $schema: a $ref back to the top would
     # get the stock class (Python's re) again. The class is chosen here; $schema goes. (Nested
-    # $schema is refused by schema_graph.)
+    # $schema is refused by schemas/graph.py.)
     if "$schema" in schema:
         schema = {key: value for key, value in schema.items() if key != "$schema"}
     # An empty registry (jsonschema adds the meta-schemas): nothing is ever retrieved.
@@ -185,7 +185,7 @@ def _validator(schema: dict[str, Any]) -> Any:
 
 def check_schema(schema: Any, *, what: str, fix: str) -> None:
     """Refuse anything that is not a valid JSON Schema describing a JSON object, or that the
-    registry cannot apply safely (see domain/schema_graph.py)."""
+    registry cannot apply safely (see domain/schemas/graph.py)."""
     from jsonschema.exceptions import SchemaError
 
     if not isinstance(schema, dict):

@@ -31,7 +31,7 @@ MASK = "********"
 # Below this length even the last four characters would say too much about the value.
 SHOW_TAIL_FROM = 12
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
-# What redact() hides in free text: API tokens (domain/users.py: "sanctum_" + 43 url-safe
+# What redact() hides in free text: API tokens (domain/users/tokens.py: "sanctum_" + 43 url-safe
 # characters; any run of 32 or more is taken for one) and stored ciphertext (a Fernet token starts
 # with its version byte 0x80 and a timestamp: "gAAAAA" in base64).
 _CREDENTIALS = re.compile(r"sanctum_[A-Za-z0-9_-]{32,}|fernet:gAAAA[A-Za-z0-9_=-]*")

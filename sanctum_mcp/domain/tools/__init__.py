@@ -11,7 +11,7 @@ Rules kept here:
 - An instance of a disabled tool cannot be active.
 - Values a tool's schema marks `"writeOnly": true` are secrets, wherever JSON Schema puts the mark
   (nested properties, array items, additionalProperties, $ref, allOf/anyOf/oneOf, if/then/else...;
-  domain/schema_graph.py finds them in each config): stored encrypted, shown masked. Sending back
+  domain/schemas/graph.py finds them in each config): stored encrypted, shown masked. Sending back
   exactly the mask keeps the stored secret. A schema where a writeOnly cannot protect anything is
   refused when the tool is created or updated.
 - Changing the config_schema of a tool whose instances hold secrets needs the admin role, and an

@@ -49,7 +49,7 @@ class InstanceConfig:
     """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked).
 
     Which values are secrets depends on the config as well as the schema (array items,
-    additionalProperties keys...): `locations(config)` finds them (domain/schema_graph.py), and
+    additionalProperties keys...): `locations(config)` finds them (domain/schemas/graph.py), and
     gives the same answer for the stored form and the plaintext of one config.
     """
 
