@@ -351,7 +351,8 @@ def test_bad_allowed_host_values_are_refused_at_start(db_path):
             [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--port", "1",
              "--allowed-host", value],
             env=server_env(db_path), cwd=str(REPO.parent), capture_output=True, text=True, timeout=60)
-        assert done.returncode != 0 and "--allowed-host" in done.stderr, (value, done.stderr)
+        assert done.returncode != 0 and "--allowed-host must be host names or addresses" in done.stderr, \
+            (value, done.stderr)
         assert "Traceback" not in done.stderr
     assert not db_path.exists()
 
@@ -404,5 +405,5 @@ def test_auth_warnings_are_rate_limited_with_a_count_of_the_suppressed():
     assert seen[-1] == "401 invalid_token from 10.0.0.1 (and 4 more like it in the last 61 s)"
     for n in range(10):  # many addresses: bounded memory, and still nothing lost silently
         limited.emit((f"10.0.1.{n}", "invalid_token"), "401 from %s", f"10.0.1.{n}")
-    assert len(limited.keys) <= 3
+    assert len(limited.keys) <= 3 + 1  # plus the one entry the addresses that did not fit share
     assert re.search(r"401 from 10\.0\.1\.\d", seen[-1])
