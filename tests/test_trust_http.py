@@ -407,3 +407,21 @@ def test_auth_warnings_are_rate_limited_with_a_count_of_the_suppressed():
         limited.emit((f"10.0.1.{n}", "invalid_token"), "401 from %s", f"10.0.1.{n}")
     assert len(limited.keys) <= 3 + 1  # plus the one entry the addresses that did not fit share
     assert re.search(r"401 from 10\.0\.1\.\d", seen[-1])
+
+
+async def test_warnings_any_client_can_trigger_are_rate_limited(db_path):
+    """A refused Host header (the SDK's warning) and a malformed request (uvicorn's) are logged
+    once per kind and minute, not once per request: each WARNING also becomes a row in `logs`."""
+    with serving(db_path, "--trust-loopback") as server:
+        for _ in range(30):
+            response = httpx.post(server.mcp_url, json=INIT, headers=MCP_HEADERS | {"Host": "evil.example"})
+            assert response.status_code == 421
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                assert read_until_closed(sock).startswith(b"HTTP/1.1 400")
+        async with Client(server.mcp_url) as client:
+            await call(client, "list_agents")
+        log = server_log(server)
+    assert log.count("Invalid Host header: evil.example") == 1, log
+    assert log.count("Invalid HTTP request received") == 1, log

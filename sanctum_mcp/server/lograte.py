@@ -8,6 +8,7 @@ bounded too: kinds that do not fit (e.g. many remote addresses) share one overfl
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -34,25 +35,59 @@ class RateLimitedLog:
         self.keys: dict[Hashable, _Window] = {}
 
     def emit(self, key: Hashable, message: str, *args: Any) -> None:
+        line = self.admit(key, message, args)
+        if line is not None:
+            self.log(*line)
+
+    def admit(self, key: Hashable, message: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The line to log now for this key, as (message, *args), or None while its window lasts."""
         now = self.clock()
         if key not in self.keys and len(self.keys) >= self.max_keys:
-            self._forget_ended(now)
+            for ended in self._forget_ended(now):
+                self.log(*ended)
             if len(self.keys) >= self.max_keys:
                 key = OVERFLOW  # the one entry allowed beyond max_keys
         window = self.keys.get(key)
         if window is not None and now - window.started < self.interval:
             window.suppressed += 1
-            return
+            return None
         self.keys[key] = _Window(now, message, args)
         if window is not None and window.suppressed:
-            message += " (and %d more like it in the last %d s)"
-            args = (*args, window.suppressed, round(now - window.started))
-        self.log(message, *args)
+            return _with_count(message, args, window, now)
+        return (message, *args)
 
-    def _forget_ended(self, now: float) -> None:
+    def _forget_ended(self, now: float) -> list[tuple[Any, ...]]:
+        """Forget the windows that ended; return the lines that say what they held back."""
+        lines = []
         for key, window in list(self.keys.items()):
             if now - window.started >= self.interval:
                 del self.keys[key]
-                if window.suppressed:  # say what was held back before forgetting it
-                    self.log(window.message + " (and %d more like it in the last %d s)",
-                             *window.args, window.suppressed, round(now - window.started))
+                if window.suppressed:
+                    lines.append(_with_count(window.message, window.args, window, now))
+        return lines
+
+
+def _with_count(message: str, args: tuple[Any, ...], window: _Window, now: float) -> tuple[Any, ...]:
+    return (message + " (and %d more like it in the last %d s)", *args, window.suppressed,
+            round(now - window.started))
+
+
+class RateLimitFilter(logging.Filter):
+    """The same rule for another library's log records (the SDK's refused Host headers, uvicorn's
+    malformed requests): a record at `level` or above passes once per interval per message text."""
+
+    def __init__(self, *, level: int = logging.WARNING, **options: Any) -> None:
+        super().__init__()
+        self.level = level
+        # Held-back counts of messages forgotten for room are dropped, not logged from in here.
+        self.limiter = RateLimitedLog(lambda *_line: None, **options)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.level:
+            return True
+        message = record.getMessage()
+        line = self.limiter.admit((record.name, message), "%s", (message,))
+        if line is None:
+            return False
+        record.msg, record.args = line[0], line[1:]
+        return True

@@ -42,6 +42,12 @@ from sanctum_mcp.transports.sessions import SessionGate
 
 log = logging.getLogger("sanctum_mcp.http")
 
+# Loggers whose warnings any client can trigger at will, one per request (a foreign Host header,
+# a malformed request, an unknown SSE session id): rate-limited (server/lograte.py), since every
+# WARNING also becomes a row in the logs table.
+CLIENT_TRIGGERED_LOGGERS = ("mcp.server.transport_security", "mcp.server.sse", "mcp.server.streamable_http",
+                            "mcp.server.streamable_http_manager", "uvicorn.error")
+
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -129,14 +135,18 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
                      db_log: bool = True, limits: HttpLimits | None = None) -> None:
     import uvicorn
 
+    from sanctum_mcp.server.lograte import RateLimitFilter
     from sanctum_mcp.transports.background import background
     from sanctum_mcp.transports.connections import guarded_protocol
 
     limits = limits or HttpLimits()
+    quieter = RateLimitFilter()
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
     registry = await Registry.open(db_path, user=user)
     try:
+        for name in CLIENT_TRIGGERED_LOGGERS:
+            logging.getLogger(name).addFilter(quieter)
         check_bind(host, active_tokens=await registry.users.usable_token_count())
         registry.letta.self_port = port
         app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback,
@@ -154,3 +164,5 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
             await uvicorn.Server(config).serve()
     finally:
         await registry.close()
+        for name in CLIENT_TRIGGERED_LOGGERS:
+            logging.getLogger(name).removeFilter(quieter)
