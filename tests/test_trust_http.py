@@ -35,14 +35,14 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 
 
 async def seed(db_path) -> dict[str, str]:
-    """The admin operator, user alice and viewer vic, each with a token."""
+    """The admin operator, users alice and bob and viewer vic, each with a token."""
     registry = await Registry.open(db_path)
     try:
         op = registry.operator
-        await registry.users.create(op, username="alice", role="user", email=None, permissions=None)
-        await registry.users.create(op, username="vic", role="viewer", email=None, permissions=None)
+        for username, role in (("alice", "user"), ("bob", "user"), ("vic", "viewer")):
+            await registry.users.create(op, username=username, role=role, email=None, permissions=None)
         return {name: (await registry.users.create_token(op, name, "test")).token
-                for name in ("operator", "alice", "vic")}
+                for name in ("operator", "alice", "bob", "vic")}
     finally:
         await registry.close()
 
@@ -144,14 +144,22 @@ async def test_a_user_whose_sessions_are_all_busy_gets_429_with_retry_after(db_p
 
 
 async def test_global_session_cap_refuses_non_admins_but_never_an_admin(db_path):
+    """At the global cap a user without sessions of their own is refused (503, Retry-After), a user
+    with an idle one gives it up for the new one, and an admin is always let in."""
     tokens = await seed(db_path)
     with serving(db_path, SANCTUM_MCP_MAX_SESSIONS="4", SANCTUM_MCP_MAX_SESSIONS_PER_USER="3") as server:
+        opened = {}
         for user in ("alice", "alice", "alice", "vic"):
-            assert open_session(server, tokens[user]).status_code == 200
-        refused = open_session(server, tokens["vic"])
+            response = open_session(server, tokens[user])
+            assert response.status_code == 200
+            opened.setdefault(user, []).append(response.headers["mcp-session-id"])
+        refused = open_session(server, tokens["bob"])
         assert refused.status_code == 503, refused.text
         assert int(refused.headers["retry-after"]) >= 1
         assert "4" in refused.json()["error"]["message"]
+        assert open_session(server, tokens["vic"]).status_code == 200
+        assert in_session(server, tokens["vic"], opened["vic"][0]) == 404
+        assert [in_session(server, tokens["alice"], sid) for sid in opened["alice"]] == [200, 200, 200]
         for _ in range(5):  # beyond the global cap, up to (and past) the admin's own cap
             assert open_session(server, tokens["operator"]).status_code == 200
         await admin_can_work(server, tokens["operator"])

@@ -12,9 +12,10 @@ authenticated user who opened it:
   on, which tells a client to initialize again). If every one of them is busy, the new one is
   refused with 429 and Retry-After. Legacy SSE streams (each one an open connection, never idle)
   count separately against the same number, and are refused with 429 beyond it.
-- **In all** at most `total` sessions and streams for non-admins: beyond it, 503 with Retry-After
-  (when the least recently used idle session will have expired). Admins are never refused by it:
-  their own per-user caps bound what they can hold, so the total stays bounded.
+- **In all** at most `total` sessions and streams for non-admins: beyond it, a user's own least
+  recently used idle session makes room, or else 503 with Retry-After (when the least recently used
+  idle session will have expired). Admins are never refused by it: their own per-user caps bound
+  what they can hold, so the total stays bounded.
 - Idle sessions are reaped by the SDK after the configured idle timeout (minutes, not its 30).
 
 The gate never holds a lock across an await: each admission is decided and counted in one step
@@ -155,6 +156,9 @@ class SessionGate:
             log.debug("closed %r's least recently used idle session to open another", name)
         if not admin and self._count() >= self.total:
             self._forget_ended()
+            idle = next((sid for sid, session in mine.items() if session.busy == 0), None)
+            if self._count() >= self.total and idle is not None:  # their own idle session makes room
+                self._close(idle)
             if self._count() >= self.total:
                 self.warnings.emit("total", "refused a new session to %r: %d sessions are open, the limit "
                                    "(--max-sessions; admins are still let in)", name, self._count())
