@@ -7,6 +7,7 @@ header names other machines, the connection always goes to 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
@@ -141,6 +142,37 @@ async def test_a_user_whose_sessions_are_all_busy_gets_429_with_retry_after(db_p
             assert other.status_code == 200  # another user is not affected
         for sid in sids:  # the busy sessions were not closed
             assert in_session(server, tokens["vic"], sid) == 200
+
+
+async def test_legacy_sse_streams_per_user_are_capped(db_path):
+    """Each SSE stream is an open connection that is never idle: beyond the per-user number the
+    next is refused (429, Retry-After) until one closes; other users are not affected."""
+    tokens = await seed(db_path)
+    with serving(db_path, SANCTUM_MCP_MAX_SESSIONS_PER_USER="2") as server:
+        readers = []  # a line iterator that is dropped would close its stream when collected
+        async with httpx.AsyncClient(timeout=30) as http, AsyncExitStack() as streams:
+            async def open_stream(user: str) -> httpx.Response:
+                response = await streams.enter_async_context(
+                    http.stream("GET", server.sse_url, headers=bearer(tokens[user]) | {"Accept": "text/event-stream"}))
+                if response.status_code == 200:  # the endpoint event: the stream is really open
+                    readers.append(lines := response.aiter_lines())
+                    async for line in lines:
+                        if line.startswith("data:"):
+                            break
+                return response
+
+            first = await open_stream("vic")
+            assert (await open_stream("vic")).status_code == 200
+            refused = await open_stream("vic")
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "SSE" in json.loads(await refused.aread())["error"]["message"]
+            assert (await open_stream("alice")).status_code == 200
+            await first.aclose()
+            deadline = time.monotonic() + 30
+            while (await open_stream("vic")).status_code != 200:  # once the server has seen it close
+                assert time.monotonic() < deadline, "a closed SSE stream still counted after 30 s"
+                await anyio.sleep(0.2)
 
 
 async def test_global_session_cap_refuses_non_admins_but_never_an_admin(db_path):
