@@ -386,7 +386,7 @@ async def test_allowed_hosts_name_a_proxy_in_front(db_path):
 
 
 def test_bad_allowed_host_values_are_refused_at_start(db_path):
-    for value in ("http://mcp.example.org", "mcp.example.org/path", "*", "two words", "host:port"):
+    for value in ("http://mcp.example.org", "mcp.example.org/path", "*", "two words", "host:port", "", "fd00::2"):
         done = subprocess.run(
             [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--port", "1",
              "--allowed-host", value],

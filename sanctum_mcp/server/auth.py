@@ -43,8 +43,9 @@ log = logging.getLogger("sanctum_mcp.auth")
 
 # Why a request has no caller, noted in its scope by RegistryAuthBackend for RequireCaller.
 AUTH_FAILURE = "sanctum.auth_failure"
-NO_HEADER, NOT_BEARER, REJECTED = "no Authorization header", "Authorization is not a Bearer token", \
-    "bearer token not accepted"
+NO_HEADER = "no Authorization header"
+NOT_BEARER = "Authorization is not a Bearer token"
+REJECTED = "bearer token not accepted"
 GET_A_TOKEN = "an admin creates one with `sanctum-mcp user token NAME`"
 
 
@@ -130,8 +131,9 @@ class RegistryAuthBackend(AuthenticationBackend):
 
 
 class RequireCaller:
-    """Every path but `public` needs a caller: otherwise 401, a body saying whether the token was
-    missing or not accepted, and a rate-limited WARNING (remote address and reason, never the token)."""
+    """Every path but `public` needs a caller (so an unknown path answers 404 only to a caller):
+    otherwise 401, a body saying whether the token was missing or not accepted, and a rate-limited
+    WARNING (remote address and reason, never the token)."""
 
     def __init__(self, app: ASGIApp, *, public: frozenset[str] = frozenset({"/healthz"})) -> None:
         self.app, self.public = app, public

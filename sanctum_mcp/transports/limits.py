@@ -4,6 +4,7 @@ a message naming the option or variable."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -65,7 +66,7 @@ def listen_backlog(files: int | None, max_connections: int) -> int:
 
 
 def _whole(text: str) -> int:
-    if not re.fullmatch(r"\s*\d+\s*", text):
+    if not re.fullmatch(r"\s*[0-9]+\s*", text):
         raise ValueError
     value = int(text)
     if value < 1:
@@ -93,22 +94,20 @@ def check_host(text: str) -> str:
             if not rest.startswith(":"):
                 raise ValueError
             port = rest[1:]
-        import ipaddress
-
         ipaddress.IPv6Address(name)
         name = f"[{name}]"
     else:
         if text.count(":") == 1:
             name, port = text.split(":")
-        if not _HOST_NAME.fullmatch(name):
+        if len(name) > 253 or not _HOST_NAME.fullmatch(name):
             raise ValueError
-    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if port is not None and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
         raise ValueError
     return name.lower() + (f":{int(port)}" if port is not None else "")
 
 
 def _hosts(text: str) -> tuple[str, ...]:
-    return tuple(check_host(item.strip()) for item in text.split(",") if item.strip())
+    return tuple(check_host(item.strip()) for item in text.split(","))  # an empty item is an error too
 
 
 # field: (option, environment variable, parser, what a valid value is)
