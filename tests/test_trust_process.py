@@ -160,12 +160,11 @@ def tiny_disk(size: str) -> Iterator[Path]:
 def fill(folder: Path) -> Path:
     """Write zeros until the file system says it is full; return the filler file."""
     filler = folder / "filler"
-    with open(filler, "wb") as handle:
+    with open(filler, "wb", buffering=0) as handle:
         chunk = b"\0" * 4096
         with contextlib.suppress(OSError):
             while True:
                 handle.write(chunk)
-                handle.flush()
     return filler
 
 
