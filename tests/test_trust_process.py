@@ -307,7 +307,7 @@ def test_stdio_answers_every_request_read_before_end_of_input(db_path):
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_agents", "arguments": {}}},
     ))
-    runs = 40
+    runs = 24
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda _: _pipe_and_collect(db_path, script), range(runs)))
     failures = []
