@@ -14,8 +14,10 @@ Two things here differ from the SDK's plain `run_stdio_async`:
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -71,6 +73,9 @@ def _claim_stdin() -> tuple[BinaryIO, Callable[[], None]]:
     """Read the protocol from a private duplicate of fd 0 and point fd 0 at /dev/null while
     serving (as the SDK does when it reads stdin itself): a child process, such as a plugin, must
     never read the client's requests. The SDK still claims fd 1 for the answers."""
+    if sys.stdin is None or not _is_fd_0(sys.stdin):
+        # Started with stdin closed (fd 0 may since belong to anything else): no client, no input.
+        return io.BytesIO(), lambda: None
     private = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
     null = os.open(os.devnull, os.O_RDONLY)
     try:
@@ -84,6 +89,13 @@ def _claim_stdin() -> tuple[BinaryIO, Callable[[], None]]:
         os.dup2(private, 0)
 
     return os.fdopen(private, "rb", closefd=False), release
+
+
+def _is_fd_0(stream: Any) -> bool:
+    try:
+        return stream.fileno() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class _StdinLines:
