@@ -1,9 +1,9 @@
 -- =============================================================================
--- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 2
+-- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 3
 -- =============================================================================
 -- This file is the single source of the registry schema. The application runs it
 -- as one script on a fresh database and then records the version itself
--- (PRAGMA user_version = 2); pragmas (foreign_keys, journal_mode, ...) are set by
+-- (PRAGMA user_version = 3); pragmas (foreign_keys, journal_mode, ...) are set by
 -- the application, never here. Default rows live in sanctum_mcp/storage/seeds.sql.
 -- Design notes, the origin of every table and the final column list: docs/schema.md.
 --
@@ -284,6 +284,9 @@ CREATE INDEX IF NOT EXISTS idx_logs_source           ON logs(source, source_id, 
 CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at);
 CREATE INDEX IF NOT EXISTS idx_logs_created_at       ON logs(created_at);
 CREATE INDEX IF NOT EXISTS idx_logs_user             ON logs(user_id);
+-- Rows naming no user, by age: log retention deletes them after log_retention_days, while rows
+-- naming a user (the audit trail) stay at least 90 days; added in schema version 3.
+CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;
 
 
 -- -----------------------------------------------------------------------------

@@ -410,6 +410,31 @@ async def test_http_needs_a_token_on_every_mcp_route(db_path):
     assert used == [("alice",), ("operator",), ("vic",)]
 
 
+async def test_update_user_deactivation_revokes_tokens_for_good(db_path):
+    """update_user(active=false) deactivates like deactivate_user: it revokes the user's tokens in the
+    same transaction, so reactivating the user does not bring an old (perhaps leaked) token back."""
+    tokens = await seed(db_path)
+    server = start_http_server(db_path)
+    try:
+        async with http_client(server.mcp_url, tokens["alice"]) as client:
+            await call(client, "list_agents")
+        async with http_client(server.mcp_url, tokens["operator"]) as admin:
+            off = await call(admin, "update_user", {"user": "alice", "active": False})
+            assert off["is_active"] is False and [t["active"] for t in off["tokens"]] == [False]
+            on = await call(admin, "update_user", {"user": "alice", "active": True})
+            assert on["is_active"] is True and [t["active"] for t in on["tokens"]] == [False]
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(server.mcp_url, json=INIT,
+                                       headers=MCP_HEADERS | {"Authorization": f"Bearer {tokens['alice']}"})
+            assert response.status_code == 401
+    finally:
+        stop(server.process)
+    revoked = rows(db_path, "SELECT t.id FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                            "WHERE u.username = 'alice' AND t.revoked_at IS NOT NULL")
+    audit = rows(db_path, "SELECT details FROM logs WHERE action = 'user.update' ORDER BY id")
+    assert json.loads(audit[0][0])["revoked_token_ids"] == [revoked[0][0]]
+
+
 async def test_revoking_a_token_locks_it_out_while_the_server_runs(db_path):
     tokens = await seed(db_path)
     server = start_http_server(db_path)

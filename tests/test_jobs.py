@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -376,10 +377,94 @@ async def test_secret_arguments_reach_the_plugin_but_never_the_log(mc, reg, cloc
     rows = log_rows(db_path)
     runs = log_rows(db_path, RUNS)
     assert [r["action"] for r in runs] == ["job.run"]
-    assert "********3210" in json.loads(runs[0]["details"])["output"]  # the echo is kept, masked
+    # The plugin echoed its arguments: output that may hold a secret is not kept at all (masking the
+    # plaintext would miss its other encodings); the exit code and the reported status are.
+    details = json.loads(runs[0]["details"])
+    assert details["output"] is None and details["stderr"] is None and "hold secrets" in details["output_withheld"]
+    assert details["exit_code"] == 0 and details["plugin_status"] == "success"
     for row in rows:
         text = f"{row['message']} {row['details']}"
         assert secret not in text and "fernet:gAAAA" not in text, dict(row)
+
+
+# A plugin that prints its secret argument every way a plugin is likely to: JSON (ASCII-escaped and
+# not), Python repr, URL encoding, base64 (standard and url-safe, at the three alignments a prefix of
+# 0, 1 or 2 bytes gives it inside longer text), hex; on stdout, on stderr, and in its error message.
+ECHO_PLUGIN_CLI = textwrap.dedent('''
+    import base64, json, sys, urllib.parse
+    args = sys.argv[1:]
+    if args == ["--describe"]:
+        print(json.dumps({"commands": [{"name": "echo"}, {"name": "fail"}]}))
+        sys.exit(0)
+    secret = dict(zip(args[1::2], args[2::2]))["--api-key"]
+    raw = secret.encode()
+    lines = [json.dumps(secret), json.dumps(secret, ensure_ascii=False), repr(secret), ascii(secret),
+             urllib.parse.quote(secret), urllib.parse.quote_plus(secret), urllib.parse.quote(secret).lower(),
+             raw.hex(), raw.hex().upper()]
+    for prefix in (b"", b"k", b"ke"):
+        lines += [base64.b64encode(prefix + raw).decode(), base64.urlsafe_b64encode(prefix + raw).decode()]
+    print("\\n".join(lines))
+    print("\\n".join(lines), file=sys.stderr)
+    if args[0] == "fail":
+        print(json.dumps({"status": "error", "error": "key " + json.dumps(secret) + " refused"}))
+        sys.exit(1)
+''')
+# Quotes, a backslash, non-ASCII letters: every encoding above differs from the plaintext.
+AWKWARD_SECRET = 'pa"ss\\wörd-Ω-\'q\'-0123456789'
+
+
+def _encodings(secret: str) -> list[str]:
+    """The texts a run's log rows must not contain: each encoding of the secret (base64 inner parts
+    that do not depend on the surrounding bytes), and enough of the plaintext to identify it."""
+    import base64
+    import urllib.parse
+
+    raw = secret.encode()
+    found = [secret, secret[:12], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             repr(secret)[1:-1], ascii(secret)[1:-1], urllib.parse.quote(secret), urllib.parse.quote_plus(secret),
+             urllib.parse.quote(secret).lower(), raw.hex(), raw.hex().upper()]
+    for prefix in (b"", b"k", b"ke"):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(prefix + raw).decode().rstrip("=")
+            found.append(text[4:-4])  # the middle depends on the secret alone
+    # Besides the plaintext and its start, every needle is text a search for the plaintext would miss.
+    assert all(needle and needle not in secret for needle in found[2:])
+    return found
+
+
+@pytest.mark.parametrize("command", ["echo", "fail"])
+async def test_plugin_output_keeps_no_encoding_of_a_secret_argument(mc, reg, clock, db_path, tmp_path, command):
+    """A scheduled SMCP run whose instance has a secret argument: the plugin prints it JSON-escaped,
+    repr'd, URL-encoded, base64'd, hex'd. No encoding of it reaches the job's log rows (readable by
+    viewers through query_logs) nor its last_error."""
+    plugin_dir = tmp_path / "plugins" / "echoer"
+    plugin_dir.mkdir(parents=True)
+    (plugin_dir / "cli.py").write_text(ECHO_PLUGIN_CLI)
+    schema = {"type": "object", "properties": {
+        "command": {"type": "string"},
+        "arguments": {"type": "object", "properties": {"api_key": {"type": "string", "writeOnly": True}}}}}
+    await call(mc, "create_tool", {"name": "echo-tool", "category": "master", "tool_type": "plugin",
+                                   "config_schema": schema})
+    instance = await call(mc, "create_tool_instance", {"tool": "echo-tool", "name": "echo-1", "config": {
+        "command": command, "arguments": {"api_key": AWKWARD_SECRET}}})
+    await make_smcp_plugin(reg, "echoer", plugin_dir, tool="echo-tool", commands=["echo", "fail"])
+    await call(mc, "create_job", {"name": "echo", "cron_expression": "@hourly", "tool_instance": str(instance["id"])})
+    clock.advance(hours=1)
+    await Scheduler(reg).tick()
+
+    runs = log_rows(db_path, RUNS)
+    assert [r["action"] for r in runs] == ["job.run" if command == "echo" else "job.failed"]
+    details = json.loads(runs[0]["details"])
+    assert details["exit_code"] == (0 if command == "echo" else 1)
+    assert details["output"] is None and details["stderr"] is None and "hold secrets" in details["output_withheld"]
+    job = await call(mc, "get_job", {"job": "echo"})
+    if command == "fail":
+        assert job["status"] == "Error" and "exit code 1" in job["last_error"] and "not kept" in job["last_error"]
+    texts = [f"{row['message']} {row['details']}" for row in log_rows(db_path)] + [json.dumps(job)]
+    texts += [json.dumps(entry) for entry in (await call(mc, "query_logs", {"source": "job", "limit": 500}))["entries"]]
+    for needle in _encodings(AWKWARD_SECRET):
+        for text in texts:
+            assert needle not in text, f"{needle!r} (an encoding of the secret) is in {text[:300]!r}"
 
 
 async def test_disabled_plugin_fails_the_run(mc, reg, clock, tmp_path):

@@ -165,7 +165,8 @@ def version_1_scripts() -> tuple[str, str]:
     """schema.sql and seeds.sql as schema version 1 had them (today's, minus what version 2 added)."""
     schema = schema_text()
     for added in ("CREATE INDEX IF NOT EXISTS idx_logs_source_created_at ON logs(source, created_at);",
-                  "CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key);"):
+                  "CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key);",
+                  "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;"):
         assert added in schema
         schema = schema.replace(added, "")
     seeds = seeds_text().split("-- [v2]")[0]
@@ -205,7 +206,7 @@ async def test_migration_from_a_version_1_database(tmp_path):
             }
 
     migrated, new = state(path), state(fresh)
-    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 2
+    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 3
     assert migrated["schema"] == new["schema"]
     assert migrated["settings"] == new["settings"]
     assert migrated["history"] == new["history"]

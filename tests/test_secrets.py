@@ -21,6 +21,7 @@ from sanctum_mcp.domain.identity import LOCAL_OPERATOR
 from sanctum_mcp.domain.keys import rotate_key
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.secrets import ENV_SECRET_KEY, SecretBox, key_file_for, mask, new_key, read_keys
+from sanctum_mcp.storage.secrets import SECRET_CELLS
 from support import REPO, HttpServer, call, free_port, server_env, snapshot, stdio_params, stop
 from test_config import add_tool_and_instance, add_user
 
@@ -535,3 +536,28 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
     with sqlite3.connect(db_path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     scan()
+
+    # --- every place a secret was stored is in the one list (rotation, backups read it) ---
+    found = columns_holding_tokens(db_path)
+    assert {("system_config", "config_value"), ("configurations", "value"), ("config_history", "value"),
+            ("letta_server_config", "server_password"), ("tool_instances", "config")} <= found  # not blind
+    unlisted = found - {(cell.table, cell.column) for cell in SECRET_CELLS}
+    assert not unlisted, (
+        f"{sorted(unlisted)} hold fernet: secrets but are not in storage/secrets.py:SECRET_CELLS, so rotate-key "
+        "would leave them under a key it then drops: add them there"
+    )
+
+
+def columns_holding_tokens(db_path: Path) -> set[tuple[str, str]]:
+    """(table, column) of every column of every table where some value contains a Fernet token
+    ('fernet:gAAAA': the prefix, then the version byte 0x80 and a timestamp's high zero bytes)."""
+    found = set()
+    with sqlite3.connect(db_path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        for table in tables:
+            for column in [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]:
+                hit = conn.execute(f'SELECT 1 FROM "{table}" WHERE instr(CAST("{column}" AS TEXT), ?) > 0 LIMIT 1',
+                                   ("fernet:gAAAA",)).fetchone()
+                if hit:
+                    found.add((table, column))
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
 from sanctum_mcp.domain.backups import (
     Backup,
     BackupPage,
@@ -82,7 +82,9 @@ class RestoreBackup(ToolInput):
     )
 
 
-@tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True)
+# A restore rolls back every agent's objects at once.
+@tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True,
+      agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
     """Replace the registry's content with a full backup, atomically, while the server keeps serving.
     Refuses unless confirm=true, and refuses a file that does not match its checksum. A safety backup of

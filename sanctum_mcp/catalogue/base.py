@@ -231,10 +231,14 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
 
 
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
-    """Run a tool whose arguments are already an instance of spec.input. A refusal by the gate is
-    audited in a small transaction of its own (the refused call itself changes nothing)."""
+    """Run a tool whose arguments are already an instance of spec.input.
+
+    A refusal, by the gate or by the domain inside the call's transaction (a cascade reaching
+    another agent's objects, a sensitive or governing setting), is audited in a small transaction
+    of its own: the refused call's transaction was rolled back, so it changed nothing."""
     try:
         await authorize(spec, call, args)
+        return await spec.handler(call, args)
     except Forbidden as exc:
         try:
             await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
@@ -242,7 +246,6 @@ async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
         except Exception:  # the refusal stands even if its audit row cannot be written
             log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
         raise
-    return await spec.handler(call, args)
 
 
 errors_log = logging.getLogger("sanctum_mcp.errors")

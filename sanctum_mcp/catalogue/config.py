@@ -16,6 +16,7 @@ from sanctum_mcp.domain.config import (
     ConfigScope,
     ConfigType,
     ResolvedConfig,
+    role_for_key,
 )
 
 
@@ -133,7 +134,7 @@ class SetConfig(ToolInput):
     role="user",
     read_only=False,
     idempotent=True,
-    extra_role=lambda args: "admin" if args.sensitive else None,
+    extra_role=lambda args: role_for_key(args.key, sensitive=args.sensitive),
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
@@ -186,6 +187,7 @@ class DeleteConfig(ToolInput):
     role="user",
     read_only=False,
     destructive=True,
+    extra_role=lambda args: role_for_key(args.key),
     owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
@@ -203,7 +205,7 @@ class ResetConfig(ToolInput):
 
 
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
-      read_only=False, idempotent=True)
+      read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
     """Restore a seeded system setting (e.g. flask_port, environment) to its default value. Recorded in
     config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
@@ -237,7 +239,7 @@ class RollbackConfig(ToolInput):
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
-      idempotent=True, owned=_agent_target)
+      idempotent=True, extra_role=lambda args: role_for_key(args.key), owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     """Restore the value a setting had at an earlier version (see config_history). The restore is a new
     version, so it can itself be undone. Works after a delete too."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.plugins import (
     DeletedPlugin,
@@ -179,8 +179,9 @@ class SyncSmcpPlugins(ToolInput):
     )
 
 
+# A scan re-registers and re-describes every SMCP plugin, whichever agents' instances run them.
 @tool("sync_smcp_plugins", title="Scan SMCP plugins", group="Plugins", role="admin", read_only=False,
-      idempotent=True, open_world=True)
+      idempotent=True, open_world=True, agents=ALL_AGENTS)
 async def sync_smcp_plugins(call: Call, args: SyncSmcpPlugins) -> SyncReport:
     """Scan SMCP's plugins folder: run every plugin's `cli.py --describe` (concurrently, with a timeout),
     check it against SMCP's describe contract, and register or update each as an `mcp` plugin with its

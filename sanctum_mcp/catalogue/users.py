@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, registered_tools, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, registered_tools, tool
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Role
 from sanctum_mcp.domain.users import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
@@ -46,7 +46,12 @@ class CreateUser(ToolInput):
     permissions: PermissionSet | None = PermissionsField
 
 
-@tool("create_user", title="Create a user", group="Users", role="admin", read_only=False)
+# Users and tokens decide who may act on every agent: an admin narrowed to some agents must not
+# manage them (they could lift their own narrowing, or mint a token for an unnarrowed admin).
+USERS_REACH_EVERY_AGENT = ALL_AGENTS
+
+
+@tool("create_user", title="Create a user", group="Users", role="admin", read_only=False, agents=USERS_REACH_EVERY_AGENT)
 async def create_user(call: Call, args: CreateUser) -> User:
     """Create a user with a role (viewer by default). Give them access over HTTP with create_api_token."""
     _check_tool_names(args.permissions)
@@ -64,7 +69,8 @@ class UpdateUser(ToolInput):
     active: bool | None = Field(default=None, description="false deactivates (tokens stop working); true reactivates.")
 
 
-@tool("update_user", title="Update a user", group="Users", role="admin", read_only=False, idempotent=True)
+@tool("update_user", title="Update a user", group="Users", role="admin", read_only=False, idempotent=True,
+      agents=USERS_REACH_EVERY_AGENT)
 async def update_user(call: Call, args: UpdateUser) -> User:
     """Change a user's role, email, permissions or active flag; fields left out stay. The last active
     admin cannot be demoted or deactivated."""
@@ -85,7 +91,8 @@ class DeactivateUser(ToolInput):
     user: str = UserRef
 
 
-@tool("deactivate_user", title="Deactivate a user", group="Users", role="admin", read_only=False, destructive=True)
+@tool("deactivate_user", title="Deactivate a user", group="Users", role="admin", read_only=False, destructive=True,
+      agents=USERS_REACH_EVERY_AGENT)
 async def deactivate_user(call: Call, args: DeactivateUser) -> DeactivatedUser:
     """Deactivate a user and revoke all their API tokens at once (the audit trail keeps their name).
     Reactivating with update_user does not bring the tokens back. The last active admin is refused."""
@@ -97,7 +104,8 @@ class CreateApiToken(ToolInput):
     name: str | None = Field(default=None, max_length=100, description="A label to recognise the token, e.g. 'letta'.")
 
 
-@tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False)
+@tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False,
+      agents=USERS_REACH_EVERY_AGENT)
 async def create_api_token(call: Call, args: CreateApiToken) -> NewToken:
     """Create a bearer token for a user's HTTP access. The token text is in this result ONLY: it is
     stored as a hash and can never be shown again."""
@@ -109,7 +117,7 @@ class RevokeApiToken(ToolInput):
 
 
 @tool("revoke_api_token", title="Revoke an API token", group="Users", role="admin", read_only=False,
-      destructive=True, idempotent=True)
+      destructive=True, idempotent=True, agents=USERS_REACH_EVERY_AGENT)
 async def revoke_api_token(call: Call, args: RevokeApiToken) -> RevokedToken:
     """Revoke an API token by id; requests with it get 401 from then on. Revoking it again changes nothing."""
     return await call.registry.users.revoke_token(call.caller, args.token_id)

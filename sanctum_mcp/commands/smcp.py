@@ -56,6 +56,7 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
 
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
 
@@ -77,7 +78,7 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
     try:
         report = anyio.run(run)
     except RegistryError as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
     if args.json:
         print(report.model_dump_json(indent=2))
         return

@@ -12,9 +12,12 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.config import delete_settings_of
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
+from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import agents as sql
+from sanctum_mcp.storage import ownership
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
@@ -77,6 +80,7 @@ def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
 
 
 def _check_name(name: str) -> str:
+    check_name_characters(name, "agent")
     cleaned = name.strip()
     if not cleaned or cleaned != name:
         raise InvalidInput(f"agent name {name!r} must be non-empty and have no surrounding spaces.")
@@ -164,6 +168,9 @@ class AgentService:
                     "Delete or move those first, or call delete_agent again with cascade=true to delete "
                     "them together with the agent."
                 )
+            if refs["tool_instances"] or refs["scheduled_jobs"]:
+                refuse_outside_agents(conn, caller, f"delete_agent {before.name!r} with cascade=true",
+                                      ownership.agent_reach, row["id"])
             # The agent's own settings and its instances' settings go with it (history keeps them).
             settings = delete_settings_of(conn, "instance", sql.instance_ids(conn, row["id"]), changed_by=caller.username)
             settings += delete_settings_of(conn, "agent", [row["id"]], changed_by=caller.username)

@@ -35,13 +35,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, cron
+from sanctum_mcp.domain import audit, cron, governing
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import backups as sql
 from sanctum_mcp.storage import logs as log_sql
+from sanctum_mcp.storage.secrets import PREFIX as SECRET_PREFIX
+from sanctum_mcp.storage.secrets import SECRET_CELLS
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
@@ -51,7 +54,7 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 BackupType = Literal["full", "incremental", "config_only"]
 BackupStatus = Literal["In Progress", "Completed", "Failed"]
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z: `$` would let a trailing newline in
 FOLDER = "backups"
 EXTENSIONS = {"full": ".db", "config_only": ".config.json", "incremental": ".incremental.json"}
 FORMAT = "sanctum-mcp-backup"
@@ -69,16 +72,14 @@ CONFIG_TABLES = (
     "plugin_dependencies",
     "scheduled_jobs",
 )
-# Columns holding secrets: (table, column, flag column that marks the row sensitive or None = always).
-SECRET_COLUMNS = (
-    ("system_config", "config_value", "is_sensitive"),
-    ("configurations", "value", "is_sensitive"),
-    ("config_history", "value", "sensitive"),
-    ("letta_server_config", "server_password", None),
-    ("letta_server_config", "server_token", None),
-)
-SCHEDULE_KEY = "backup_schedule"
-RETENTION_KEY = "backup_retention_days"
+SCHEDULE_KEY = governing.BACKUP_SCHEDULE
+RETENTION_KEY = governing.BACKUP_RETENTION_DAYS
+# The quota: no new backup once the backups hold this many files or bytes (0 = no limit). A setting
+# that is missing or unusable counts as its seeded default, never as "no limit".
+MAX_COUNT_KEY = governing.BACKUP_MAX_COUNT
+MAX_BYTES_KEY = governing.BACKUP_MAX_BYTES
+DEFAULT_MAX_COUNT = 30
+DEFAULT_MAX_BYTES = 2 * 1024**3
 INTERRUPTED_AFTER = timedelta(hours=6)
 CHUNK = 1 << 20
 # Carried over from the current database by a restore instead of being rolled back: the backups
@@ -91,9 +92,14 @@ NOTES = {
     "encrypted (fernet:) and need the key file beside the database (<database file>.key) to be read.",
     "config_only": "JSON export of the configuration tables. Secret values stay encrypted as their fernet: "
     "ciphertext and need the key file beside the database; not restorable with restore_backup.",
-    "incremental": "JSON of the config_history and logs rows created since the previous backup; "
+    # Tables are named in words here: in a message, `config_history` would read as the tool of that name.
+    "incremental": "JSON of the configuration-history and log rows created since the previous backup; "
     "not restorable with restore_backup.",
 }
+
+
+class QuotaReached(Conflict):
+    """The backups already hold backup_max_count files or backup_max_bytes bytes."""
 
 
 class BackupFailed(RegistryError):
@@ -274,11 +280,15 @@ class BackupService:
         progress: ProgressFn | None = None,
         is_auto: bool = False,
         audited: bool = True,
+        within_quota: bool = True,
     ) -> Backup:
+        """Take a backup. `within_quota=False` only for the safety copy a restore takes first: a
+        full quota must not stand in the way of recovering."""
         now = self.registry.clock()
         if type not in EXTENSIONS:
             raise InvalidInput(f"backup type {type!r} is not one of full, config_only, incremental.")
         name = name if name is not None else f"{type.replace('_', '-')}-{now.strftime('%Y%m%dT%H%M%S')}{now.microsecond // 1000:03d}Z"
+        check_name_characters(name, "backup")
         if not NAME_RE.match(name):
             raise InvalidInput(
                 f"backup name {name!r} may only hold letters, digits, '.', '_' and '-' (starting with a letter or "
@@ -296,6 +306,9 @@ class BackupService:
         created_at = iso(now)
 
         def start(conn: sqlite3.Connection) -> tuple[int, str | None]:
+            if within_quota:
+                # In the transaction that inserts the row: concurrent calls each see the others' rows.
+                check_quota(conn)
             if sql.get_by_name(conn, name) is not None:
                 raise Conflict(f"a backup named {name!r} already exists; choose another name (or leave name out).")
             if target.exists():
@@ -473,6 +486,7 @@ class BackupService:
             safety = await self.create(
                 caller, type="full", name=f"pre-restore-{backup_id}-{self.registry.clock().strftime('%Y%m%dT%H%M%S%f')}",
                 description=f"safety copy taken before restoring backup {backup_id} ({backup.name})", audited=False,
+                within_quota=False,
             )
             await step(2, f"safety backup {safety.id} taken")
             # 3. Prepare the copy (carry over catalogue and newer log rows, add the audit row), then one atomic step.
@@ -636,13 +650,55 @@ class BackupService:
         elif occurrence < since:
             return None
         expires = iso(now + timedelta(days=retention)) if retention else None
+        name = f"auto-{occurrence.strftime('%Y%m%dT%H%M')}Z"
         try:
             return await self.create(
-                SCHEDULER, type="full", name=f"auto-{occurrence.strftime('%Y%m%dT%H%M')}Z",
+                SCHEDULER, type="full", name=name,
                 description=f"automatic backup ({SCHEDULE_KEY} {schedule!r})", expires_at=expires, is_auto=True,
             )
+        except QuotaReached as exc:
+            await self.registry.db.write(_note_skipped, name, str(exc), iso(now))
+            return None
         except Conflict:
             return None  # another process took this occurrence
+
+
+def check_quota(conn: sqlite3.Connection) -> None:
+    """Refuse a new backup once the backups hold backup_max_count files or backup_max_bytes bytes."""
+    from sanctum_mcp.domain.logs import whole_number_setting
+
+    max_count = whole_number_setting(MAX_COUNT_KEY, sql.setting(conn, MAX_COUNT_KEY), "backups")
+    max_bytes = whole_number_setting(MAX_BYTES_KEY, sql.setting(conn, MAX_BYTES_KEY), "bytes")
+    max_count = DEFAULT_MAX_COUNT if max_count is None else max_count
+    max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    count, used = sql.usage(conn)
+    reached = []
+    if max_count and count >= max_count:
+        reached.append((MAX_COUNT_KEY, f"{count} backups ({MAX_COUNT_KEY} is {max_count})"))
+    if max_bytes and used >= max_bytes:
+        reached.append((MAX_BYTES_KEY, f"{_size(used)} of backups ({MAX_BYTES_KEY} is {max_bytes}, {_size(max_bytes)})"))
+    if reached:
+        raise QuotaReached(
+            f"backup quota reached: {' and '.join(text for _, text in reached)}. Nothing was created. Delete old "
+            f"backups with delete_backup (admin role), or ask an admin to raise {' / '.join(k for k, _ in reached)}."
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # unreachable
+
+
+def _note_skipped(conn: sqlite3.Connection, name: str, reason: str, at: str) -> None:
+    """One WARNING row per skipped automatic backup (the scheduler retries it on every pass)."""
+    if not log_sql.has_row(conn, source="backup", source_id=name, action="backup.skipped"):
+        log_sql.insert(conn, {
+            "level": "WARNING", "source": "backup", "source_id": name, "action": "backup.skipped",
+            "message": f"automatic backup {name!r} was skipped: {reason}", "created_at": at,
+        })
 
 
 def _resolve(conn: sqlite3.Connection, backup_id: int) -> sqlite3.Row:
@@ -653,15 +709,19 @@ def _resolve(conn: sqlite3.Connection, backup_id: int) -> sqlite3.Row:
 
 
 def _drop_plaintext_secrets(tables: dict[str, list[dict[str, Any]]]) -> int:
-    """Sensitive values must be fernet: ciphertext; any plaintext one is left out of the export."""
-    from sanctum_mcp.domain.secrets import PREFIX
+    """Sensitive values must be fernet: ciphertext; any plaintext one is left out of the export.
 
+    The cells are storage/secrets.py:SECRET_CELLS. An embedded cell (JSON whose secrets are tokens
+    inside it, tool instance configs) is encrypted where it is written and exported as stored.
+    """
     omitted = 0
-    for table, column, flag in SECRET_COLUMNS:
-        for row in tables.get(table, []):
-            value = row.get(column)
-            if value and (flag is None or row.get(flag)) and not str(value).startswith(PREFIX):
-                row[column] = None
+    for cell in SECRET_CELLS:
+        if cell.embedded:
+            continue
+        for row in tables.get(cell.table, []):
+            value = row.get(cell.column)
+            if value and (cell.flag is None or row.get(cell.flag)) and not str(value).startswith(SECRET_PREFIX):
+                row[cell.column] = None
                 omitted += 1
     return omitted
 

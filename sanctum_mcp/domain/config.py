@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.domain.governing import GOVERNING_KEYS
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.secrets import SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import config as sql
@@ -423,6 +424,20 @@ def _check_own_preferences(caller: Caller, tool: str, t: Target) -> None:
         )
 
 
+def role_for_key(key: str, *, sensitive: bool | None = None) -> Role | None:
+    """The role a change of `key` needs beyond the tool's own: admin for a secret or a governing key.
+    The catalogue declares it (`extra_role`), so the gate refuses before anything runs."""
+    return "admin" if sensitive or key in GOVERNING_KEYS else None
+
+
+def _check_governing(caller: Caller, tool: str, key: str) -> None:
+    if key in GOVERNING_KEYS and not caller.has_role("admin"):
+        raise Forbidden(
+            f"{tool} on {key!r}, a setting that governs the audit trail, log retention or automatic backups, "
+            f"needs the 'admin' role; {caller.username!r} has {caller.role!r}. Ask an admin to change it."
+        )
+
+
 def _need_admin(caller: Caller, tool: str, key: str) -> None:
     if not caller.has_role("admin"):
         raise Forbidden(
@@ -684,6 +699,7 @@ class ConfigService:
         expected_version: int | None = None,
     ) -> ConfigChange:
         check_key(key)
+        _check_governing(caller, "set_config", key)
         if len(value) > MAX_VALUE:
             raise InvalidInput(f"the value is {len(value)} characters long; the limit is {MAX_VALUE}.")
         if sensitive and not caller.has_role("admin"):
@@ -810,6 +826,8 @@ class ConfigService:
     async def delete(
         self, caller: Caller, key: str, *, scope: str, target: str | None, expected_version: int | None = None
     ) -> ConfigChange:
+        _check_governing(caller, "delete_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
             _check_own_preferences(caller, "delete_config", t)
@@ -836,6 +854,8 @@ class ConfigService:
         return await self.registry.db.write(tx)
 
     async def reset(self, caller: Caller, key: str, *, expected_version: int | None = None) -> ConfigChange:
+        _check_governing(caller, "reset_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             current = sql.get_row(conn, "system", "", key)
             if current is None:
@@ -878,6 +898,8 @@ class ConfigService:
         version: int,
         expected_version: int | None = None,
     ) -> ConfigChange:
+        _check_governing(caller, "rollback_config", key)
+
         def tx(conn: sqlite3.Connection) -> ConfigChange:
             t = resolve_target(conn, scope, target)
             _check_own_preferences(caller, "rollback_config", t)

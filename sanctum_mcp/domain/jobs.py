@@ -18,6 +18,7 @@ from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.storage import jobs as sql
@@ -118,6 +119,7 @@ def resolve_instance(conn: sqlite3.Connection, ref: str, agent_id: int | None) -
 
 
 def _check_name(name: str) -> str:
+    check_name_characters(name, "job")
     if not name or name != name.strip():
         raise InvalidInput(f"job name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:

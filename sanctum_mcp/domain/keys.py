@@ -3,7 +3,8 @@
 Order of events (key file mode):
 1. the key file is rewritten as [new, old...]: from here on the newest key encrypts and every key
    decrypts, in this process and (see SecretBox.refresh) in any server process sharing the file;
-2. ONE transaction re-encrypts every secret cell (storage/secrets.py:SECRET_CELLS) under the new key;
+2. ONE transaction re-encrypts every secret cell (storage/secrets.py:SECRET_CELLS, including every token
+   inside a JSON cell such as a tool instance's config) under the new key;
 3. only after it has committed is the key file rewritten as [new].
 A failure in step 2 rolls the whole transaction back and leaves the key file at [new, old...], which
 still decrypts every secret (old tokens with the old key). It is deliberately NOT put back to
@@ -12,6 +13,7 @@ still decrypts every secret (old tokens with the old key). It is deliberately NO
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,14 @@ from pydantic import BaseModel, Field
 from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.errors import Conflict, InvalidInput
 from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.secrets import ENV_SECRET_KEY, SecretUnreadable, new_key, read_keys, write_keys
+from sanctum_mcp.domain.secrets import (
+    ENV_SECRET_KEY,
+    SecretUnreadable,
+    new_key,
+    read_keys,
+    rewrite_tokens,
+    write_keys,
+)
 from sanctum_mcp.storage import secrets as sql
 
 if TYPE_CHECKING:
@@ -38,17 +47,28 @@ def _reencrypt_all(registry: Registry, caller: Caller, note: str):
 
     def tx(conn: sqlite3.Connection) -> Rotation:
         counts: dict[str, int] = {}
-        for table, column, rowid, token in sql.encrypted_cells(conn):
-            try:
-                fresh = box.reencrypt(token)
-            except SecretUnreadable:
-                raise Conflict(
-                    f"the secret in {table}.{column} (row id {rowid}) cannot be decrypted with the current keys, so "
-                    f"nothing was re-encrypted and every other secret stays readable {note}. Set that secret again "
-                    "(e.g. with set_config) or restore the key it was written with, then run rotate-key again."
-                ) from None
-            sql.replace_cell(conn, table, column, rowid, fresh)
-            counts[f"{table}.{column}"] = counts.get(f"{table}.{column}", 0) + 1
+        for cell, rowid, stored in sql.encrypted_cells(conn):
+
+            def fresh(token: str) -> str:
+                try:
+                    renewed = box.reencrypt(token)
+                except SecretUnreadable:
+                    raise Conflict(
+                        f"a secret in {cell.name} (row id {rowid}) cannot be decrypted with the current keys, so "
+                        f"nothing was re-encrypted and every other secret stays readable {note}. Set that secret "
+                        "again (set_config, update_tool_instance, update_letta_server) or restore the key it was "
+                        "written with, then run rotate-key again."
+                    ) from None
+                counts[cell.name] = counts.get(cell.name, 0) + 1
+                return renewed
+
+            if cell.embedded:
+                # Every token inside the JSON document, wherever the tool's schema puts it.
+                document = json.loads(stored)
+                if rewrite_tokens(document, fresh):
+                    sql.replace_cell(conn, cell, rowid, json.dumps(document, separators=(",", ":")))
+            else:
+                sql.replace_cell(conn, cell, rowid, fresh(stored))
         total = sum(counts.values())
         message = f"{total} secret(s) re-encrypted under the new key"
         audit.record(conn, caller, action="secrets.rotate_key", source="secrets", source_id=None,

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
+from sanctum_mcp.domain import audit, governing
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.secrets import redact
 from sanctum_mcp.storage import backups as settings_sql
 from sanctum_mcp.storage import logs as sql
 
@@ -28,7 +29,11 @@ if TYPE_CHECKING:
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MAX_MESSAGE = 2000
 MAX_DETAILS = 10_000  # characters of JSON
-RETENTION_KEY = "log_retention_days"
+RETENTION_KEY = governing.LOG_RETENTION_DAYS
+# Rows that name a user are the audit trail of what people and agents did: log retention keeps them
+# at least this long whatever log_retention_days says, so that no setting erases recent history.
+# Rows naming no user (the server's own log records, job runs, the scheduler's notes) follow the setting.
+AUDIT_FLOOR_DAYS = 90
 
 _internal = logging.getLogger("sanctum_mcp.logs.internal")  # never copied into the table
 
@@ -132,19 +137,24 @@ class LogService:
         return _days(RETENTION_KEY, raw)
 
     async def apply_retention(self, now: datetime) -> int:
-        """Delete rows older than log_retention_days (0 or empty keeps everything). Returns the count."""
+        """Delete rows older than log_retention_days (0 or empty keeps everything), but rows naming a
+        user only once they are also older than AUDIT_FLOOR_DAYS. Returns the count."""
         days = await self.retention_days()
         if not days:
             return 0
         cutoff = iso(now - timedelta(days=days))
+        audit_days = max(days, AUDIT_FLOOR_DAYS)
+        audit_cutoff = iso(now - timedelta(days=audit_days))
 
         def tx(conn: sqlite3.Connection) -> int:
-            removed = sql.purge_before(conn, cutoff)
+            removed = sql.purge_before(conn, cutoff, attributed_cutoff=audit_cutoff)
             if removed:
                 sql.insert(conn, {
                     "level": "INFO", "source": "system", "action": "logs.purge",
-                    "message": f"log retention ({days} days) removed {removed} row(s) older than {cutoff}",
-                    "details": json.dumps({"removed": removed, "cutoff": cutoff, "days": days}),
+                    "message": f"log retention ({days} days; audit rows naming a user: {audit_days} days) removed "
+                               f"{removed} row(s) older than {cutoff}",
+                    "details": json.dumps({"removed": removed, "cutoff": cutoff, "days": days,
+                                           "audit_cutoff": audit_cutoff, "audit_days": audit_days}),
                     "created_at": iso(now),
                 })
             return removed
@@ -163,18 +173,23 @@ def warn_setting_once(key: str, raw: str, problem: str) -> None:
         _settings_log.warning("system setting %s=%r %s; it is ignored until corrected", key, raw, problem)
 
 
-def _days(key: str, raw: str | None) -> int | None:
+def whole_number_setting(key: str, raw: str | None, unit: str) -> int | None:
+    """A system setting that is a whole number >= 0; None (after a warning) when empty or unusable."""
     if raw is None or raw.strip() == "":
         return None
     try:
         value = int(raw)
     except ValueError:
-        warn_setting_once(key, raw, "is not a whole number of days")
+        warn_setting_once(key, raw, f"is not a whole number of {unit}")
         return None
     if value < 0:
         warn_setting_once(key, raw, "is negative")
         return None
     return value
+
+
+def _days(key: str, raw: str | None) -> int | None:
+    return whole_number_setting(key, raw, "days")
 
 
 # --- the server's Python logging, copied into the table ------------------------------------------
@@ -222,7 +237,7 @@ class DatabaseLogHandler(logging.Handler):
                 record.name[:200],
                 None,
                 "server.log",
-                record.getMessage()[:MAX_MESSAGE],
+                redact(record.getMessage())[:MAX_MESSAGE],  # viewers read these rows
                 json.dumps(details, separators=(",", ":")),
                 iso(datetime.fromtimestamp(record.created, UTC)),
             )

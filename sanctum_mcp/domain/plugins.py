@@ -33,9 +33,12 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id
 from sanctum_mcp.domain.tools import InstanceConfig, resolve_tool
+from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import plugins as sql
 from sanctum_mcp.storage import tools as tools_sql
 
@@ -46,7 +49,8 @@ if TYPE_CHECKING:
 PluginType = Literal["mcp", "extension", "integration"]
 PLUGIN_TYPES: tuple[str, ...] = PluginType.__args__  # type: ignore[attr-defined]
 PluginStatus = Literal["Active", "Inactive", "Error"]
-NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+# \Z, not $: `$` also matches before a trailing newline, and the SMCP scan matches folder names with it.
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\Z")
 MAX_NAME = 64
 # Keys of plugins.config that only the SMCP scan writes.
 SCAN_KEYS = ("smcp", "module", "manifest")
@@ -177,6 +181,7 @@ class SmcpCommand:
 
 
 def check_plugin_name(name: str) -> str:
+    check_name_characters(name, "plugin")
     if len(name) > MAX_NAME or not NAME_RE.match(name):
         raise InvalidInput(
             f"plugin name {name[:80]!r} is not valid: use 1-{MAX_NAME} letters, digits, '.', '_' or '-', "
@@ -584,6 +589,9 @@ class PluginService:
 
     def _register_new(self, conn, caller, name, type, version, config, deps, agent_rows, tool_rows, enabled) -> RegisterResult:
         self._check_dependencies(conn, name, deps, enabled=enabled)
+        for t in tool_rows:  # a tool linked to a plugin runs its commands
+            refuse_outside_agents(conn, caller, f"registering plugin {name!r} for tool {t['name']!r}",
+                                  ownership.tool_reach, t["id"])
         plugin_id = sql.insert(conn, {
             "name": name, "type": type, "version": version, "config": _dump(config),
             "is_enabled": int(enabled), "status": "Active" if enabled else "Inactive",
@@ -634,6 +642,11 @@ class PluginService:
                 f"plugin {row['name']!r} cannot be upgraded to {version}: {', '.join(broken)}. Upgrade those "
                 "plugins first (or unregister them). Nothing was changed."
             )
+        # A new version changes what every agent and instance using the plugin runs.
+        refuse_outside_agents(conn, caller, f"upgrading plugin {row['name']!r}", ownership.plugin_reach, [row["id"]])
+        for t in tool_rows:
+            refuse_outside_agents(conn, caller, f"upgrading plugin {row['name']!r} for tool {t['name']!r}",
+                                  ownership.tool_reach, t["id"])
         sql.update(conn, row["id"], {
             "type": type, "version": version,
             "config": _dump(config if config is not None else before.config),
@@ -661,6 +674,7 @@ class PluginService:
                     "Nothing was removed. Unregister those first, or register versions of them without this "
                     "dependency."
                 )
+            refuse_outside_agents(conn, caller, f"unregister_plugin {before.name!r}", ownership.plugin_reach, [row["id"]])
             sql.delete(conn, row["id"])
             audit.record(conn, caller, action="plugin.unregister", source="plugin", source_id=row["id"],
                          message=f"plugin {before.name!r} unregistered", before=before)
@@ -695,6 +709,8 @@ class PluginService:
             if row["is_enabled"]:
                 return PluginChange(plugin=plugin_from_row(conn, row), changed=False)
             before = plugin_from_row(conn, row)
+            refuse_outside_agents(conn, caller, f"enabling plugin {name!r}" + (" with chain=true" if disabled else ""),
+                                  ownership.plugin_reach, [row["id"], *(graph.rows[k]["id"] for k in disabled)])
             for key in disabled:
                 dep = graph.rows[key]
                 sql.update(conn, dep["id"], {"is_enabled": 1, "status": _enabled_status(dep["status"], True)})
@@ -723,6 +739,9 @@ class PluginService:
             if not row["is_enabled"]:
                 return PluginChange(plugin=plugin_from_row(conn, row), changed=False)
             before = plugin_from_row(conn, row)
+            refuse_outside_agents(conn, caller,
+                                  f"disabling plugin {name!r}" + (" with cascade=true" if enabled_dependents else ""),
+                                  ownership.plugin_reach, [row["id"], *(graph.rows[k]["id"] for k in enabled_dependents)])
             for key in enabled_dependents:
                 dep = graph.rows[key]
                 sql.update(conn, dep["id"], {"is_enabled": 0, "status": _enabled_status(dep["status"], False)})
@@ -748,6 +767,12 @@ class PluginService:
             before = plugin_from_row(conn, row)
             targets = [("agent", r, {"agent_id": r["id"]}) for r in (resolve_agent(conn, a) for a in agents)]
             targets += [("tool", r, {"tool_id": r["id"]}) for r in (resolve_tool(conn, t) for t in tools)]
+            # A tool linked to a plugin runs its commands: (un)linking one acts on the tool's instances.
+            linked = {t["id"] for t in sql.linked_tools(conn, row["id"])}
+            for kind, target, _key in targets:
+                if kind == "tool" and (target["id"] in linked) != add:
+                    refuse_outside_agents(conn, caller, f"{verb}ing plugin {row['name']!r} and tool {target['name']!r}",
+                                          ownership.tool_reach, target["id"])
             changed, unchanged = [], []
             for kind, target, key in targets:
                 done = sql.link(conn, row["id"], **key) if add else sql.unlink(conn, row["id"], **key)

@@ -38,11 +38,13 @@ from sanctum_mcp.domain import cron
 from sanctum_mcp.domain.clock import iso, parse_instant
 from sanctum_mcp.domain.errors import RegistryError
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.secrets import find_tokens
 from sanctum_mcp.storage import jobs as sql
 from sanctum_mcp.storage import logs as log_sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.smcp import PluginRun
 
 log = logging.getLogger("sanctum_mcp.scheduler")
 
@@ -103,15 +105,19 @@ class PluginPlan:
     argv: list[str]  # never logged: arguments may hold decrypted secrets
     problem: str | None = None
     python: str | None = None  # the interpreter SMCP runs the plugin with, if known
-    secrets: tuple[str, ...] = ()  # plaintext of the instance's encrypted arguments: masked in the log
+    # The instance's config holds encrypted secrets, which argv carries decrypted: then nothing the
+    # plugin prints is kept (see WITHHELD).
+    has_secrets: bool = False
 
-    def redact(self, text: str) -> str:
-        """The plugin's output with any secret argument masked (a plugin may echo its arguments)."""
-        from sanctum_mcp.domain.secrets import mask
 
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, mask(secret))
-        return text
+# A plugin may print an argument in any encoding (JSON escapes, repr, URL encoding, base64 at any
+# alignment, hex, pieces of it), and the run's log rows are readable by viewers: masking the echoes
+# one knows of would still leave the others. So for a run whose arguments hold secrets, the
+# plugin's output and its error text are not stored; the exit code and the plugin's reported
+# status ("success"/"error") are.
+WITHHELD = ("not kept: this instance's arguments hold secrets, which a plugin may print in any encoding; "
+            "run the plugin command by hand to see its output")
+REPORTED_STATUSES = ("success", "error")
 
 
 class Scheduler:
@@ -275,13 +281,8 @@ class Scheduler:
             partial(run_plugin, Path(plan.plugin_dir), plan.argv, timeout=self.plugin_timeout,
                     python=self.python or plan.python)
         )
-        details = base | {"exit_code": run.exit_code, "output": _clip(plan.redact(run.stdout)),
-                          "stderr": _clip(plan.redact(run.stderr), 500)}
-        reason = run.error
-        if reason is None and isinstance(run.result, dict) and run.result.get("status") == "error":
-            reported = run.result.get("error")
-            reason = f"the plugin reported an error: {reported if isinstance(reported, str) else 'no message'}"
-        reason = plan.redact(reason) if reason is not None else None
+        details = base | {"exit_code": run.exit_code} | _kept_output(plan, run)
+        reason = _failure_reason(plan, run)
         tool = f"{plan.plugin}__{plan.command}"
         if reason is None:
             await self._finish(claim, ok=True, action="job.run", message=f"job {claim.name!r} ran {tool} (exit code 0)",
@@ -350,23 +351,37 @@ def plugin_plan(registry: Registry, conn: sqlite3.Connection, instance_id: int) 
                           problem=str(exc))
     instance = sql.instance_by_id(conn, instance_id)
     stored = json.loads(instance["config"]) if instance is not None and instance["config"] else {}
-    secrets = _decrypted_leaves(stored.get("arguments") if isinstance(stored, dict) else None, found.arguments)
     return PluginPlan(plugin=plugin, plugin_dir=str(found.plugin_dir), command=found.command, argv=argv,
-                      python=found.python, secrets=tuple(secrets))
+                      python=found.python, has_secrets=bool(find_tokens(stored)))
 
 
-def _decrypted_leaves(stored: Any, plain: Any) -> list[str]:
-    """Plaintext values whose stored form is an encrypted secret (walking both trees together)."""
-    from sanctum_mcp.domain.secrets import SecretBox
+def _kept_output(plan: PluginPlan, run: PluginRun) -> dict[str, Any]:
+    """What a run's log row keeps of the plugin's output."""
+    if not plan.has_secrets:
+        return {"output": _clip(run.stdout), "stderr": _clip(run.stderr, 500)}
+    kept: dict[str, Any] = {"output": None, "stderr": None, "output_withheld": WITHHELD}
+    status = run.result.get("status") if isinstance(run.result, dict) else None
+    if status in REPORTED_STATUSES:
+        kept["plugin_status"] = status
+    return kept
 
-    if isinstance(stored, str) and SecretBox.is_encrypted(stored):
-        text = plain if isinstance(plain, str) else json.dumps(plain)
-        return [text] if len(text) >= 4 else []
-    if isinstance(stored, dict) and isinstance(plain, dict):
-        return [s for key in stored if key in plain for s in _decrypted_leaves(stored[key], plain[key])]
-    if isinstance(stored, list) and isinstance(plain, list):
-        return [s for a, b in zip(stored, plain) for s in _decrypted_leaves(a, b)]
-    return []
+
+def _failure_reason(plan: PluginPlan, run: PluginRun) -> str | None:
+    """Why the run failed (None if it did not), in words that never carry what the plugin printed
+    when its arguments hold secrets."""
+    reported = isinstance(run.result, dict) and run.result.get("status") == "error"
+    if plan.has_secrets:
+        if run.exit_code not in (None, 0):
+            return f"exit code {run.exit_code} (the plugin's output is {WITHHELD})"
+        if run.error is not None:
+            return run.error  # it did not start, or timed out: no plugin output in the reason
+        return f"the plugin reported an error (its message is {WITHHELD})" if reported else None
+    if run.error is not None:
+        return run.error
+    if reported:
+        message = run.result.get("error")
+        return f"the plugin reported an error: {message if isinstance(message, str) else 'no message'}"
+    return None
 
 
 def _log(conn: sqlite3.Connection, level: str, job_id: int, action: str, at: str, message: str, details: dict[str, Any]) -> None:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sanctum_mcp.domain.errors import Conflict
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
@@ -27,10 +30,20 @@ PREFIX = "fernet:"
 MASK = "********"
 # Below this length even the last four characters would say too much about the value.
 SHOW_TAIL_FROM = 12
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+# What redact() hides in free text: API tokens (domain/users.py: "sanctum_" + 43 url-safe
+# characters; any run of 32 or more is taken for one) and stored ciphertext (a Fernet token starts
+# with its version byte 0x80 and a timestamp: "gAAAAA" in base64).
+_CREDENTIALS = re.compile(r"sanctum_[A-Za-z0-9_-]{32,}|fernet:gAAAA[A-Za-z0-9_=-]*")
 
 
-class SecretUnreadable(Exception):
-    """A stored secret cannot be decrypted with the keys at hand (wrong or missing key)."""
+class SecretUnreadable(Conflict):
+    """A stored secret cannot be decrypted with the keys at hand (wrong or missing key).
+
+    A Conflict, so that any path that needs the plaintext and cannot have it fails with this
+    message (restore the key, or set the secret again), never as an unexpected failure. Paths that
+    only SHOW a secret catch it and show the bare mask instead.
+    """
 
 
 def mask(plaintext: str | None) -> str:
@@ -38,6 +51,18 @@ def mask(plaintext: str | None) -> str:
     if not plaintext:
         return MASK
     return MASK + (plaintext[-4:] if len(plaintext) >= SHOW_TAIL_FROM else "")
+
+
+def redact(text: str) -> str:
+    """Free text (a log line) with every API token and stored-secret ciphertext replaced by the mask.
+
+    A guard for text nobody built from domain models (third-party log records, tracebacks): a
+    plaintext secret cannot be recognised in such text, so the loggers that could print one are
+    kept quiet instead (sanctum_mcp/log_setup.py).
+    """
+    if "sanctum_" not in text and "fernet:" not in text:
+        return text
+    return _CREDENTIALS.sub(lambda m: ("fernet:" if m.group().startswith("fernet:") else "sanctum_") + MASK, text)
 
 
 def new_key() -> bytes:
@@ -179,6 +204,48 @@ class SecretBox:
     @staticmethod
     def is_encrypted(stored: str | None) -> bool:
         return bool(stored) and stored.startswith(PREFIX)
+
+
+def is_token(value: Any) -> bool:
+    """True for a string that is a `fernet:` token by its shape (version byte, timestamp, IV, whole
+    AES blocks, HMAC), whether or not the keys at hand open it. Used where secrets are found by
+    their shape inside JSON (storage/secrets.py, embedded cells), so that a plain note that merely
+    starts with "fernet:" is not taken for a secret."""
+    if not isinstance(value, str) or not value.startswith(PREFIX):
+        return False
+    body = value[len(PREFIX):]
+    if len(body) > 1_000_000 or len(body) % 4 or _BASE64URL.fullmatch(body) is None:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(body.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return False
+    # 1 version + 8 timestamp + 16 IV + n*16 ciphertext (n >= 1) + 32 HMAC
+    return len(raw) >= 73 and (len(raw) - 57) % 16 == 0 and raw[0] == 0x80
+
+
+def find_tokens(document: Any) -> list[tuple[Any, Any]]:
+    """(container, key) of every token (is_token) anywhere inside a JSON document (dicts and lists).
+    Iterative: a deep document costs no stack."""
+    found: list[tuple[Any, Any]] = []
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if is_token(value):
+                found.append((node, key))
+            elif isinstance(value, (dict, list)):
+                pending.append(value)
+    return found
+
+
+def rewrite_tokens(document: Any, replace) -> int:
+    """Replace, in place, every token inside a JSON document with replace(token); how many there were."""
+    found = find_tokens(document)
+    for node, key in found:
+        node[key] = replace(node[key])
+    return len(found)
 
 
 def _file_signature(path: Path) -> tuple[int, int, int] | None:

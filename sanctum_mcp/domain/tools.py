@@ -25,9 +25,12 @@ from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.secrets import SecretBox, mask
+from sanctum_mcp.domain.secrets import MASK, SecretBox, SecretUnreadable, mask
+from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import tools as sql
 
 if TYPE_CHECKING:
@@ -137,6 +140,7 @@ def resolve_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row:
 
 
 def check_name(name: str, what: str) -> str:
+    check_name_characters(name, what)
     if not name.strip() or name.strip() != name:
         raise InvalidInput(f"{what} name {name!r} must be non-empty and have no surrounding spaces.")
     if len(name) > MAX_NAME:
@@ -238,15 +242,29 @@ class InstanceConfig:
                 _set(plain, path, json.loads(self.box.decrypt(value)))
         return plain
 
+    def readable(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, ...]]]:
+        """plaintext(), except that a secret the keys at hand cannot decrypt (a database copied
+        without its key file) stays as stored; with the paths of those secrets."""
+        plain = _copy(stored)
+        unreadable = []
+        for path in self.paths:
+            present, value = _get(plain, path)
+            if present and isinstance(value, str) and SecretBox.is_encrypted(value):
+                try:
+                    _set(plain, path, json.loads(self.box.decrypt(value)))
+                except SecretUnreadable:
+                    unreadable.append(path)
+        return plain, unreadable
+
     def shown(self, stored: dict[str, Any]) -> dict[str, Any]:
         if not self.paths:
             return stored
-        plain = self.plaintext(stored)
+        plain, unreadable = self.readable(stored)  # an unreadable secret shows as the bare mask
         out = _copy(stored)
         for path in self.paths:
             present, value = _get(plain, path)
             if present:
-                _set(out, path, mask(_as_text(value)))
+                _set(out, path, MASK if path in unreadable else mask(_as_text(value)))
         return out
 
     def stored(self, plain: dict[str, Any]) -> dict[str, Any]:
@@ -263,11 +281,18 @@ class InstanceConfig:
         """Where the caller sent back exactly the mask of the stored secret, keep the stored secret."""
         if not self.paths or not current_stored:
             return incoming
-        current = self.plaintext(current_stored)
+        current, unreadable = self.readable(current_stored)
         merged = _copy(incoming)
         for path in self.paths:
             present, value = _get(merged, path)
             had, old = _get(current, path)
+            if present and path in unreadable and value == MASK:
+                # Keeping it would store a config nobody can check against the schema or run.
+                raise Conflict(
+                    f"the stored secret at {'.'.join(('$', *path))} cannot be decrypted with the current key "
+                    "(the database was probably copied without its key file, or the key was changed), so it "
+                    "cannot be kept. Send a new value for it, or restore the key. Nothing was changed."
+                )
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
         return merged
@@ -421,6 +446,15 @@ class ToolService:
 
     def update_tool_in(self, conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, changes: dict[str, Any]) -> Tool:
         before = Tool.from_row(row)
+        # The enabled flag, the schema and the category decide what every instance of the tool may
+        # do or hold: changing them acts on those instances (and their jobs), whoever owns them.
+        switched = [label for column, label, now in (
+            ("is_enabled", "enabled", before.is_enabled), ("config_schema", "config_schema", before.config_schema),
+            ("category", "category", before.category),
+        ) if column in changes and changes[column] != now]
+        if switched:
+            refuse_outside_agents(conn, caller, f"changing {', '.join(switched)} of tool {before.name!r}",
+                                  ownership.tool_reach, row["id"])
         if "name" in changes:
             clash = sql.get_tool_by_name(conn, changes["name"])
             if clash is not None and clash["id"] != row["id"]:
@@ -497,6 +531,9 @@ class ToolService:
                     + ". Nothing was deleted. Delete them first (delete_tool_instance), or call delete_tool "
                     "again with cascade=true to delete them together with the tool."
                 )
+            if refs["tool_instances"]:
+                refuse_outside_agents(conn, caller, f"delete_tool {before.name!r} with cascade=true",
+                                      ownership.tool_reach, row["id"])
             removed = [instance_from_row(r, box, before.config_schema) for r in sql.instances_of_tool(conn, row["id"])]
             sql.delete_tool_dependents(conn, row["id"])
             sql.delete_tool(conn, row["id"])
@@ -603,6 +640,9 @@ class ToolService:
                     f"({', '.join(repr(j) for j in jobs)}). Nothing was deleted. Delete or re-target those jobs "
                     "first, or call delete_tool_instance again with cascade=true to delete them too."
                 )
+            if jobs:
+                refuse_outside_agents(conn, caller, f"delete_tool_instance {before.id} with cascade=true",
+                                      ownership.instance_reach, row["id"])
             sql.delete_instance(conn, row["id"], with_jobs=cascade)
             audit.record(conn, caller, action="tool_instance.delete", source="tool_instance", source_id=row["id"],
                          message=f"instance {before.name!r} of tool {before.tool!r} deleted", before=before,
@@ -615,11 +655,11 @@ class ToolService:
 def _keep_unchanged_secrets(codec: InstanceConfig, plain: dict[str, Any], current_stored: dict[str, Any]) -> dict[str, Any]:
     """Encrypt the new config, re-using the stored ciphertext of secrets whose value did not change."""
     stored = codec.stored(plain)
-    current_plain = codec.plaintext(current_stored)
+    current_plain, unreadable = codec.readable(current_stored)
     for path in codec.paths:
         present, value = _get(plain, path)
         had, old = _get(current_plain, path)
-        if present and had and value == old:
+        if present and had and path not in unreadable and value == old:
             _set(stored, path, _get(current_stored, path)[1])
     return stored
 

@@ -23,6 +23,7 @@ from sanctum_mcp.domain.references import as_id, looks_like_id
 from sanctum_mcp.domain.clock import iso
 from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller, Permissions, Role
+from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.storage import users as sql
 
@@ -124,6 +125,7 @@ def hash_token(token: str) -> str:
 
 
 def check_username(username: str) -> str:
+    check_name_characters(username, "user")
     if not USERNAME_RE.fullmatch(username):
         raise InvalidInput(
             f"username {username[:80]!r} is not valid: use 1-64 characters, letters, digits and . _ @ -, "
@@ -144,6 +146,7 @@ def check_permissions(permissions: PermissionSet | None) -> PermissionSet | None
     if permissions is None:
         return None
     for agent in permissions.agents or []:
+        check_name_characters(agent, "permissions.agents: an agent")
         if not agent.strip() or agent != agent.strip():
             raise InvalidInput(f"permissions.agents: {agent!r} must be an agent name without surrounding spaces.")
     return permissions
@@ -170,6 +173,15 @@ def _guard_last_admin(conn: sqlite3.Connection, row: sqlite3.Row, what: str) -> 
             f"{row['username']!r} is the last active admin, so it cannot be {what}; nothing was changed. "
             "Give another user the admin role first (update_user with role='admin')."
         )
+
+
+def _revoke_tokens_if_deactivated(conn: sqlite3.Connection, row: sqlite3.Row, columns: dict[str, Any],
+                                  now: str) -> list[int]:
+    """The one rule for every way of deactivating a user (deactivate_user, update_user active=false):
+    in the same transaction, every token of theirs is revoked. Returns the ids revoked."""
+    if columns.get("is_active", 1) != 0:
+        return []
+    return sql.revoke_tokens_of(conn, row["id"], now)
 
 
 class UserService:
@@ -279,6 +291,8 @@ class UserService:
         return await self.registry.db.read(sql.count_usable_tokens)
 
     async def create_token(self, caller: Caller, user: str, name: str | None) -> NewToken:
+        if name is not None:
+            check_name_characters(name, "API token")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hash_token(token)
         now = self._now()
@@ -381,6 +395,7 @@ class UserService:
             columns["is_active"] = int(changes["is_active"])
         if not columns:
             raise InvalidInput("update_user needs at least one of role, email, permissions, active; nothing was changed.")
+        now = self._now()
 
         def tx(conn: sqlite3.Connection) -> User:
             row = resolve(conn, user)
@@ -394,9 +409,14 @@ class UserService:
                 if clash is not None and clash["id"] != row["id"]:
                     raise Conflict(f"another user already has the email {columns['email']!r}; nothing was changed.")
             sql.update_user(conn, row["id"], columns)
+            # Deactivating here is deactivating: the tokens go too, or reactivating would revive them.
+            revoked = _revoke_tokens_if_deactivated(conn, row, columns, now)
             after = User.from_row(sql.get_by_id(conn, row["id"]), sql.tokens_of(conn, [row["id"]]))
+            note = f"; {len(revoked)} token(s) revoked" if revoked else ""
             audit.record(conn, caller, action="user.update", source="user", source_id=row["id"],
-                         message=f"user {after.username!r} updated", before=before, after=after.model_copy(update={"tokens": []}))
+                         message=f"user {after.username!r} updated{note}", before=before,
+                         after=after.model_copy(update={"tokens": []}),
+                         extra={"revoked_token_ids": revoked} if revoked else None)
             return after
 
         return await self.registry.db.write(tx)
@@ -411,7 +431,7 @@ class UserService:
             _guard_last_admin(conn, row, "deactivated")
             before = User.from_row(row)
             sql.update_user(conn, row["id"], {"is_active": 0})
-            revoked = sql.revoke_tokens_of(conn, row["id"], now)
+            revoked = _revoke_tokens_if_deactivated(conn, row, {"is_active": 0}, now)
             after = User.from_row(sql.get_by_id(conn, row["id"]), sql.tokens_of(conn, [row["id"]]))
             audit.record(conn, caller, action="user.deactivate", source="user", source_id=row["id"],
                          message=f"user {before.username!r} deactivated; {len(revoked)} token(s) revoked",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.resources import register_prompts, register_resources
 
 Identify = Callable[[Context], Caller]
+log = logging.getLogger("sanctum_mcp.calls")
 
 INSTRUCTIONS = """\
 sanctum-mcp is the Sanctum registry: the agents (Athena, Monday, Timbre, ...), their tools and tool
@@ -53,11 +55,16 @@ class CatalogueTool(Tool):
             args = spec.input.model_validate(self.fn_metadata.pre_parse_json(arguments))
         except ValidationError as exc:
             raise ToolError(describe_validation_error(spec.name, exc)) from None
+        call: Call | None = None
         try:
             call = Call(self.registry, self.identify(context), progress=context.report_progress)
             result = await run_tool(spec, call, args)
         except Exception as exc:
-            raise to_tool_error(spec.name, exc) from None
+            error = to_tool_error(spec.name, exc)
+            log.debug("%s by %s: refused or failed", spec.name, call.caller.username if call else "?")
+            raise error from None
+        # -v detail: which tool ran for whom, never its arguments or result (they may hold secrets).
+        log.debug("%s by %s: ok", spec.name, call.caller.username)
         if not convert_result:
             return result
         if isinstance(result, spec.output):

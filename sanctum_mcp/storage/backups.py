@@ -73,6 +73,14 @@ def delete(conn: sqlite3.Connection, backup_id: int) -> int:
     return conn.execute("DELETE FROM backups WHERE id = ?", (backup_id,)).rowcount
 
 
+def usage(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(backups holding or being written to a file, bytes of the completed ones): Failed ones keep no file."""
+    count, used = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM backups WHERE status <> 'Failed'"
+    ).fetchone()
+    return count, used
+
+
 def previous_completed(conn: sqlite3.Connection, created_before: str) -> sqlite3.Row | None:
     """The newest Completed backup (any type) made before `created_before`."""
     return conn.execute(

@@ -82,8 +82,26 @@ def page(conn: sqlite3.Connection, **filters: Any) -> list[sqlite3.Row]:
     return conn.execute(sql, params).fetchall()
 
 
-def purge_before(conn: sqlite3.Connection, cutoff: str) -> int:
-    return conn.execute("DELETE FROM logs WHERE created_at < ?", (cutoff,)).rowcount
+def purge_before(conn: sqlite3.Connection, cutoff: str, *, attributed_cutoff: str) -> int:
+    """Delete rows older than `cutoff`, except rows naming a user (the audit trail), which go only
+    before `attributed_cutoff` (never later than cutoff). The second DELETE walks
+    idx_logs_unattributed, so rows kept for the floor are not read again on every pass."""
+    removed = conn.execute("DELETE FROM logs WHERE created_at < ?", (min(cutoff, attributed_cutoff),)).rowcount
+    if cutoff > attributed_cutoff:
+        removed += conn.execute(PURGE_UNATTRIBUTED, (cutoff,)).rowcount
+    return removed
+
+
+# Without statistics SQLite may prefer idx_logs_user (user_id IS NULL), which reads every row naming
+# no user, however young; the partial index reads exactly the rows to delete.
+PURGE_UNATTRIBUTED = "DELETE FROM logs INDEXED BY idx_logs_unattributed WHERE user_id IS NULL AND created_at < ?"
+
+
+def has_row(conn: sqlite3.Connection, *, source: str, source_id: str, action: str) -> bool:
+    """Whether a row with this source, source id and action exists (idx_logs_source)."""
+    return conn.execute(
+        "SELECT 1 FROM logs WHERE source = ? AND source_id = ? AND action = ? LIMIT 1", (source, source_id, action)
+    ).fetchone() is not None
 
 
 JOB_RUN_ACTIONS = ("job.due", "job.run", "job.failed", "job.missed")

@@ -42,6 +42,27 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+OLD_LOG_RETENTION_TEXT = "Days the logs table (audit trail and events) keeps a row; 0 keeps everything"
+NEW_LOG_RETENTION_TEXT = (
+    "Days the logs table keeps a row; rows naming a user (the audit trail) stay at least 90 days; 0 keeps everything"
+)
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Version 3: the audit trail's retention floor and the backup quota. Index logs(created_at) for
+    rows naming no user (what retention deletes early); log_retention_days' description says the
+    floor (where it is still the seeded text); seeds: backup_max_count, backup_max_bytes."""
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL"
+    )
+    conn.execute(
+        "UPDATE system_config SET description = ? WHERE config_key = 'log_retention_days' AND description = ?",
+        (NEW_LOG_RETENTION_TEXT, OLD_LOG_RETENTION_TEXT),
+    )
+    for statement in split_statements(_section(seeds_text(), "v3")):
+        conn.execute(statement)
+
+
 def _section(script: str, name: str) -> str:
     """The part of seeds.sql between `-- [name]` and the next `-- [` marker."""
     start = script.index(f"-- [{name}]")
@@ -53,8 +74,9 @@ def _section(script: str, name: str) -> str:
 # SCHEMA_VERSION; schema.sql itself must equal the result of every step applied in order.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "logs(source, created_at) and configurations(key) indexes; scheduler settings; seed history", _v2),
+    Migration(3, "audit retention floor (logs index for rows naming no user); backup quota settings", _v3),
 )
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @cache

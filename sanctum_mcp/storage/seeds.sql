@@ -1,5 +1,5 @@
 -- =============================================================================
--- sanctum-mcp: default rows of the Sanctum registry (schema version 2)
+-- sanctum-mcp: default rows of the Sanctum registry (schema version 3)
 -- =============================================================================
 -- Run after schema.sql, on every start if wanted: every statement is idempotent and
 -- never overwrites a row an operator has changed.
@@ -63,7 +63,7 @@ INSERT INTO system_config
      default_value, constraint_json)
 VALUES
     ('log_retention_days', '30', 'integer',
-     'Days the logs table (audit trail and events) keeps a row; 0 keeps everything',
+     'Days the logs table keeps a row; rows naming a user (the audit trail) stay at least 90 days; 0 keeps everything',
      0, 'general', '30', '{"type":"integer","minimum":0,"maximum":36500}'),
     ('backup_schedule', '0 3 * * *', 'string',
      'Cron expression (UTC) for automatic full backups; empty turns them off',
@@ -76,6 +76,29 @@ ON CONFLICT(config_key) DO NOTHING;
 -- Their version 1 in config_history, as for every seeded setting (the statement above the Letta
 -- row; repeated here because this section runs after it). On a database migrated from version 1
 -- it also gives the older seeded settings the version-1 history a new database starts with.
+INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change)
+SELECT 'system', '', s.config_key, s.version, s.config_value, s.config_type, s.is_sensitive, 'seed', 'set'
+FROM system_config AS s
+WHERE s.default_value IS NOT NULL AND s.version = 1
+  AND NOT EXISTS (SELECT 1 FROM config_history AS h
+                  WHERE h.scope = 'system' AND h.target = '' AND h.key = s.config_key);
+
+-- [v3] The backup quota (added by schema version 3; storage/migrations.py runs this section on a
+-- version-2 database). create_backup is refused, and automatic backups are skipped, once the
+-- backups hold this many files or bytes; 0 turns a limit off. Admin only, like the settings above.
+INSERT INTO system_config
+    (config_key, config_value, config_type, description, is_sensitive, category,
+     default_value, constraint_json)
+VALUES
+    ('backup_max_count', '30', 'integer',
+     'Most backups kept at once (manual and automatic); 0 = no limit',
+     0, 'general', '30', '{"type":"integer","minimum":0,"maximum":1000000}'),
+    ('backup_max_bytes', '2147483648', 'integer',
+     'Most bytes all backups together may hold (default 2 GiB); 0 = no limit',
+     0, 'general', '2147483648', '{"type":"integer","minimum":0}')
+ON CONFLICT(config_key) DO NOTHING;
+
+-- Their version 1 in config_history (as for every seeded setting).
 INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change)
 SELECT 'system', '', s.config_key, s.version, s.config_value, s.config_type, s.is_sensitive, 'seed', 'set'
 FROM system_config AS s
