@@ -138,6 +138,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
     from sanctum_mcp.server.lograte import RateLimitFilter
     from sanctum_mcp.transports.background import background
     from sanctum_mcp.transports.connections import guarded_protocol
+    from sanctum_mcp.transports.shutdown import stop_on_termination
 
     limits = limits or HttpLimits()
     quieter = RateLimitFilter()
@@ -160,8 +161,12 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
                                     body_timeout=limits.body_timeout)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", http=protocol,
                                 ws="none", backlog=limits.backlog)
+        server = uvicorn.Server(config)
         async with background(registry, scheduler=scheduler, db_log=db_log):
-            await uvicorn.Server(config).serve()
+            # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
+            # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.
+            async with stop_on_termination(stop=lambda: setattr(server, "should_exit", True)):
+                await server.serve()
     finally:
         await registry.close()
         for name in CLIENT_TRIGGERED_LOGGERS:
