@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-# registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...).
-_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "registry_cli")
+# registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...,
+# letta env).
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "letta", "registry_cli")
 
 
 def _command_modules():

@@ -472,7 +472,8 @@ def test_letta_env_is_admin_only_and_every_reveal_is_audited(db_path, letta):
     assert refused.returncode == 1 and refused.stdout == "" and "Traceback" not in refused.stderr
     assert "admin" in refused.stderr and "'ana'" in refused.stderr and "sanctum-mcp letta list" in refused.stderr
     assert PW not in refused.stderr
-    after = snapshot(db_path)
+    after = [row for row in snapshot(db_path) if "sqlite_sequence" not in row]
+    before = [row for row in before if "sqlite_sequence" not in row]
     added_rows = [row for row in after if row not in before]
     assert len(added_rows) == 1 and "access.denied" in added_rows[0]  # the refusal is audited, nothing else moved
     assert [row for row in before if row not in after] == []
@@ -494,7 +495,7 @@ def test_letta_env_without_an_active_connection_or_key_is_a_clear_error(db_path,
         conn.execute("UPDATE letta_server_config SET is_active = 0")
     none = sanctum_cli(db_path, "letta", "env")
     assert none.returncode == 1 and none.stdout == "" and "Traceback" not in none.stderr
-    assert "sanctum-mcp letta add" in none.stderr and "sanctum-mcp letta use" in none.stderr
+    assert "sanctum-mcp letta add --activate" in none.stderr and "sanctum-mcp letta activate" in none.stderr
 
 
 def test_letta_use_activates_and_the_other_letta_verbs_exist(db_path, letta):

@@ -50,8 +50,13 @@ def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -
 
 def test_every_tool_has_exactly_one_command_and_commands_are_unique():
     commands: dict[str, list[tuple[str, ...]]] = {}
+    aliases: dict[str, list[tuple[str, ...]]] = {}
     for path, tool in leaf_commands(build_parser()):
-        commands.setdefault(tool, []).append(path)
+        # A second name (paths.ALIASES: `letta use` for `letta activate`) is the same command.
+        second = path[-1] in paths.ALIASES.get(tool, ())
+        (aliases if second else commands).setdefault(tool, []).append(path)
+    assert aliases == {tool: [(*paths.cli_path(all_tools()[tool])[:-1], name) for name in names]
+                       for tool, names in paths.ALIASES.items()}
     tools = all_tools()
     without = sorted(set(tools) - set(commands))
     assert not without, f"tools without a CLI command: {without}"
