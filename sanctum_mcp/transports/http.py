@@ -32,6 +32,7 @@ from sanctum_mcp import __version__
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, identify_from_token
+from sanctum_mcp.transports import listen
 
 log = logging.getLogger("sanctum_mcp.http")
 
@@ -132,7 +133,13 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
 
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
-    registry = await Registry.open(db_path, user=user)
+    # Bound first: a port another program holds is one line (listen.py), announced and created nothing.
+    listeners = listen.bind(host, port)
+    try:
+        registry = await Registry.open(db_path, user=user)
+    except BaseException:
+        listen.close(listeners)
+        raise
     try:
         check_bind(host, active_tokens=await registry.users.usable_token_count())
         registry.letta.self_port = port
@@ -145,6 +152,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
                  __version__, shown, port, shown, port, db_path)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         async with background(registry, scheduler=scheduler, db_log=db_log):
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(config).serve(sockets=listeners)
     finally:
         await registry.close()
+        listen.close(listeners)
