@@ -3,7 +3,8 @@
 Real `sanctum-mcp` subprocesses, real sockets on 127.0.0.1, real files: a port another program
 holds, `serve --log-file` (masked like stderr, and still written after logrotate moves the file),
 the systemd user unit `sanctum-mcp service unit` prints (its ExecStart and ExecStartPost really run),
-and `make run` choosing its address from SANCTUM_MCP_HOST / SANCTUM_MCP_PORT.
+`make run` choosing its address from SANCTUM_MCP_HOST / SANCTUM_MCP_PORT, and the database in use:
+named when it is created, and never created in a folder nobody asked for.
 """
 
 from __future__ import annotations
@@ -227,3 +228,63 @@ def test_make_run_honours_sanctum_mcp_host_and_port(tmp_path):
         assert wait_healthy(f"http://127.0.0.1:{other}", served)["status"] == "ok"
     finally:
         stop_group(served)
+
+
+# --- the database in use ---------------------------------------------------------------------------------
+
+
+def created_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "created registry database" in line]
+
+
+def test_a_new_database_is_named_once_when_it_is_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list")
+    assert first.returncode == 0, first.stderr
+    [line] = created_lines(first.stderr)  # relative --db: the line names the absolute path
+    assert line.endswith(f"created registry database {tmp_path / 'registry.db'} (new)")
+    again = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list")
+    assert again.returncode == 0 and created_lines(again.stderr) == []
+    served = start_http_server(tmp_path / "served.db", "--trust-loopback")  # a server says it in its log
+    stop(served.process)
+    served.log.seek(0)
+    assert created_lines(served.log.read().decode()) != []
+    served.log.close()
+
+
+def test_db_pointing_at_a_folder_is_a_clear_error(tmp_path):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for command in (["agents", "list"], ["init"]):
+        done = sanctum(tmp_path / "ignored.db", "--db", str(folder), *command)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert str(folder) in line and "folder" in line and str(folder / "registry.db") in line
+    assert list(folder.iterdir()) == []
+
+
+def test_db_under_a_missing_folder_is_refused_and_creates_nothing(tmp_path):
+    wanted = tmp_path / "typo" / "sub" / "registry.db"
+    for args, env in (((str(wanted), "agents", "list"), {}), ((str(wanted), "init"), {})):
+        done = sanctum(tmp_path / "ignored.db", "--db", *args, **env)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert str(wanted.parent) in line and "does not exist" in line and "mkdir -p" in line
+    by_environment = sanctum(wanted, "agents", "list")  # $SANCTUM_MCP_DB is a choice too
+    assert by_environment.returncode == 1 and "does not exist" in by_environment.stderr
+    served = sanctum(wanted, "serve", "--transport", "http", "--port", str(free_port()), timeout=60)
+    assert served.returncode == 1 and "does not exist" in served.stderr and "Traceback" not in served.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_the_default_folder_is_created_on_its_own(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")} | {"HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", "init"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=str(REPO.parent), stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    default = home / ".sanctum" / "registry.db"
+    assert default.is_file() and (default.parent.stat().st_mode & 0o777) == 0o700
+    [line] = created_lines(done.stderr)
+    assert line.endswith(f"created registry database {default} (new)")
