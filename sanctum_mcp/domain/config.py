@@ -740,6 +740,9 @@ class ConfigService:
                     f"{key} is sensitive, and a sensitive key stays sensitive at every scope; leave sensitive out."
                 )
             secret = info.sensitive or bool(sensitive)
+            if secret and caller.no_secrets is not None:
+                raise Forbidden(f"set_config on the sensitive key {key!r} carries a secret in clear, and "
+                                f"{caller.no_secrets}")
             if secret:
                 _need_admin(caller, "set_config", key)
             previous = current["version"] if current else 0

@@ -90,7 +90,8 @@ class Registry:
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None
+        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None,
+        create_first_user: bool = True,
     ) -> Registry:
         """Open the database once for the whole process, migrating it if it is older.
 
@@ -98,6 +99,8 @@ class Registry:
         `user` (default `operator`) is created first; `user` picks that user (it must exist and be
         active), no `user` picks the oldest active admin. Raises NotFound/Forbidden otherwise.
         `user` defaults to $SANCTUM_MCP_USER (the CLI's --user sets it for the whole process).
+        create_first_user=False creates nobody: a process acting for others (the SMCP plugin) must
+        find its user, never make it the first admin.
         """
         from sanctum_mcp import settings
 
@@ -106,7 +109,8 @@ class Registry:
         try:
             await db.run(migrate, location=str(db.path))
             registry = cls(db, clock=clock)
-            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER)
+            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER,
+                                                                  create_first_user=create_first_user)
         except BaseException:
             await db.close()
             raise

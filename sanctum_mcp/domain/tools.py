@@ -305,6 +305,19 @@ class InstanceConfig:
             _set(out, path, self.box.encrypt(json.dumps(value)))
         return out
 
+    def sent_in_clear(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
+        """The secrets of incoming that are not exactly the mask of the stored one (which merge_masks
+        keeps), as JSON paths: what the caller sent in clear. Never compared with the plaintext: the
+        answer must not depend on a stored secret beyond its mask, which the caller is shown anyway."""
+        current = self.readable(current_stored)[0] if current_stored else {}
+        sent = []
+        for path in self.locations(incoming):
+            present, value = _get(incoming, path)
+            had, old = _get(current, path)
+            if present and not (had and isinstance(value, str) and value == mask(_as_text(old))):
+                sent.append(schemas.json_path(path))
+        return sent
+
     def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> tuple[dict[str, Any], list[Path]]:
         """Where the caller sent back exactly the mask of the stored secret, keep the stored secret.
         Returns the merged plaintext and the locations whose stored secret was kept."""
@@ -316,16 +329,13 @@ class InstanceConfig:
         current, unreadable = self.readable(current_stored)
         merged = _copy(incoming)
         kept: list[Path] = []
+        undecryptable: list[str] = []
         for path in locations:
             present, value = _get(merged, path)
             had, old = _get(current, path)
             if present and path in unreadable and value == MASK:
-                # Keeping it would store a config nobody can check against the schema or run.
-                raise Conflict(
-                    f"the stored secret at {schemas.json_path(path)} cannot be decrypted with the current key "
-                    "(the database was probably copied without its key file, or the key was changed), so it "
-                    "cannot be kept. Send a new value for it, or restore the key. Nothing was changed."
-                )
+                undecryptable.append(schemas.json_path(path))
+                continue
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
                 kept.append(path)
@@ -337,6 +347,13 @@ class InstanceConfig:
                     "secret stored at this place has another one (were items moved or removed?). Send the secret "
                     "itself there, or the config exactly as get_tool_instance shows it. Nothing was changed."
                 )
+        if undecryptable:
+            # Keeping them would store a config nobody can check against the schema or run.
+            raise Conflict(
+                f"the stored secrets at {', '.join(undecryptable)} cannot be decrypted with the current key (the "
+                "database was probably copied without its key file, or the key was changed), so they cannot be "
+                "kept. Send a new value for each, or restore the key. Nothing was changed."
+            )
         return merged, kept
 
 
@@ -638,6 +655,7 @@ class ToolService:
                 )
             schema = _schema_of(tool_row)
             codec = InstanceConfig(box, schema)
+            _refuse_secrets_in_clear(caller, codec, config, None, name)
             if schema is not None:
                 schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
                 schemas.validate(schema, config, what=f"config of the new instance {name!r}",
@@ -676,6 +694,7 @@ class ToolService:
             if "config" in changes:
                 codec = InstanceConfig(box, schema)
                 current = json.loads(row["config"]) if row["config"] else {}
+                _refuse_secrets_in_clear(caller, codec, changes["config"], current, row["name"])
                 plain, kept = codec.merge_masks(changes["config"], current)
                 if schema is not None:
                     schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
@@ -713,6 +732,18 @@ class ToolService:
             return DeletedToolInstance(deleted=before, removed_scheduled_jobs=jobs)
 
         return await self.registry.db.write(tx)
+
+
+def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: dict[str, Any],
+                             current_stored: dict[str, Any] | None, name: str) -> None:
+    """A caller whose surface must not carry secrets may send back masks, never a secret in clear
+    (not even the stored one: accepting that would tell them their guess was right)."""
+    if caller.no_secrets is None:
+        return
+    sent = codec.sent_in_clear(incoming, current_stored)
+    if sent:
+        raise Forbidden(f"the config of instance {name!r} sets the secret(s) {', '.join(sent)} (writeOnly in its "
+                        f"tool's schema) in clear, and {caller.no_secrets}")
 
 
 def _disabled_tool_message(tool_name: str) -> str:
