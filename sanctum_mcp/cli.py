@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-file", metavar="PATH",
                        help="write the log to this file instead of stderr (masked the same way; created owner-only; "
                             "reopened when logrotate moves it away)")
+    _add_http_limits(serve)
 
     init = commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
     init.add_argument("--example", action="store_true",
@@ -66,6 +67,34 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         module.add_commands(commands, common)
     return parser
+
+
+def _add_http_limits(serve: argparse.ArgumentParser) -> None:
+    """HTTP limits under attack; checked by transports/limits.py (each also an environment variable)."""
+    from sanctum_mcp.transports.limits import DEFAULT_MAX_CONNECTIONS, HttpLimits  # light: no mcp, no uvicorn
+
+    default = HttpLimits()
+    limits = serve.add_argument_group("HTTP limits (each also $SANCTUM_MCP_<NAME>, e.g. SANCTUM_MCP_MAX_SESSIONS)")
+    limits.add_argument("--max-sessions-per-user", dest="max_sessions_per_user", metavar="N",
+                        help="open MCP sessions one user may hold; one more closes their least recently used idle "
+                             f"session (default {default.max_sessions_per_user})")
+    limits.add_argument("--max-sessions", dest="max_sessions", metavar="N",
+                        help="open MCP sessions in all; beyond it non-admin users get 503 (admins are still let in) "
+                             f"(default {default.max_sessions})")
+    limits.add_argument("--session-idle-minutes", dest="session_idle_minutes", metavar="M",
+                        help=f"close a session after M minutes without a request (default {default.session_idle_minutes:g})")
+    limits.add_argument("--max-connections", dest="max_connections", metavar="N",
+                        help="open connections; one more gets 503 (default: half the open-files limit, at most "
+                             f"{DEFAULT_MAX_CONNECTIONS})")
+    limits.add_argument("--header-timeout", dest="header_timeout", metavar="SECONDS",
+                        help="close a connection whose request head is not complete by then "
+                             f"(default {default.header_timeout:g})")
+    limits.add_argument("--body-timeout", dest="body_timeout", metavar="SECONDS",
+                        help="close a connection whose request body is not complete by then "
+                             f"(default {default.body_timeout:g})")
+    limits.add_argument("--allowed-host", dest="allowed_hosts", metavar="NAME[:PORT]", action="append",
+                        help="also answer this Host name, e.g. a reverse proxy's (repeatable; "
+                             "$SANCTUM_MCP_ALLOWED_HOSTS: a comma list)")
 
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
@@ -123,13 +152,19 @@ def _serve(args: argparse.Namespace, db_path) -> None:
                                           db_log=not args.no_db_log))
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
+            from sanctum_mcp.transports.limits import InvalidLimit, http_limits
             from sanctum_mcp.transports.listen import CannotListen
 
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
+                limits = http_limits(vars(args))
+            except InvalidLimit as exc:
+                raise SystemExit(f"sanctum-mcp: {exc}") from None
+            try:
                 anyio.run(lambda: serve_http(db_path, host=host, port=port, trust_loopback=args.trust_loopback,
                                              stream_responses=args.stream_responses, user=args.user,
-                                             scheduler=not args.no_scheduler, db_log=not args.no_db_log))
+                                             scheduler=not args.no_scheduler, db_log=not args.no_db_log,
+                                             limits=limits))
             except (BindRefused, CannotListen) as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:

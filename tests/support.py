@@ -79,12 +79,16 @@ class HttpServer:
     def __init__(self, process: subprocess.Popen, host: str, port: int, log=None) -> None:
         self.process, self.host, self.port = process, host, port
         self.log = log  # the server's stderr (a temporary file)
-        self.base = f"http://{host}:{port}"
+        # A wildcard bind is reached through loopback: tests never send traffic to another address.
+        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
+        self.base = f"http://{shown}:{port}"
         self.mcp_url = f"{self.base}/mcp"
         self.sse_url = f"{self.base}/sse"
 
 
-def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeout: float = 30.0, **env: str) -> HttpServer:
+def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeout: float = 30.0,
+                      preexec_fn=None, **env: str) -> HttpServer:
+    """`preexec_fn` runs in the child before the server starts (e.g. to lower its open-files limit)."""
     port = free_port()
     # stderr goes to a file, never an undrained pipe: a busy server would block once the pipe filled.
     log = tempfile.TemporaryFile()
@@ -94,6 +98,7 @@ def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeou
         stdout=subprocess.DEVNULL,
         stderr=log,
         cwd=str(REPO.parent),
+        preexec_fn=preexec_fn,
     )
     server = HttpServer(process, host, port, log)
     deadline = time.monotonic() + timeout
@@ -108,6 +113,13 @@ def start_http_server(db_path: Path, *args: str, host: str = "127.0.0.1", timeou
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("HTTP server did not come up in time")
+
+
+def server_log(server: HttpServer) -> str:
+    """What the server wrote to stderr so far. pread: the child shares this file's offset, so a
+    seek here would move where it writes."""
+    fd = server.log.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def stop(process: subprocess.Popen) -> None:

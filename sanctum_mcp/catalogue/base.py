@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.storage.database import is_disk_full, trouble
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
@@ -310,6 +311,15 @@ def explain_failure(tool_name: str, exc: BaseException) -> tuple[str, str]:
         return "conflict", f"{tool_name} was refused by the database ({exc}); nothing was changed."
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return "busy", f"{tool_name}: the database is busy with another writer; nothing was changed. Retry."
+    if is_disk_full(exc):
+        # Not "failed unexpectedly": the caller (or whoever reads the log) can act on this one.
+        errors_log.warning("%s refused: the disk holding the registry database is full", tool_name)
+        return "unavailable", (f"{tool_name} was not done and nothing was changed: the disk that holds the "
+                               "registry database is full. Free some space on it, then retry.")
+    cause = trouble(exc)
+    if cause is not None:
+        errors_log.warning("%s refused: the registry database cannot be used (%s)", tool_name, exc)
+        return "unavailable", f"{tool_name} was not done and nothing was changed: the registry database cannot be used: {cause}."
     reference = uuid.uuid4().hex[:12]
     errors_log.error("unexpected failure in %s (reference %s)", tool_name, reference, exc_info=exc)
     return "internal", (

@@ -6,14 +6,21 @@
   and /sse + /messages/). It accepts a valid bearer token; with trust_loopback, a request that
   carries NO Authorization header and comes from a loopback address is the local operator. A
   wrong token is never rescued by the loopback rule.
+  The backend notes in the request scope why it found no caller (no token, or a token that was
+  not accepted).
+- `RequireCaller` (ASGI middleware on the whole app) answers every request without a caller with a
+  401 that says which of the two it was (`missing_token` / `invalid_token`), and logs a WARNING
+  naming the remote address and the reason, never the token, at most once a minute per
+  (address, reason). The SDK's own RequireAuthMiddleware stays on the MCP routes behind it.
 - `identify_from_token` is the `identify(ctx)` of the HTTP server: it maps the request's verified
-  access token to a Caller. The SDK's RequireAuthMiddleware (on every MCP route) answers 401
-  with `WWW-Authenticate: Bearer` when no caller was established.
+  access token to a Caller.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -21,14 +28,25 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuth
 from mcp.server.auth.provider import AccessToken
 from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sanctum_mcp.domain.errors import Forbidden
 from sanctum_mcp.domain.identity import Caller, Permissions
+from sanctum_mcp.server.lograte import RateLimitedLog
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
     from sanctum_mcp.domain.registry import Registry
+
+log = logging.getLogger("sanctum_mcp.auth")
+
+# Why a request has no caller, noted in its scope by RegistryAuthBackend for RequireCaller.
+AUTH_FAILURE = "sanctum.auth_failure"
+NO_HEADER = "no Authorization header"
+NOT_BEARER = "Authorization is not a Bearer token"
+REJECTED = "bearer token not accepted"
+GET_A_TOKEN = "an admin creates one with `sanctum-mcp user token NAME`"
 
 
 def access_token_for(caller: Caller, *, token_id: int | None, via: str) -> AccessToken:
@@ -95,15 +113,55 @@ class RegistryAuthBackend(AuthenticationBackend):
         self.registry = registry
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, AuthenticatedUser] | None:
+        header = conn.headers.get("authorization")
+        if header is None:
+            conn.scope[AUTH_FAILURE] = NO_HEADER
+            if self.trust_loopback and is_loopback_client(conn.client.host if conn.client else None):
+                try:
+                    operator = self.registry.users.operator_now()
+                except Forbidden:  # the operator was deactivated: no one to act as, so 401
+                    return None
+                token = access_token_for(operator, token_id=None, via="loopback")
+                return AuthCredentials(token.scopes), AuthenticatedUser(token)
+            return None
         result = await self.bearer.authenticate(conn)
-        if result is not None:
-            return result
-        if (self.trust_loopback and "authorization" not in conn.headers
-                and is_loopback_client(conn.client.host if conn.client else None)):
-            try:
-                operator = self.registry.users.operator_now()
-            except Forbidden:  # the operator was deactivated: no one to act as, so 401
-                return None
-            token = access_token_for(operator, token_id=None, via="loopback")
-            return AuthCredentials(token.scopes), AuthenticatedUser(token)
-        return None
+        if result is None:
+            conn.scope[AUTH_FAILURE] = REJECTED if header.lower().startswith("bearer ") else NOT_BEARER
+        return result
+
+
+class RequireCaller:
+    """Every path but `public` needs a caller (so an unknown path answers 404 only to a caller):
+    otherwise 401, a body saying whether the token was missing or not accepted, and a rate-limited
+    WARNING (remote address and reason, never the token)."""
+
+    def __init__(self, app: ASGIApp, *, public: frozenset[str] = frozenset({"/healthz"})) -> None:
+        self.app, self.public = app, public
+        self.warnings = RateLimitedLog(log.warning)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["path"] in self.public
+                or isinstance(scope.get("user"), AuthenticatedUser)):
+            await self.app(scope, receive, send)
+            return
+        reason = scope.get(AUTH_FAILURE, NO_HEADER)
+        if reason == REJECTED:
+            error = "invalid_token"
+            description = ("the bearer token was not accepted: it is unknown or revoked, or its user is "
+                           f"deactivated; ask for a new one ({GET_A_TOKEN})")
+            challenge = f'Bearer realm="sanctum-mcp", error="invalid_token", error_description="{description}"'
+        else:
+            error = "missing_token"
+            sent = ("the Authorization header is not 'Bearer <token>'" if reason == NOT_BEARER
+                    else "no Authorization header was sent")
+            description = f"{sent}; send 'Authorization: Bearer <token>' ({GET_A_TOKEN})"
+            challenge = 'Bearer realm="sanctum-mcp"'  # RFC 6750 3.1: no error code without a token
+        address = scope["client"][0] if scope.get("client") else "an unknown address"
+        # The path is the client's text: %r keeps a line break in it from starting a new log line.
+        self.warnings.emit((address, error), "401 %s from %s: %s %r (%s)", error, address, scope.get("method", ""),
+                           scope["path"][:100], reason)
+        body = json.dumps({"error": error, "error_description": description}).encode()
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"www-authenticate", challenge.encode())]})
+        await send({"type": "http.response.body", "body": body})

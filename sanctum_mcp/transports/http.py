@@ -6,7 +6,12 @@ server lifespan once per SSE connection, so nothing process-wide may live there.
 Authentication: every MCP route needs a bearer token (server/auth.py). The SDK builds each
 sub-app with its own AuthenticationMiddleware, but only the sub-apps' ROUTES are copied into this
 app, so that middleware is added here, on the parent, where it covers /mcp, /sse and /messages/
-alike. The routes themselves keep the SDK's RequireAuthMiddleware (401 + WWW-Authenticate).
+alike; so is RequireCaller, which answers the 401s (the routes keep the SDK's RequireAuthMiddleware
+behind it).
+
+Under attack (limits.py holds the numbers and where they come from): hosts.py decides which Host
+headers are this server's, sessions.py how many sessions each user may hold, and connections.py
+how many connections may be open and how long a client may take to send a request.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.settings import AuthSettings
 from starlette.applications import Starlette
@@ -31,10 +35,19 @@ from starlette.routing import Route
 from sanctum_mcp import __version__
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
-from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, identify_from_token
+from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, RequireCaller, identify_from_token
 from sanctum_mcp.transports import listen
+from sanctum_mcp.transports.hosts import LowercaseHost, transport_security
+from sanctum_mcp.transports.limits import HttpLimits
+from sanctum_mcp.transports.sessions import SessionGate
 
 log = logging.getLogger("sanctum_mcp.http")
+
+# Loggers whose warnings any client can trigger at will, one per request (a foreign Host header,
+# a malformed request, an unknown SSE session id): rate-limited (server/lograte.py), since every
+# WARNING also becomes a row in the logs table.
+CLIENT_TRIGGERED_LOGGERS = ("mcp.server.transport_security", "mcp.server.sse", "mcp.server.streamable_http",
+                            "mcp.server.streamable_http_manager", "uvicorn.error")
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -72,21 +85,9 @@ def check_bind(host: str, *, active_tokens: int) -> None:
         )
 
 
-def transport_security(host: str, port: int) -> TransportSecuritySettings:
-    """DNS-rebinding protection: only Host headers naming this server, only local web origins."""
-    hosts = {"127.0.0.1", "localhost", "[::1]"}
-    bare = host.strip("[]")
-    if bare not in ("0.0.0.0", "::"):
-        hosts.add(f"[{bare}]" if ":" in bare else bare)
-    allowed_hosts = sorted(f"{h}:{port}" for h in hosts) + sorted(hosts)
-    allowed_origins = sorted(f"http://{h}:{port}" for h in hosts) + sorted(f"https://{h}:{port}" for h in hosts)
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
-    )
-
-
 def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: bool = False,
-                   stream_responses: bool = False) -> Starlette:
+                   stream_responses: bool = False, limits: HttpLimits | None = None) -> Starlette:
+    limits = limits or HttpLimits()
     verifier = RegistryTokenVerifier(registry)
     shown = f"[{host}]" if ":" in host else host
     server = build_server(
@@ -97,13 +98,15 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
         auth=AuthSettings(issuer_url=f"http://{shown}:{port}", resource_server_url=None),
     )
     server.load_catalogue()  # now, not on the first client's first call
-    security = transport_security(host, port)
+    security = transport_security(host, port, wide=not is_loopback(host), extra=limits.allowed_hosts)
     # Each POST to /mcp is answered with one JSON body unless stream_responses: an SSE stream per
     # request costs the server and the client more than the call itself (every Letta-style call
     # opens a session and lists ~130 KB of tools; with SSE framing that listing alone took longer
     # than the call), and only carries what these tools rarely send: progress notifications.
     # See benchmarks/README.md (P4, P5).
-    streamable = server.streamable_http_app(transport_security=security, host=host, json_response=not stream_responses)
+    # The SDK's own session limit would refuse admins too: SessionGate enforces ours instead.
+    streamable = server.streamable_http_app(transport_security=security, host=host, json_response=not stream_responses,
+                                            session_idle_timeout=limits.session_idle_seconds, max_sessions=None)
     sse = server.sse_app(transport_security=security, host=host)
 
     @asynccontextmanager
@@ -117,20 +120,29 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
 
     routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, *sse.routes]
     middleware = [
+        Middleware(LowercaseHost),
         Middleware(AuthenticationMiddleware,
                    backend=RegistryAuthBackend(verifier, trust_loopback=trust_loopback, registry=registry)),
         Middleware(AuthContextMiddleware),
+        Middleware(RequireCaller),
+        Middleware(SessionGate, manager=server.session_manager, per_user=limits.max_sessions_per_user,
+                   total=limits.max_sessions, idle_timeout=limits.session_idle_seconds),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: bool = False,
                      stream_responses: bool = False, user: str | None = None, scheduler: bool = True,
-                     db_log: bool = True) -> None:
+                     db_log: bool = True, limits: HttpLimits | None = None) -> None:
     import uvicorn
 
+    from sanctum_mcp.server.lograte import RateLimitFilter
     from sanctum_mcp.transports.background import background
+    from sanctum_mcp.transports.connections import guarded_protocol
+    from sanctum_mcp.transports.shutdown import stop_on_termination
 
+    limits = limits or HttpLimits()
+    quieter = RateLimitFilter()
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
     # Bound first: a port another program holds is one line (listen.py), announced and created nothing.
@@ -141,18 +153,29 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         listen.close(listeners)
         raise
     try:
+        for name in CLIENT_TRIGGERED_LOGGERS:
+            logging.getLogger(name).addFilter(quieter)
         check_bind(host, active_tokens=await registry.users.usable_token_count())
         registry.letta.self_port = port
         app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback,
-                             stream_responses=stream_responses)
+                             stream_responses=stream_responses, limits=limits)
         if trust_loopback:
             log.info("loopback clients without a token act as %r (--trust-loopback)", registry.operator.username)
         shown = f"[{host}]" if ":" in host else host
         log.info("sanctum-mcp %s on http://%s:%d/mcp (Streamable HTTP) and http://%s:%d/sse (SSE); database %s",
                  __version__, shown, port, shown, port, db_path)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        protocol = guarded_protocol(max_connections=limits.max_connections, header_timeout=limits.header_timeout,
+                                    body_timeout=limits.body_timeout)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", http=protocol,
+                                ws="none", backlog=limits.backlog)
+        server = uvicorn.Server(config)
         async with background(registry, scheduler=scheduler, db_log=db_log):
-            await uvicorn.Server(config).serve(sockets=listeners)
+            # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
+            # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.
+            async with stop_on_termination(stop=lambda: setattr(server, "should_exit", True)):
+                await server.serve(sockets=listeners)
     finally:
         await registry.close()
         listen.close(listeners)
+        for name in CLIENT_TRIGGERED_LOGGERS:
+            logging.getLogger(name).removeFilter(quieter)
