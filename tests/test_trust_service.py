@@ -28,9 +28,10 @@ from support import REPO, free_port, server_env, start_http_server, stop
 TOKEN = "sanctum_" + "A1b2-C3d4_" * 4 + "xyz"  # the shape of an API token (8 + 43 characters)
 
 
-def sanctum(db_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def sanctum(db_path: Path, *args: str, timeout: float = 120, cwd: Path | None = None,
+            **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sanctum_mcp", *args], env=server_env(db_path, **env),
-                          capture_output=True, text=True, timeout=timeout, cwd=str(REPO.parent),
+                          capture_output=True, text=True, timeout=timeout, cwd=str(cwd or REPO.parent),
                           stdin=subprocess.DEVNULL)
 
 
@@ -237,13 +238,12 @@ def created_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "created registry database" in line]
 
 
-def test_a_new_database_is_named_once_when_it_is_created(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    first = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list")
+def test_a_new_database_is_named_once_when_it_is_created(tmp_path):
+    first = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     [line] = created_lines(first.stderr)  # relative --db: the line names the absolute path
     assert line.endswith(f"created registry database {tmp_path / 'registry.db'} (new)")
-    again = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list")
+    again = sanctum(tmp_path / "ignored.db", "--db", "registry.db", "agents", "list", cwd=tmp_path)
     assert again.returncode == 0 and created_lines(again.stderr) == []
     served = start_http_server(tmp_path / "served.db", "--trust-loopback")  # a server says it in its log
     stop(served.process)
@@ -274,6 +274,8 @@ def test_db_under_a_missing_folder_is_refused_and_creates_nothing(tmp_path):
     assert by_environment.returncode == 1 and "does not exist" in by_environment.stderr
     served = sanctum(wanted, "serve", "--transport", "http", "--port", str(free_port()), timeout=60)
     assert served.returncode == 1 and "does not exist" in served.stderr and "Traceback" not in served.stderr
+    unit = sanctum(wanted, "service", "unit")  # a unit that would fail at every start is refused now
+    assert unit.returncode == 1 and unit.stdout == "" and "mkdir -p" in unit.stderr
     assert not (tmp_path / "typo").exists()
 
 

@@ -117,8 +117,16 @@ WantedBy=default.target
 
 
 def _unit(args: argparse.Namespace, db_path: Path) -> None:
+    db_path = db_path.expanduser().absolute()
+    # Refused now rather than by the service at every start (the rule of storage/database.py).
+    if db_path.is_dir():
+        raise SystemExit(f"sanctum-mcp: --db {db_path} is a folder, not a file; give --db a file name, such as "
+                         f"{db_path / 'registry.db'}")
+    if not db_path.parent.is_dir() and not settings.is_default_folder(db_path):
+        raise SystemExit(f"sanctum-mcp: the folder of --db, {db_path.parent}, does not exist; create it first "
+                         f"(mkdir -p {db_path.parent}) or give --db a file in an existing folder")
     log_file = Path(args.log_file).expanduser().absolute() if args.log_file else None
-    print(unit_text(db_path=db_path.expanduser().absolute(), host=settings.http_host(args.host),
+    print(unit_text(db_path=db_path, host=settings.http_host(args.host),
                     port=settings.http_port(args.port), user=args.user, log_file=log_file,
                     trust_loopback=args.trust_loopback), end="")
 
