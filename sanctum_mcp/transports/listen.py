@@ -15,7 +15,7 @@ import socket
 from sanctum_mcp import settings
 
 # How to choose another address, in every message about one.
-_CHOOSE = (f"choose another with --port N (or ${settings.ENV_PORT}; `make run PORT=N`)")
+_CHOOSE = f"choose another with --port N (or ${settings.ENV_PORT}; make run PORT=N)"
 
 
 class CannotListen(Exception):
