@@ -202,6 +202,7 @@ def test_tables_by_default_json_on_request(db_path):
 
 
 def test_an_error_is_exit_1_with_the_message_on_stderr(db_path):
+    assert cli(db_path, "init").returncode == 0  # not a new database: its stderr would name it first
     done = cli(db_path, "agents", "get", "Nobody")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("sanctum-mcp: no agent named 'Nobody'")
