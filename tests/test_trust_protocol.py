@@ -1,0 +1,169 @@
+"""What the protocol offers beyond tools: completion/complete for the prompt's and the resource
+templates' arguments (narrowed by the caller's permissions, bounded), and logging/setLevel (accepted,
+and never a way to raise the server's own logging). In-memory SDK clients in both protocol eras,
+real `sanctum-mcp serve` subprocesses over HTTP and stdio."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from mcp import Client, ClientSession, stdio_client
+from mcp_types import PromptReference, ResourceTemplateReference
+from support import athena_monday_and_instances, call, start_http_server, stdio_params, stop
+from test_auth import http_client
+
+from sanctum_mcp.domain.identity import Caller, Permissions
+from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.users import PermissionSet
+from sanctum_mcp.server.app import build_server
+
+PROMPT = PromptReference(name="configure_sanctum")
+AGENT = ResourceTemplateReference(uri="sanctum://agents/{name}")
+CONFIG = ResourceTemplateReference(uri="sanctum://config/{scope}/{target}")
+
+
+async def complete(client: Client, ref, name: str, value: str, context: dict[str, str] | None = None):
+    return (await client.complete(ref, {"name": name, "value": value}, context)).completion
+
+
+async def values(client: Client, ref, name: str, value: str, context: dict[str, str] | None = None) -> list[str]:
+    return (await complete(client, ref, name, value, context)).values
+
+
+# --- completion/complete ----------------------------------------------------------------------------
+
+
+async def test_completion_offers_agent_names_by_prefix_ignoring_case(client, registry):
+    for name in ("Athena", "Atlas", "Monday"):
+        await registry.agents.create(registry.operator, {"name": name, "config": {}})
+    assert await values(client, PROMPT, "agent", "at") == ["Athena", "Atlas"]
+    assert await values(client, PROMPT, "agent", "") == ["Athena", "Atlas", "Monday"]
+    assert await values(client, AGENT, "name", "MON") == ["Monday"]
+    assert await values(client, AGENT, "name", "zz") == []
+    # A prefix match, not a substring match.
+    assert await values(client, AGENT, "name", "thena") == []
+
+
+async def test_completion_of_a_config_target_follows_its_scope(client, registry):
+    mine, theirs, host = await athena_monday_and_instances(registry)
+    await registry.users.create(registry.operator, username="ana", role="viewer", email=None, permissions=None)
+    assert await values(client, CONFIG, "scope", "") == ["agent", "instance", "tool", "user"]
+    assert await values(client, CONFIG, "scope", "IN") == ["instance"]
+    assert await values(client, CONFIG, "target", "", {"scope": "agent"}) == ["Athena", "Monday"]
+    assert await values(client, CONFIG, "target", "n", {"scope": "tool"}) == ["notes"]
+    assert await values(client, CONFIG, "target", "", {"scope": "instance"}) == [
+        str(i.id) for i in sorted((mine, theirs, host), key=lambda i: i.id)]
+    assert await values(client, CONFIG, "target", "", {"scope": "user"}) == ["ana", "operator"]
+    # Without the scope there is nothing sensible to offer, and the system scope has no target.
+    assert await values(client, CONFIG, "target", "") == []
+    assert await values(client, CONFIG, "target", "", {"scope": "system"}) == []
+    assert await values(client, CONFIG, "target", "", {"scope": "nonsense"}) == []
+
+
+async def test_completion_is_narrowed_by_permissions_agents(registry):
+    """An agent-limited user is offered only what the resources would show them: their agents, their
+    agents' and host-wide instances, every tool (shared), and among users only themselves."""
+    mine, theirs, host = await athena_monday_and_instances(registry)
+    limited = Caller("alice", "user", None, Permissions(agents=frozenset({"athena"})))
+    for options in ({}, {"mode": "legacy"}):
+        async with Client(build_server(registry, identify=lambda _ctx: limited), **options) as client:
+            assert await values(client, PROMPT, "agent", "") == ["Athena"]
+            assert await values(client, AGENT, "name", "mon") == []
+            assert await values(client, CONFIG, "target", "", {"scope": "agent"}) == ["Athena"]
+            assert await values(client, CONFIG, "target", "", {"scope": "instance"}) == sorted(
+                [str(mine.id), str(host.id)], key=int)
+            assert await values(client, CONFIG, "target", "", {"scope": "tool"}) == ["notes", "shared"]
+            assert await values(client, CONFIG, "target", "", {"scope": "user"}) == ["alice"]
+
+
+async def test_completion_over_http_is_narrowed_by_the_tokens_user(db_path):
+    registry = await Registry.open(db_path)
+    try:
+        op = registry.operator
+        mine, theirs, host = await athena_monday_and_instances(registry)
+        await registry.users.create(op, username="alice", role="user", email=None,
+                                    permissions=PermissionSet(agents=["Athena"]))
+        alice = (await registry.users.create_token(op, "alice", "test")).token
+        admin = (await registry.users.create_token(op, "operator", "test")).token
+    finally:
+        await registry.close()
+    server = start_http_server(db_path)
+    try:
+        async with http_client(server.mcp_url, alice) as client:
+            assert client.server_capabilities.completions is not None
+            assert await values(client, PROMPT, "agent", "") == ["Athena"]
+            assert await values(client, CONFIG, "target", "", {"scope": "instance"}) == sorted(
+                [str(mine.id), str(host.id)], key=int)
+            assert await values(client, CONFIG, "target", "", {"scope": "user"}) == ["alice"]
+        async with http_client(server.mcp_url, admin) as client:
+            assert await values(client, PROMPT, "agent", "") == ["Athena", "Monday"]
+            assert await values(client, CONFIG, "target", "", {"scope": "user"}) == ["alice", "operator"]
+    finally:
+        stop(server.process)
+        server.log.close()
+
+
+async def test_completion_is_bounded_to_100_values(client, registry):
+    def tx(conn):
+        conn.executemany("INSERT INTO agents (name) VALUES (?)", [(f"Agent-{i:03d}",) for i in range(150)])
+
+    await registry.db.write(tx)
+    first = await complete(client, PROMPT, "agent", "agent-")
+    assert len(first.values) == 100 and first.has_more is True
+    assert first.values == [f"Agent-{i:03d}" for i in range(100)]
+    narrow = await complete(client, PROMPT, "agent", "agent-14")
+    assert narrow.values == [f"Agent-{i:03d}" for i in range(140, 150)] and not narrow.has_more
+    assert narrow.total == 10
+
+
+async def test_completion_of_hostile_values_answers_nothing_without_error(client, registry):
+    await registry.agents.create(registry.operator, {"name": "Athena", "config": {}})
+    # LIKE's wildcards and its escape character are literal text, a huge value matches nothing.
+    for value in ("%", "_thena", "\\", "A%", "x" * 1_000_000, "\u0000"):
+        assert await values(client, PROMPT, "agent", value) == [], value
+    assert await values(client, AGENT, "name", "a") == ["Athena"]
+
+
+async def test_completion_of_unknown_references_answers_empty(client, registry):
+    await registry.agents.create(registry.operator, {"name": "Athena", "config": {}})
+    assert await values(client, PromptReference(name="no_such_prompt"), "agent", "") == []
+    assert await values(client, PROMPT, "no_such_argument", "") == []
+    assert await values(client, ResourceTemplateReference(uri="sanctum://nowhere/{x}"), "x", "") == []
+
+
+# --- logging/setLevel -----------------------------------------------------------------------------
+
+
+async def test_logging_set_level_is_accepted_on_handshake_versions(server):
+    async with Client(server, mode="legacy") as client:
+        assert client.server_capabilities.logging is not None
+        own, sdk = logging.getLogger("sanctum_mcp").level, logging.getLogger("mcp").level
+        for level in ("debug", "info", "emergency"):
+            assert (await client.set_logging_level(level)).model_dump(exclude_none=True) == {}
+        # The level is the client's: the server's own loggers stay where the operator put them.
+        assert (logging.getLogger("sanctum_mcp").level, logging.getLogger("mcp").level) == (own, sdk)
+
+
+async def test_logging_set_level_debug_never_raises_server_logging_of_secrets(db_path):
+    """A client asking for debug logs must not turn on the SDK's DEBUG logging (whole JSON-RPC
+    messages, so a secret being set) on the server's stderr."""
+    secret = "hunter2-very-secret-value"
+    stderr_path = db_path.parent / "stderr.txt"
+    with stderr_path.open("w") as errlog:
+        async with stdio_client(stdio_params(db_path), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                await session.set_logging_level("debug")
+                result = await session.call_tool("set_config", {
+                    "key": "api_secret", "value": secret, "scope": "system", "sensitive": True,
+                    "value_type": "string", "description": "a test secret", "category": "api"})
+                assert not result.is_error, result.content[0].text
+    logged = stderr_path.read_text()
+    assert secret not in logged
+
+
+async def test_logging_set_level_over_http(http_server):
+    async with http_client(http_server.mcp_url, None) as client:
+        assert (await client.set_logging_level("warning")).model_dump(exclude_none=True) == {}
+        await call(client, "list_agents")
