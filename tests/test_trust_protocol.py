@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 
+import httpx2
 import pytest
-from mcp import Client, ClientSession, stdio_client
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference
-from support import athena_monday_and_instances, call, start_http_server, stdio_params, stop
+from support import athena_monday_and_instances, call, start_http_server, stop
 from test_auth import http_client
 
 from sanctum_mcp.domain.identity import Caller, Permissions
@@ -65,6 +68,7 @@ async def test_completion_is_narrowed_by_permissions_agents(registry):
     """An agent-limited user is offered only what the resources would show them: their agents, their
     agents' and host-wide instances, every tool (shared), and among users only themselves."""
     mine, theirs, host = await athena_monday_and_instances(registry)
+    await registry.users.create(registry.operator, username="alice", role="user", email=None, permissions=None)
     limited = Caller("alice", "user", None, Permissions(agents=frozenset({"athena"})))
     for options in ({}, {"mode": "legacy"}):
         async with Client(build_server(registry, identify=lambda _ctx: limited), **options) as client:
@@ -146,24 +150,48 @@ async def test_logging_set_level_is_accepted_on_handshake_versions(server):
 
 
 async def test_logging_set_level_debug_never_raises_server_logging_of_secrets(db_path):
-    """A client asking for debug logs must not turn on the SDK's DEBUG logging (whole JSON-RPC
-    messages, so a secret being set) on the server's stderr."""
+    """A client asking for debug logs must not turn on DEBUG logging on the server's stderr: the
+    SDK's and sse_starlette's DEBUG records hold whole messages and streamed results, so a secret
+    being set or revealed."""
     secret = "hunter2-very-secret-value"
-    stderr_path = db_path.parent / "stderr.txt"
-    with stderr_path.open("w") as errlog:
-        async with stdio_client(stdio_params(db_path), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                await session.set_logging_level("debug")
-                result = await session.call_tool("set_config", {
-                    "key": "api_secret", "value": secret, "scope": "system", "sensitive": True,
-                    "value_type": "string", "description": "a test secret", "category": "api"})
-                assert not result.is_error, result.content[0].text
-    logged = stderr_path.read_text()
+    server = start_http_server(db_path, "--trust-loopback", "--stream-responses", "-v")
+    try:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            async with Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+                await client.set_logging_level("debug")
+                await call(client, "set_config", {"key": "api_secret", "value": secret, "scope": "system",
+                                                  "sensitive": True, "category": "api_keys"})
+                revealed = await call(client, "get_config", {"key": "api_secret", "reveal": True})
+                assert revealed["revealed_value"] == secret
+    finally:
+        stop(server.process)
+        server.log.seek(0)
+        logged = server.log.read().decode(errors="replace")
+        server.log.close()
+    assert "api_secret" in logged or "get_config" in logged  # -v: the server did log the calls
     assert secret not in logged
 
 
-async def test_logging_set_level_over_http(http_server):
+async def test_logging_set_level_over_http_on_handshake_versions_only(http_server):
+    async with httpx2.AsyncClient(timeout=30) as http:
+        async with Client(streamable_http_client(http_server.mcp_url, http_client=http), mode="legacy") as client:
+            assert client.protocol_version.startswith("2025")
+            assert (await client.set_logging_level("warning")).model_dump(exclude_none=True) == {}
+            await call(client, "list_agents")
+    # 2026-07-28 removed the method (log delivery is a per-request opt-in there).
     async with http_client(http_server.mcp_url, None) as client:
-        assert (await client.set_logging_level("warning")).model_dump(exclude_none=True) == {}
-        await call(client, "list_agents")
+        assert not client.protocol_version.startswith("2025")
+        with pytest.raises(MCPError, match="Method not found"):
+            await client.set_logging_level("warning")
+
+
+async def test_every_prompt_and_template_argument_is_completed(client):
+    """A new resource template or prompt argument gets a row in server/completions.py:OFFERS."""
+    import re
+
+    from sanctum_mcp.server.completions import OFFERS
+
+    wanted = {("template", t.uri_template, var) for t in (await client.list_resource_templates()).resource_templates
+              for var in re.findall(r"{(\w+)}", t.uri_template)}
+    wanted |= {("prompt", p.name, a.name) for p in (await client.list_prompts()).prompts for a in p.arguments or []}
+    assert wanted and wanted <= set(OFFERS), sorted(wanted - set(OFFERS))
