@@ -14,6 +14,7 @@ import pytest
 from ops_support import FakeClock, log_rows, utc
 from support import call, call_error, snapshot
 
+from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.logs import DatabaseLogHandler
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.scheduler import Scheduler
@@ -247,3 +248,159 @@ async def test_audit_rows_in_logs_can_be_read_back(client):
     assert entry["action"] == "agent.create" and entry["details"]["after"]["name"] == "Athena"
     assert entry["details"]["actor"] == "operator"
 
+
+
+# --- text search: the logs_fts index (schema version 4) ---------------------------------------------
+
+
+def fill_logs(path: Path, rows: int) -> None:
+    """A registry database with `rows` log rows: one every minute, a message naming its number, every
+    11th with ' needle' (9 %), and the three OLDEST with 'rare-marker'."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executemany(
+            "INSERT INTO logs (level, source, source_id, action, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (("INFO", "job", str(i % 7), "job.run",
+              f"job.run number {i}" + (" needle" if i % 11 == 0 else "") + (" rare-marker" if i < 3 else ""),
+              iso_minute(i)) for i in range(rows)),
+        )
+        conn.commit()
+
+
+def iso_minute(i: int) -> str:
+    from datetime import timedelta
+
+    return (utc(2025, 1, 1) + timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def vm_steps(registry: Registry, **filters) -> tuple[int, list[str]]:
+    """SQLite virtual-machine steps (in hundreds) one query_logs page costs, and its messages: a
+    count of the rows SQL walks that does not depend on the machine's speed."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    await registry.db.read(lambda conn: conn.set_progress_handler(count, 100))
+    try:
+        page = await registry.logs.query(limit=20, **filters)
+    finally:
+        await registry.db.read(lambda conn: conn.set_progress_handler(None, 100))
+    return steps[0], [e.message for e in page.entries]
+
+
+async def test_text_search_reads_an_index_not_every_row(tmp_path):
+    """query_logs(text=...) alone used to walk every row for a text that matches nothing (or only old
+    rows): its cost grew with the table. At 20x the rows it may cost at most twice as much."""
+    registries = {}
+    try:
+        for label, rows in (("small", 1_000), ("large", 20_000)):
+            path = tmp_path / f"{label}.db"
+            registries[label] = await Registry.open(path)
+            fill_logs(path, rows)
+        for text, expected in (("absent-word", []),
+                               ("RARE-marker", [f"job.run number {i} rare-marker" for i in (2, 1)] +
+                                ["job.run number 0 needle rare-marker"]),
+                               ("needle", None)):
+            small, small_found = await vm_steps(registries["small"], text=text)
+            large, large_found = await vm_steps(registries["large"], text=text)
+            if expected is not None:
+                assert small_found == large_found == expected, text
+            else:
+                assert len(large_found) == 20 and all("needle" in m for m in large_found)
+            assert large <= 2 * small + 10, (text, small, large)
+    finally:
+        for registry in registries.values():
+            await registry.close()
+
+
+def like_matches(text: str, value: str | None) -> bool:
+    """What `value LIKE '%text%'` answers in SQLite: a substring, ignoring the case of ASCII letters only."""
+    def fold(s: str) -> str:
+        return "".join(c.lower() if "A" <= c <= "Z" else c for c in s)
+
+    return value is not None and fold(text) in fold(value)
+
+
+TEXTS = ["port", "PORT", "ett", "Letta port", "100%", "%", "_", "d_sk", "disk_f", "_full", '"hi"', 'said "',
+         "école", "ÉCOLE", "Éco", "naïve", "NAÏVE", "a", "ab", "t p", "config.set", "FIG.S", "log.event", "needle",
+         "number 1", "needle needle", "e n", "''", "*", "NEAR", "AND", "ne*", "-", "(", "🙂x", "x🙂"]
+
+
+async def test_text_search_keeps_the_like_semantics(registry, db_path):
+    """Whether served from the index or by walking rows, text finds exactly what LIKE '%text%' on the
+    message or the action found: substrings, ASCII case ignored, no wildcards, no query syntax."""
+    from sanctum_mcp.storage.logs import TEXT_HITS
+
+    messages = ["Changed the Letta port", "job 'a' failed: 100% broken", "job 'b' failed: disk_full",
+                'he said "hi"', "ÉCOLE école", "naïve NAÏVE", "AND OR NEAR ne* (x) -y", "smile 🙂x", "it's ''quoted''"]
+    rows = [("INFO", "agent", None, "log.event" if i % 2 else "config.set", m, stamp(i)) for i, m in enumerate(messages)]
+    # More 'needle' rows than TEXT_HITS: a common text is served by walking rows, a rare one by the index.
+    rows += [("INFO", "job", None, "job.run", f"job.run number {i} needle", stamp(20 + i // 60))
+             for i in range(TEXT_HITS + 50)]
+    insert_logs(db_path, rows)
+    everything = log_rows(db_path)
+    for text in TEXTS:
+        found, cursor = [], None
+        while True:
+            page = await registry.logs.query(text=text, limit=500, cursor=cursor)
+            found += [e.id for e in page.entries]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        expected = sorted((r for r in everything if like_matches(text, r["message"]) or like_matches(text, r["action"])),
+                          key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        assert found == [r["id"] for r in expected], text
+
+
+def fts_count(db_path: Path, text: str) -> int:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("INSERT INTO logs_fts(logs_fts) VALUES ('integrity-check')")  # raises when out of step
+        return conn.execute("SELECT count(*) FROM logs_fts WHERE logs_fts MATCH ?", (f'"{text}"',)).fetchone()[0]
+
+
+async def test_text_index_follows_inserts_retention_and_user_deletion(db_path):
+    clock = FakeClock(utc(2026, 6, 1, 12))
+    registry = await Registry.open(db_path, clock=clock)
+    try:
+        insert_logs(db_path, [("INFO", "system", None, "x", "old zebra", "2026-04-01T00:00:00.000Z"),
+                              ("INFO", "system", None, "x", "recent zebra", "2026-05-20T00:00:00.000Z")])
+        ann = await registry.users.create(registry.operator, username="ann", role="user", email=None, permissions=None)
+        ann_caller = Caller("ann", "user", ann.id)
+        await registry.logs.log_event(ann_caller, level="INFO", message="a zebra note", details=None)
+        assert fts_count(db_path, "zebra") == 3
+        await Scheduler(registry).tick()  # retention: 30 days
+        assert fts_count(db_path, "zebra") == 2
+        assert [e.message for e in (await registry.logs.query(text="zebra")).entries] == ["a zebra note", "recent zebra"]
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:  # ON DELETE SET NULL updates ann's log rows
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("DELETE FROM users WHERE username = 'ann'")
+            conn.commit()
+            assert conn.execute("SELECT user_id FROM logs WHERE message = 'a zebra note'").fetchone() == (None,)
+        assert fts_count(db_path, "zebra") == 2
+        assert [e.message for e in (await registry.logs.query(text="zebra")).entries] == ["a zebra note", "recent zebra"]
+    finally:
+        await registry.close()
+
+
+def without_text_index(schema: str) -> str:
+    """schema.sql without what schema version 4 added (the logs_fts table and its triggers)."""
+    start, end = schema.index("-- [v4] logs_fts"), schema.index("-- [/v4]")
+    return schema[:start] + schema[end + len("-- [/v4]"):]
+
+
+async def test_migration_to_version_4_indexes_existing_log_rows(tmp_path):
+    path = tmp_path / "v3.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        run_script(conn, without_text_index(schema_text()))
+        run_script(conn, seeds_text())
+        conn.execute("PRAGMA user_version = 3")
+        conn.executemany("INSERT INTO logs (level, source, action, message, created_at) VALUES (?, ?, ?, ?, ?)",
+                         [("INFO", "system", "x", f"before the upgrade {i}", stamp(i)) for i in range(5)])
+    registry = await Registry.open(path)
+    try:
+        found = await registry.logs.query(text="UPGRADE 3")
+        assert [e.message for e in found.entries] == ["before the upgrade 3"]
+    finally:
+        await registry.close()
+    assert fts_count(path, "before the upgrade") == 5
