@@ -170,6 +170,7 @@ def version_1_scripts() -> tuple[str, str]:
                   "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;"):
         assert added in schema
         schema = schema.replace(added, "")
+    schema = without_text_index(schema)
     seeds = seeds_text().split("-- [v2]")[0]
     history = seeds.index("INSERT INTO config_history")
     seeds = seeds[:history] + seeds[seeds.index("-- The default Letta connection"):]
@@ -207,7 +208,7 @@ async def test_migration_from_a_version_1_database(tmp_path):
             }
 
     migrated, new = state(path), state(fresh)
-    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 3
+    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 4
     assert migrated["schema"] == new["schema"]
     assert migrated["settings"] == new["settings"]
     assert migrated["history"] == new["history"]
@@ -239,6 +240,17 @@ def test_every_filter_shape_reads_an_index_in_order(tmp_path, filters):
         sql, params = log_sql.page_sql(**filters, limit=51)
         plan = " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
     assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("filters", [{}, {"level": "ERROR"}, {"source": "job", "before": ("2026-01-05T00:00:00.000Z", 100)}])
+def test_a_rare_text_is_read_from_the_text_index(tmp_path, filters):
+    """A text few rows hold is looked up in logs_fts and its rows fetched by id: no walk over logs."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "plan.db")) as conn:
+        run_script(conn, schema_text())
+        sql, params = log_sql.page_sql(**filters, text="zebra", text_index=True, limit=51)
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    assert plan[0].startswith("SCAN logs_fts VIRTUAL TABLE"), plan
+    assert plan[1] == "SEARCH logs USING INTEGER PRIMARY KEY (rowid=?)", plan
 
 
 async def test_audit_rows_in_logs_can_be_read_back(client):
@@ -324,7 +336,7 @@ def like_matches(text: str, value: str | None) -> bool:
 
 TEXTS = ["port", "PORT", "ett", "Letta port", "100%", "%", "_", "d_sk", "disk_f", "_full", '"hi"', 'said "',
          "école", "ÉCOLE", "Éco", "naïve", "NAÏVE", "a", "ab", "t p", "config.set", "FIG.S", "log.event", "needle",
-         "number 1", "needle needle", "e n", "''", "*", "NEAR", "AND", "ne*", "-", "(", "🙂x", "x🙂"]
+         "number 1", "needle needle", "e n", "été", "ÉTÉ", "été only", "''", "*", "NEAR", "AND", "ne*", "-", "(", "🙂x", "x🙂"]
 
 
 async def test_text_search_keeps_the_like_semantics(registry, db_path):
@@ -333,7 +345,8 @@ async def test_text_search_keeps_the_like_semantics(registry, db_path):
     from sanctum_mcp.storage.logs import TEXT_HITS
 
     messages = ["Changed the Letta port", "job 'a' failed: 100% broken", "job 'b' failed: disk_full",
-                'he said "hi"', "ÉCOLE école", "naïve NAÏVE", "AND OR NEAR ne* (x) -y", "smile 🙂x", "it's ''quoted''"]
+                'he said "hi"', "ÉCOLE école", "naïve NAÏVE", "AND OR NEAR ne* (x) -y", "smile 🙂x", "it's ''quoted''",
+                "ÉTÉ only"]
     rows = [("INFO", "agent", None, "log.event" if i % 2 else "config.set", m, stamp(i)) for i, m in enumerate(messages)]
     # More 'needle' rows than TEXT_HITS: a common text is served by walking rows, a rare one by the index.
     rows += [("INFO", "job", None, "job.run", f"job.run number {i} needle", stamp(20 + i // 60))

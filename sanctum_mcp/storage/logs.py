@@ -6,16 +6,30 @@ order is the listing's order, so a page costs the same on a million rows as on a
   source + source_id (+ window)    -> idx_logs_source (source, source_id, created_at[, rowid])
   source alone (+ window)          -> idx_logs_source_created_at (source, created_at[, rowid])
   time window / nothing            -> idx_logs_created_at (created_at[, rowid])
-The text filter is applied to the rows those indexes yield (a LIKE cannot use an index).
+A text filter (a substring of message or action, ASCII case ignored: LIKE '%text%') of three or
+more characters is first counted in logs_fts, the trigram index (schema.sql), up to a threshold
+H = sqrt(limit * rows) (at most TEXT_HITS):
+  at most H rows hold it (rare)   -> those rows, from the index, filtered, checked with the LIKE and
+                                     sorted: at most H rows, however big the table;
+  more rows hold it (common)      -> the filter's index above, newest first, with the LIKE: rows that
+                                     common turn up within about limit * rows / H = H rows when they
+                                     are spread over time (all of them old: up to every row, as before).
+H balances the two. A text of one or two characters has no trigram: it takes the second way.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sanctum_mcp.storage.sqlutil import like_escaped
+
 COLUMNS = ("level", "source", "source_id", "user_id", "action", "message", "details", "created_at")
+# At most this many rows holding a text are read through logs_fts and sorted (see the docstring).
+TEXT_HITS = 5000
+TRIGRAM = 3  # the trigram tokenizer indexes nothing shorter
 
 
 def insert(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
@@ -43,42 +57,75 @@ def page_sql(
     text: str | None = None,
     before: tuple[str, int] | None = None,
     limit: int = 50,
+    text_index: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The query for one page, newest first (exposed so the benchmark can EXPLAIN it)."""
+    """The query for one page, newest first (exposed so the benchmark can EXPLAIN it). text_index:
+    start from the rows logs_fts says hold the text (a text of TRIGRAM or more characters)."""
     where, params = [], []
+    if text_index:
+        if text is None or len(text) < TRIGRAM:
+            raise ValueError(f"logs_fts indexes texts of {TRIGRAM} or more characters")
+        where.append("logs_fts MATCH ?")
+        params.append(fts_phrase(text))
     if level is not None:
-        where.append("level = ?")
+        where.append("logs.level = ?")
         params.append(level)
     if source is not None:
-        where.append("source = ?")
+        where.append("logs.source = ?")
         params.append(source)
     if source_id is not None:
-        where.append("source_id = ?")
+        where.append("logs.source_id = ?")
         params.append(source_id)
     if since is not None:
-        where.append("created_at >= ?")
+        where.append("logs.created_at >= ?")
         params.append(since)
     if until is not None:
-        where.append("created_at < ?")
+        where.append("logs.created_at < ?")
         params.append(until)
     if before is not None:
         # Row-value comparison: SQLite turns it into a range on (created_at, rowid) of the index.
-        where.append("(created_at, id) < (?, ?)")
+        where.append("(logs.created_at, logs.id) < (?, ?)")
         params += [before[0], before[1]]
     if text is not None:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(message LIKE ? ESCAPE '\\' OR action LIKE ? ESCAPE '\\')")
+        # Also behind the index: it folds the case of every letter, LIKE only of ASCII ones.
+        pattern = "%" + like_escaped(text) + "%"
+        where.append("(logs.message LIKE ? ESCAPE '\\' OR logs.action LIKE ? ESCAPE '\\')")
         params += [pattern, pattern]
-    sql = "SELECT * FROM logs"
+    # CROSS JOIN: SQLite keeps the left table outermost, so the index's hits drive the join.
+    sql = "SELECT logs.* FROM logs_fts CROSS JOIN logs ON logs.id = logs_fts.rowid" if text_index else "SELECT * FROM logs"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    sql += " ORDER BY logs.created_at DESC, logs.id DESC LIMIT ?"
     params.append(limit)
     return sql, params
 
 
+def fts_phrase(text: str) -> str:
+    """text as one FTS5 phrase: quoted, so that nothing in it is query syntax (AND, *, NEAR, ...)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def text_is_rare(conn: sqlite3.Connection, text: str, limit: int) -> bool:
+    """Whether logs_fts finds the text in at most sqrt(limit * rows) rows, TEXT_HITS at most (it
+    reads at most one more). rows: the span of ids, two rowid look-ups (retention deletes the oldest)."""
+    if len(text) < TRIGRAM:
+        return False
+    span = conn.execute("SELECT (SELECT max(id) FROM logs) - (SELECT min(id) FROM logs) + 1").fetchone()[0] or 0
+    threshold = min(TEXT_HITS, math.isqrt(limit * span))
+    hits = conn.execute("SELECT count(*) FROM (SELECT 1 FROM logs_fts WHERE logs_fts MATCH ? LIMIT ?)",
+                        (fts_phrase(text), threshold + 1)).fetchone()[0]
+    return hits <= threshold
+
+
+def chosen_page_sql(conn: sqlite3.Connection, **filters: Any) -> tuple[str, list[Any]]:
+    """page_sql with the way to the text chosen as the module docstring says."""
+    text = filters.get("text")
+    rare = text is not None and text_is_rare(conn, text, filters.get("limit", 50))
+    return page_sql(**filters, text_index=rare)
+
+
 def page(conn: sqlite3.Connection, **filters: Any) -> list[sqlite3.Row]:
-    sql, params = page_sql(**filters)
+    sql, params = chosen_page_sql(conn, **filters)
     return conn.execute(sql, params).fetchall()
 
 
