@@ -10,9 +10,10 @@ Each filter is timed through LogService.query (what the query_logs tool runs: on
 SQL, pydantic models) and as bare SQL; the medians, their ratio (large / small; target <= 2) and
 SQLite's EXPLAIN QUERY PLAN for each filter are printed.
 
-A text filter alone ("text='needle'", 9 % of the rows; "text, no match") is looked up in logs_fts, the
-trigram index of schema version 4, when few rows hold it, and walks newest first when many do
-(storage/logs.py says how it chooses); "sql" times that whole choice (storage/logs.py:page).
+A text filter ("text='needle'", 9 % of the rows; "text, no match") goes one of the ways storage/logs.py
+describes (logs_fts, the trigram index of schema version 4, when few rows hold the text; the newest
+rows when many do); "sql" times storage/logs.py:page, the way chosen included, and the plan printed
+for a text is the way.
 Before the index, "text, no match" read every row: 270-760 ms at 1,000,000 rows.
 """
 
@@ -102,11 +103,16 @@ async def time_service(registry: Registry, filters: dict, limit: int, repeat: in
 
 
 def time_sql(path: Path, filters: dict, limit: int, repeat: int) -> tuple[float, list[str]]:
+    """storage/logs.py:page as the service runs it, and how: EXPLAIN QUERY PLAN of page_sql, or for a
+    text the way taken (storage/logs.py's docstring)."""
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
-    sql, params = log_sql.chosen_page_sql(conn, **filters, limit=limit + 1)
-    plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    log_sql.page(conn, **filters, limit=limit + 1)
+    _, way = log_sql.page_and_way(conn, **filters, limit=limit + 1)
+    if way == "index":
+        sql, params = log_sql.page_sql(**filters, limit=limit + 1)
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    else:
+        plan = [f"text: way {way}"]
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()

@@ -340,30 +340,39 @@ TEXTS = ["port", "PORT", "ett", "Letta port", "100%", "%", "_", "d_sk", "disk_f"
 
 
 async def test_text_search_keeps_the_like_semantics(registry, db_path):
-    """Whether served from the index or by walking rows, text finds exactly what LIKE '%text%' on the
-    message or the action found: substrings, ASCII case ignored, no wildcards, no query syntax."""
-    from sanctum_mcp.storage.logs import TEXT_HITS
-
+    """Whichever way a text is found (from logs_fts, or walking rows: storage/logs.py), query_logs finds
+    exactly what LIKE '%text%' on the message or the action found: substrings, ASCII case ignored, no
+    wildcards, no query syntax."""
     messages = ["Changed the Letta port", "job 'a' failed: 100% broken", "job 'b' failed: disk_full",
                 'he said "hi"', "ÉCOLE école", "naïve NAÏVE", "AND OR NEAR ne* (x) -y", "smile 🙂x", "it's ''quoted''",
                 "ÉTÉ only"]
     rows = [("INFO", "agent", None, "log.event" if i % 2 else "config.set", m, stamp(i)) for i, m in enumerate(messages)]
-    # More 'needle' rows than TEXT_HITS: a common text is served by walking rows, a rare one by the index.
+    # Old and common ('needle': more than TEXT_HITS rows; 'number 1': 1,111 rows), then newer rows.
     rows += [("INFO", "job", None, "job.run", f"job.run number {i} needle", stamp(20 + i // 60))
-             for i in range(TEXT_HITS + 50)]
+             for i in range(log_sql.TEXT_HITS + 50)]
+    rows += [("WARNING", "server", None, "server.log", f"fresh entry {i}", stamp(200 + i)) for i in range(150)]
     insert_logs(db_path, rows)
     everything = log_rows(db_path)
-    for text in TEXTS:
+
+    async def pages(text: str, limit: int, every: bool) -> list[int]:
         found, cursor = [], None
         while True:
-            page = await registry.logs.query(text=text, limit=500, cursor=cursor)
+            page = await registry.logs.query(text=text, limit=limit, cursor=cursor)
             found += [e.id for e in page.entries]
             cursor = page.next_cursor
-            if not cursor:
-                break
-        expected = sorted((r for r in everything if like_matches(text, r["message"]) or like_matches(text, r["action"])),
-                          key=lambda r: (r["created_at"], r["id"]), reverse=True)
-        assert found == [r["id"] for r in expected], text
+            if not cursor or not every:
+                return found
+
+    ways = set()
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        for text in TEXTS + ["fresh", "number 1"]:
+            expected = [r["id"] for r in sorted(
+                (r for r in everything if like_matches(text, r["message"]) or like_matches(text, r["action"])),
+                key=lambda r: (r["created_at"], r["id"]), reverse=True)]
+            assert await pages(text, 500, every=True) == expected, text
+            assert await pages(text, 5, every=False) == expected[:5], text
+            ways.add(log_sql.page_and_way(conn, text=text, limit=6)[1])
+    assert {"1: logs_fts", "2: newest rows", "3: logs_fts", "4: walk on", "4: walk on (short text)"} <= ways, ways
 
 
 def fts_count(db_path: Path, text: str) -> int:
