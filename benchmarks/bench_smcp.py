@@ -8,7 +8,7 @@ Paths, all calling `get_agent {"agent": "Athena"}` on the same fresh database:
 - smcp plugin: what SMCP does for every tool call, a new process
   `python <plugins>/sanctum/cli.py get_agent --agent Athena` (the installed shim, which re-executes
   sanctum-mcp's Python), stdin closed, JSON on stdout;
-- smcp direct: `python -m sanctum_mcp.smcp get_agent --agent Athena` without the shim, to show
+- smcp direct: `python -m sanctum_mcp.smcp --user operator -- get_agent --agent Athena` without the shim, to show
   what the shim's extra interpreter start costs.
 Figures are medians (and 90th percentiles) of wall-clock time per call; ratios are to the in-memory
 and stdio medians of the same run, so the machine's speed cancels out.
@@ -121,15 +121,15 @@ def main() -> None:
         plugins = tmp_path / "plugins"
         plugins.mkdir()
         anyio.run(seed, db_path)
-        cli = install(plugins)
+        cli = install(plugins, user="operator")  # seed() made the first user, the admin operator
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")} | {"SANCTUM_MCP_DB": str(db_path)}
         results = {
             "mcp in-memory": anyio.run(bench_in_memory, db_path, args.calls),
             "mcp stdio": anyio.run(bench_stdio, db_path, args.calls),
             "smcp plugin (shim)": bench_processes([args.smcp_python, str(cli), "get_agent", "--agent", "Athena"],
                                                   args.process_calls, env, tmp_path),
-            "smcp direct": bench_processes([sys.executable, "-m", "sanctum_mcp.smcp", "get_agent", "--agent", "Athena"],
-                                           args.process_calls, env, tmp_path),
+            "smcp direct": bench_processes([sys.executable, "-m", "sanctum_mcp.smcp", "--user", "operator", "--",
+                                            "get_agent", "--agent", "Athena"], args.process_calls, env, tmp_path),
         }
 
     medians = {name: statistics.median(samples) for name, samples in results.items()}

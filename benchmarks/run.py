@@ -498,7 +498,7 @@ def smcp_path(setup: Setup, calls: int) -> float:
 
     plugins = setup.workdir / "plugins"
     plugins.mkdir(exist_ok=True)
-    cli = install(plugins, force=True)
+    cli = install(plugins, user="operator", force=True)  # the small database's first user
     argv = [sys.executable, str(cli), "get_config", "--key", setup.args["key"], "--instance", setup.args["instance"]]
     samples = bench_smcp.bench_processes(argv, calls, server_env(setup.small_db), setup.workdir,
                                          check=lambda result: result.get("scope") == "instance")

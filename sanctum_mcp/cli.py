@@ -56,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-db-log", action="store_true",
                        help="do not copy the server's WARNING and above log records into the logs table")
 
-    commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
-    commands.add_parser("tools", parents=[common], help="list every tool with the role it needs")
+    init = commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
+    init.add_argument("--example", action="store_true",
+                      help="also load the example Sanctum (Athena, Monday, Timbre, the Configurator's tools, a few "
+                           "instances and a job) into an empty registry")
     for module in _command_modules():
         module.add_commands(commands, common)
     return parser
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops")
+# registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...).
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "registry_cli")
 
 
 def _command_modules():
@@ -91,9 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "serve":
             _serve(args, db_path)
         elif args.command == "init":
-            _init(db_path, args.user)
-        elif args.command == "tools":
-            _tools()
+            _init(db_path, args.user, example=args.example)
         else:
             args.handler(args, db_path)
     except KeyboardInterrupt:
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(args: argparse.Namespace, db_path) -> None:
     import anyio
 
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
@@ -123,29 +125,32 @@ def _serve(args: argparse.Namespace, db_path) -> None:
             except BindRefused as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
 
 
-def _init(db_path, user: str | None = None) -> None:
+def _init(db_path, user: str | None = None, *, example: bool = False) -> None:
     import anyio
 
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.storage.migrations import SCHEMA_VERSION, SchemaTooNew
 
-    async def run() -> None:
+    async def run() -> str | None:
         registry = await Registry.open(db_path, user=user)
-        await registry.close()
+        try:
+            if example:
+                from sanctum_mcp.commands.example import load_example
+
+                return await load_example(registry, db_path)
+            return None
+        finally:
+            await registry.close()
 
     try:
-        anyio.run(run)
+        loaded = anyio.run(run)
     except (SchemaTooNew, RegistryError) as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
     print(f"registry database ready at {db_path} (schema version {SCHEMA_VERSION})")
-
-
-def _tools() -> None:
-    from sanctum_mcp.catalogue import all_tools
-
-    for spec in all_tools().values():
-        print(f"{spec.name:<28} {spec.role:<7} {spec.title}")
+    if loaded:
+        print(loaded)

@@ -365,7 +365,7 @@ async def test_cli_backup_verify_restore(db_path, registry):
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
     await registry.agents.create(Caller("operator", "admin"), {"name": "Monday"})
     refused = cli(db_path, "restore", str(backup["id"]))
-    assert refused.returncode != 0 and "confirm" in refused.stderr
+    assert refused.returncode == 1 and "again with --yes" in refused.stderr and "confirm=true" not in refused.stderr
     assert len((await registry.agents.list()).agents) == 2
     restored = cli(db_path, "restore", str(backup["id"]), "--yes")
     assert restored.returncode == 0, restored.stderr

@@ -584,7 +584,8 @@ def test_cli_config_commands(db_path):
     done = cli(db_path, "config", "reset", "flask_port")
     assert done.returncode == 0 and "already has its default" in done.stdout
     done = cli(db_path, "config", "delete", "flask_port")
-    assert done.returncode == 1 and "reset_config" in done.stderr
+    # The CLI names its own command, not the MCP tool (commands/wording.py).
+    assert done.returncode == 1 and "call sanctum-mcp config reset" in done.stderr and "reset_config" not in done.stderr
     got = json.loads(cli(db_path, "config", "get", "anthropic_api_key", "--json").stdout)
     assert got["value"] == "********4321" and got["revealed_value"] is None
     with sqlite3.connect(db_path) as conn:

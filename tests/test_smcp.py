@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -68,17 +70,22 @@ def run_shim(plugins_dir: Path, python: str, command: str, arguments: dict, time
 # --- --describe -------------------------------------------------------------------------------------
 
 
-def test_describe_follows_the_contract_and_mirrors_the_catalogue():
-    payload = describe_payload()
+@pytest.mark.parametrize("allow_secrets", [True, False])
+def test_describe_follows_the_contract_and_mirrors_the_catalogue(allow_secrets):
+    # With --allow-secrets the whole catalogue; without (the default), what carries no secret.
+    payload = describe_payload(allow_secrets=allow_secrets)
     Draft202012Validator(CONTRACT).validate(payload)
     assert payload["plugin"] == {"name": "sanctum", "version": sanctum_mcp.__version__,
                                  "description": payload["plugin"]["description"]}
     tools = all_tools()
-    assert [c["name"] for c in payload["commands"]] == list(tools)
+    assert [c["name"] for c in payload["commands"]] == [n for n, s in tools.items() if allow_secrets or s.secrets is not True]
+    assert allow_secrets == ("create_api_token" in [c["name"] for c in payload["commands"]])
     for command in payload["commands"]:
         schema = tools[command["name"]].input_schema
-        assert command["description"] == tools[command["name"]].description
-        assert [p["name"] for p in command["parameters"]] == list(schema["properties"])
+        hidden = set() if allow_secrets else set(tools[command["name"]].secrets)
+        assert command["description"].startswith(tools[command["name"]].description)
+        assert (command["description"] == tools[command["name"]].description) == (not hidden)
+        assert [p["name"] for p in command["parameters"]] == [n for n in schema["properties"] if n not in hidden]
         for param in command["parameters"]:
             prop = schema["properties"][param["name"]]
             assert param["type"] == prop["type"]
@@ -90,7 +97,7 @@ def test_describe_follows_the_contract_and_mirrors_the_catalogue():
 
 
 def test_describe_runs_through_the_shim_with_another_python(plugins_dir, bare_python, smcp_env):
-    install(plugins_dir)
+    install(plugins_dir, user="operator")
     run = run_plugin(plugins_dir / "sanctum", ["--describe"], timeout=30, python=bare_python)
     assert run.ok, run.error
     Draft202012Validator(CONTRACT).validate(run.result)
@@ -173,8 +180,8 @@ def test_argv_mistakes_are_named():
         assert message in str(refused.value), argv
 
 
-def test_commands_run_as_smcp_runs_them(plugins_dir, bare_python, smcp_env, db_path):
-    install(plugins_dir)
+async def test_commands_run_as_smcp_runs_them(registry, plugins_dir, bare_python, smcp_env, db_path):
+    install(plugins_dir, user="operator")
     # A boolean and an object.
     code, agent = run_shim(plugins_dir, bare_python, "create_agent",
                            {"name": "Athena", "active": False, "config": {"tempo": 120, "voice": {"pitch": "low"}}})
@@ -232,15 +239,20 @@ def test_install_cli_pins_the_database_and_guards_foreign_files(tmp_path, plugin
 
 def test_the_plugin_process_does_not_import_mcp(tmp_path):
     code = textwrap.dedent("""
-        import sys
+        import asyncio, sys
+        from sanctum_mcp.domain.registry import Registry
         from sanctum_mcp.smcp.plugin import main
-        assert main(["create_agent", "--name", "Timbre"]) == 0
+        async def first_user():  # a database with its first user, the admin 'operator'
+            await (await Registry.open(sys.argv[1])).close()
+        asyncio.run(first_user())
+        assert main(["--user", "operator", "--", "create_agent", "--name", "Timbre"]) == 0
         assert main(["--describe"]) == 0
         loaded = sorted(m for m in sys.modules if m == "mcp" or m.startswith(("mcp.", "mcp_types")))
         print(loaded, file=sys.stderr)
         sys.exit(1 if loaded else 0)
     """)
-    done = subprocess.run([sys.executable, "-c", code], env=server_env(tmp_path / "r.db"), capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.db")], env=server_env(tmp_path / "r.db"),
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -314,6 +326,9 @@ print("Weather plugin v2 ready!")
 """
 BROKEN_CONTRACT = """
 import json
+import os
+import re
+
 print(json.dumps({"commands": [{"name": "bad name!", "parameters": [{"name": "x", "type": "float"}]}]}))
 """
 HANGING = """
@@ -440,9 +455,10 @@ async def test_scan_leaves_manually_registered_plugins_alone(modern_client, plug
 
 
 async def test_scan_registers_sanctum_itself(modern_client, plugins_dir, smcp_env):
-    install(plugins_dir)
+    install(plugins_dir, user="operator")
     found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
-    assert found["sanctum"]["status"] == "Active" and found["sanctum"]["commands"] == list(all_tools())
+    offered = [name for name, spec in all_tools().items() if spec.secrets is not True]  # no --allow-secrets
+    assert found["sanctum"]["status"] == "Active" and found["sanctum"]["commands"] == offered
     plugin = await call(modern_client, "get_plugin", {"plugin": "sanctum"})
     assert plugin["version"] == sanctum_mcp.__version__
     assert plugin["config"]["smcp"]["commands"] == json.loads(json.dumps(describe_payload()))["commands"]
@@ -495,3 +511,248 @@ def test_scan_command_line(tmp_path, plugins_dir):
     lines = done.stdout.splitlines()
     assert any(line.split()[:3] == ["good", "registered", "Active"] for line in lines), done.stdout
     assert any(line.split()[:3] == ["broken-exit", "error", "Error"] for line in lines), done.stdout
+
+
+# --- trust: what the scan runs plugins with ----------------------------------------------------------
+
+
+SHELL_CLI = "touch {marker}\n"  # not Python: only a shell would run it
+
+
+def fake_python(folder: Path, marker: Path) -> str:
+    """A shell script named python3: its name is right, but it runs whatever it is given."""
+    folder.mkdir()
+    script = folder / "python3"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+async def test_scan_runs_plugins_only_with_a_python_interpreter(modern_client, plugins_dir, tmp_path, db_path, bare_python):
+    ran = tmp_path / "ran"
+    write_plugin(plugins_dir, "shell", SHELL_CLI.format(marker=ran))
+    sh_copy = tmp_path / "copy" / "python3"  # an ELF program that is not Python, named python3
+    sh_copy.parent.mkdir()
+    sh_copy.write_bytes(Path("/bin/sh").resolve().read_bytes())
+    sh_copy.chmod(0o755)
+    linked = tmp_path / "link"
+    linked.mkdir()
+    (linked / "python3").symlink_to("/bin/sh")
+    before = snapshot(db_path)
+    for python, reason in [
+        ("/bin/sh", "only python3, python3.N, pypy or pypy3"),
+        (fake_python(tmp_path / "fake", ran), "a script or data"),
+        (str(sh_copy), "no Python entry point"),
+        (str(linked / "python3"), "only python3, python3.N, pypy or pypy3"),
+        (str(tmp_path / "missing" / "python3"), "does not exist"),
+        (str(plugins_dir), "not an executable file"),
+    ]:
+        error = await call_error(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": python})
+        assert "is not a Python interpreter" in error or "does not exist" in error, (python, error)
+        assert reason in error, (python, error)
+    assert not ran.exists(), "a program that is not Python was run"
+    assert snapshot(db_path) == before
+    # Real interpreters pass: sanctum-mcp's own, and another venv's python (a symlink to a CPython).
+    for python in (sys.executable, bare_python):
+        found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": python}))
+        assert found["shell"]["status"] == "Error" and not ran.exists()
+
+
+async def test_a_stored_interpreter_that_is_not_python_is_never_run(modern_client, registry, plugins_dir, db_path):
+    # A database written before the check (or edited by hand) may name /bin/sh as SMCP's Python.
+    write_plugin(plugins_dir, "good", GOOD)
+    await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "python": sys.executable})
+    inst = await call(modern_client, "create_tool_instance", {
+        "tool": "smcp:good", "name": "hello", "config": {"command": "echo", "arguments": {"text": "hi"}}})
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE plugins SET config = json_set(config, '$.smcp.python', '/bin/sh') WHERE name = 'good'")
+    with pytest.raises(Conflict) as refused:
+        await registry.db.read(lambda conn: registry.plugins.smcp_command_for_instance(conn, inst["id"]))
+    assert "is not a Python interpreter" in str(refused.value) and "sync_smcp_plugins" in str(refused.value)
+
+
+# --- trust: who SMCP acts as, and what passes through it ----------------------------------------------
+#
+# SMCP runs `cli.py` for any client of its own (it needs no credentials on loopback) and logs every
+# argument and result at INFO. The plugin must act as a user chosen at install, and by default no
+# secret or token may pass through it at all.
+
+
+def sanctum_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sanctum_mcp", "--db", str(db_path), *args],
+                          env=server_env(db_path), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+def shim_describe(plugins_dir: Path, python: str) -> dict[str, dict]:
+    run = run_plugin(plugins_dir / "sanctum", ["--describe"], timeout=30, python=python)
+    assert run.ok, run.error
+    Draft202012Validator(CONTRACT).validate(run.result)
+    return {c["name"]: c for c in run.result["commands"]}
+
+
+def without_logs(db_path: Path) -> list[str]:
+    """The database but the logs table (a refusal is audited there, and nothing else changes)."""
+    return [line for line in snapshot(db_path) if '"logs"' not in line and "VALUES('logs'" not in line]
+
+
+async def test_smcp_plugin_acts_as_the_user_chosen_at_install(registry, plugins_dir, bare_python, smcp_env, db_path):
+    await registry.users.create(registry.operator, username="smcp-viewer", role="viewer", email=None, permissions=None)
+    done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--user", "smcp-viewer")
+    assert done.returncode == 0, done.stderr
+    assert "'smcp-viewer'" in done.stdout and "viewer" in done.stdout
+    before = without_logs(db_path)
+    code, error = run_shim(plugins_dir, bare_python, "create_agent", {"name": "Zeus"})
+    assert (code, error["error_type"]) == (1, "forbidden"), error
+    assert "'smcp-viewer' has 'viewer'" in error["error"]
+    assert without_logs(db_path) == before
+    code, page = run_shim(plugins_dir, bare_python, "list_agents", {})
+    assert code == 0 and page["agents"] == []
+    # SMCP's argv comes after the shim's `--`: a client cannot choose another user.
+    run = run_plugin(plugins_dir / "sanctum", ["--user", "operator", "create_agent", "--name", "Zeus"], timeout=60,
+                     python=bare_python)
+    assert run.exit_code == 1 and json.loads(run.stdout)["error_type"] == "invalid_input" and "usage" in run.stdout
+    assert without_logs(db_path) == before
+    # A deactivated user stops the plugin, with what to do.
+    await registry.users.deactivate(registry.operator, "smcp-viewer")
+    code, error = run_shim(plugins_dir, bare_python, "list_agents", {})
+    assert code == 1 and "deactivated" in error["error"] and "smcp install" in error["error"]
+
+
+async def test_smcp_install_refuses_a_user_it_cannot_act_as(registry, plugins_dir, db_path):
+    await registry.users.create(registry.operator, username="gone", role="user", email=None, permissions=None)
+    await registry.users.deactivate(registry.operator, "gone")
+    for name, reason in (("ghost", "no user named 'ghost'"), ("gone", "deactivated")):
+        done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--user", name)
+        assert done.returncode != 0 and reason in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert list(plugins_dir.iterdir()) == []
+    users = await registry.users.list()
+    assert sorted(u.username for u in users.users) == ["gone", "operator"]
+
+
+async def test_smcp_install_without_user_acts_as_a_dedicated_non_admin(registry, plugins_dir, bare_python, smcp_env, db_path):
+    done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir))
+    assert done.returncode == 0, done.stderr
+    assert "'smcp'" in done.stdout and "role user" in done.stdout and "created" in done.stdout, done.stdout
+    smcp_user = await registry.users.get("smcp")
+    assert (smcp_user.role, smcp_user.is_active) == ("user", True)
+    code, error = run_shim(plugins_dir, bare_python, "create_user", {"username": "mallory", "role": "admin"})
+    assert (code, error["error_type"]) == (1, "forbidden") and "'admin' role" in error["error"]
+    code, agent = run_shim(plugins_dir, bare_python, "create_agent", {"name": "Monday"})
+    assert code == 0 and agent["name"] == "Monday"
+    # Installing again keeps the same user (and says so), rather than creating another.
+    again = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir))
+    assert again.returncode == 0 and "'smcp'" in again.stdout and "created" not in again.stdout
+
+
+def test_a_shim_without_a_chosen_user_is_refused(plugins_dir, bare_python, smcp_env, db_path, tmp_path):
+    # A shim written before the user was pinned runs `python -m sanctum_mcp.smcp <args>` as is.
+    folder = plugins_dir / "sanctum"
+    folder.mkdir()
+    (folder / "cli.py").write_text(textwrap.dedent(f"""
+        import os, sys
+        os.execv({sys.executable!r}, [{sys.executable!r}, "-P", "-m", "sanctum_mcp.smcp"] + sys.argv[1:])
+    """))
+    code, error = run_shim(plugins_dir, bare_python, "create_agent", {"name": "Zeus"})
+    assert code == 1 and "sanctum-mcp smcp install" in error["error"] and "--user" in error["error"], error
+    assert not db_path.exists() or "Zeus" not in "".join(snapshot(db_path))
+    # --describe needs no user: it reads no data.
+    assert run_plugin(folder, ["--describe"], timeout=30, python=bare_python).ok
+
+
+async def test_no_secret_or_token_passes_through_smcp_by_default(registry, plugins_dir, bare_python, smcp_env, db_path):
+    op = registry.operator
+    await registry.config.set(op, "openai_api_key", "sk-smcp-canary-5150", scope="system")
+    await registry.tools.create_tool(op, {"name": "vault", "category": "master", "tool_type": "utility", "config_schema": {
+        "type": "object", "properties": {"password": {"type": "string", "writeOnly": True}, "host": {"type": "string"}}}})
+    kept = await registry.tools.create_instance(op, tool="vault", agent=None, name="kept",
+                                                config={"password": "hunter2-canary", "host": "a"})
+    # Acting as an admin is allowed when chosen, and said loudly.
+    done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--user", "operator")
+    assert done.returncode == 0, done.stderr
+    assert "admin" in done.stderr and "warning" in done.stderr.lower()
+
+    commands = shim_describe(plugins_dir, bare_python)
+    assert "create_api_token" not in commands
+    params = {name: [p["name"] for p in c["parameters"]] for name, c in commands.items()}
+    assert "reveal" not in params["get_config"] and "key" in params["get_config"]
+    assert "sensitive" not in params["set_config"] and "value" in params["set_config"]
+    for name in ("add_letta_server", "update_letta_server"):
+        assert not {"password", "token"} & set(params[name]), name
+
+    before = without_logs(db_path)
+    for command, arguments in [
+        ("create_api_token", {"user": "operator"}),
+        ("get_config", {"key": "openai_api_key", "reveal": True}),
+        ("set_config", {"key": "openai_api_key", "value": "sk-new-secret-0001", "scope": "system"}),
+        ("set_config", {"key": "my_token", "value": "tok-0002", "scope": "system", "sensitive": True}),
+        ("add_letta_server", {"address": "localhost", "port": 8283, "password": "pw-0003"}),
+        ("update_tool_instance", {"instance": kept.id, "config": {"password": "pw-0004", "host": "a"}}),
+        # Not even the stored secret itself: accepting it would confirm a guess.
+        ("update_tool_instance", {"instance": kept.id, "config": {"password": "hunter2-canary", "host": "a"}}),
+        ("create_tool_instance", {"tool": "vault", "name": "new", "config": {"password": "pw-0005"}}),
+    ]:
+        run = run_plugin(plugins_dir / "sanctum", [command, *render_argv(arguments)], timeout=60, python=bare_python)
+        error = json.loads(run.stdout)
+        assert run.exit_code == 1 and error["error_type"] == "forbidden", (command, run.stdout)
+        assert "SMCP" in error["error"] and "--allow-secrets" in error["error"], (command, error)
+        for secret in ("sanctum_", "sk-smcp-canary-5150", "hunter2-canary", "sk-new-secret", "tok-0002", "pw-000"):
+            assert secret not in run.stdout + run.stderr, (command, secret)
+    assert without_logs(db_path) == before
+    # What carries no secret still works, masks included: sending back the mask keeps the secret.
+    code, shown = run_shim(plugins_dir, bare_python, "get_tool_instance", {"instance": kept.id})
+    assert code == 0 and shown["config"]["password"] != "hunter2-canary"
+    code, updated = run_shim(plugins_dir, bare_python, "update_tool_instance", {
+        "instance": kept.id, "config": {"password": shown["config"]["password"], "host": "b"}})
+    assert code == 0 and updated["config"]["host"] == "b"
+    code, got = run_shim(plugins_dir, bare_python, "get_config", {"key": "openai_api_key"})
+    assert code == 0 and got["value"].endswith("5150") and "canary" not in json.dumps(got)
+
+    # The operator may opt in at install, and is warned again.
+    done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--user", "operator",
+                       "--allow-secrets")
+    assert done.returncode == 0 and "secret" in done.stderr.lower(), done.stderr
+    assert "create_api_token" in shim_describe(plugins_dir, bare_python)
+    code, token = run_shim(plugins_dir, bare_python, "create_api_token", {"user": "operator"})
+    assert code == 0 and token["token"].startswith("sanctum_")
+    code, got = run_shim(plugins_dir, bare_python, "get_config", {"key": "openai_api_key", "reveal": True})
+    assert code == 0 and got["revealed_value"] == "sk-smcp-canary-5150"
+
+
+SECRET_INPUT = re.compile(r"pass(word|phrase)?|token|secret|api_?key|credential|private_key|reveal|sensitive", re.I)
+SECRET_OUTPUT = re.compile(r"pass(word|phrase)?|token|secret|api_?key|credential|private_key|revealed|plaintext", re.I)
+
+
+def _properties(schema: Any, path: str = "$"):
+    """(path, name, property) of every property at any depth of a JSON schema."""
+    if isinstance(schema, dict):
+        for name, prop in (schema.get("properties") or {}).items():
+            yield path, name, prop
+            yield from _properties(prop, f"{path}.{name}")
+        for key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            sub = schema.get(key)
+            for part in sub if isinstance(sub, list) else [sub]:
+                yield from _properties(part, path)
+
+
+def test_every_tool_that_carries_a_secret_declares_it():
+    """`secrets=` is what keeps secrets out of SMCP: a new tool must declare it. An input field named
+    like a secret must be declared (ids and clear_* switches name no secret); an output string named
+    like one must be masked (its description says so) or the tool must declare what returns it."""
+    missing = []
+    for name, spec in all_tools().items():
+        declared = set(spec.input.model_fields) if spec.secrets is True else set(spec.secrets)
+        for _path, field, _prop in _properties(spec.input_schema):
+            if SECRET_INPUT.search(field) and not field.endswith("_id") and not field.startswith("clear_"):
+                if field not in declared:
+                    missing.append(f"{name}: input {field}")
+        for path, field, prop in _properties(spec.output_schema):
+            types = prop.get("type") if isinstance(prop, dict) else None
+            is_text = types == "string" or (isinstance(types, list) and "string" in types)
+            if is_text and SECRET_OUTPUT.search(field) and "masked" not in prop.get("description", "").lower():
+                if not spec.secrets:
+                    missing.append(f"{name}: output {path}.{field}")
+    assert not missing, f"declare secrets= on these tools (catalogue/base.py ToolSpec.secrets): {missing}"
+    # The check sees what it must: these carry secrets and are declared.
+    assert all_tools()["create_api_token"].secrets is True
+    assert set(all_tools()["add_letta_server"].secrets) == {"password", "token"}
+    assert all_tools()["get_config"].secrets == ("reveal",)

@@ -233,3 +233,44 @@ async def test_database_folder_is_created(tmp_path):
     db = await Database.open(path)
     await db.close()
     assert path.exists()
+
+
+async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(db_path):
+    """COMMIT itself can fail (a full disk while writing the WAL; here a deferred foreign key, which
+    SQLite checks only at COMMIT). The transaction must not stay open under the next BEGIN."""
+    db = await Database.open(db_path)
+    try:
+        def tables(conn):
+            conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+            conn.execute("CREATE TABLE child (parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+
+        await db.write(tables)
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write(lambda conn: conn.execute("INSERT INTO child VALUES (42)") and None)
+        await db.write(lambda conn: conn.execute("INSERT INTO parent VALUES (1)") and None)
+        rows = await db.read(lambda conn: conn.execute("SELECT (SELECT count(*) FROM parent), "
+                                                      "(SELECT count(*) FROM child)").fetchone())
+        assert tuple(rows) == (1, 0)
+    finally:
+        await db.close()
+
+
+async def test_an_error_after_sqlite_rolled_back_by_itself_is_not_hidden(db_path):
+    """SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): the
+    error that says what went wrong must reach the caller, not 'cannot rollback'."""
+    db = await Database.open(db_path)
+
+    class Original(Exception):
+        pass
+
+    def fails_after_sqlite_rolled_back(conn):
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("ROLLBACK")  # what SQLite does itself on SQLITE_FULL
+        raise Original("the real cause")
+
+    try:
+        with pytest.raises(Original):
+            await db.write(fails_after_sqlite_rolled_back)
+        await db.write(lambda conn: conn.execute("CREATE TABLE t (x)") and None)
+    finally:
+        await db.close()

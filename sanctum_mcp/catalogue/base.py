@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.storage.database import is_disk_full, trouble
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
@@ -28,6 +29,9 @@ log = logging.getLogger("sanctum_mcp.access")
 
 # `agents=` value for a tool that acts on every agent at once (refused to agent-limited callers).
 ALL_AGENTS = "*"
+
+# `secrets=` value for a tool whose every result carries a secret in clear (a new API token).
+SECRET_RESULT = True
 
 # What a call names that an agent may own, as (kind, ref) pairs; see ToolSpec.owned.
 Owned = Callable[[Any], list[tuple[str, Any]]]
@@ -94,10 +98,25 @@ class ToolSpec:
     # Other things the call names that may belong to an agent: args -> [(kind, ref)] with kind
     # 'agent', 'instance', 'job' or 'host' (see UserService.check_agent_scope). Narrowed the same way.
     owned: Owned | None = field(default=None, compare=False)
+    # What can carry a secret in clear, in or out: SECRET_RESULT (every call: its result is one), or
+    # the input fields that make a call carry one when given (a password; reveal=true). Surfaces that
+    # must not carry secrets (SMCP) leave these out of what they publish and refuse such calls.
+    # tests/test_smcp.py fails for a tool whose fields look like secrets and that declares nothing.
+    secrets: bool | tuple[str, ...] = ()
 
     @property
     def mutates(self) -> bool:
         return not self.read_only
+
+    def secrets_in(self, args: Any) -> list[str]:
+        """What of this call carries a secret: ['result'], the declared fields given (not at their
+        default), or []."""
+        if self.secrets is True:
+            return ["result"]
+        if not self.secrets:
+            return []
+        fields = self.input.model_fields
+        return [name for name in self.secrets if getattr(args, name, None) != fields[name].default]
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -142,6 +161,7 @@ def tool(
     extra_role: Callable[[Any], Role | None] | None = None,
     agents: tuple[str, ...] | str = (),
     owned: Owned | None = None,
+    secrets: bool | tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Register a handler `async def h(call: Call, args: SomeInput) -> SomeOutput` as a tool.
 
@@ -149,6 +169,8 @@ def tool(
     `agents` names the input fields holding agent names/ids (or is ALL_AGENTS for a tool that acts
     on every agent): a user whose permissions list agents may only name those. `owned` gives what
     else the call names that an agent may own (an instance, a job, a configuration target).
+    `secrets` declares what can carry a secret in clear: SECRET_RESULT, or the input fields that do
+    when given (see ToolSpec.secrets).
     """
 
     def register(handler: Handler) -> Handler:
@@ -163,6 +185,10 @@ def tool(
             unknown = [f for f in agents if f not in input_model.model_fields]
             if unknown:
                 raise ValueError(f"tool {name!r} declares agents={unknown} that are not fields of its input")
+        if secrets is not True and secrets is not False:
+            unknown = [f for f in secrets if f not in input_model.model_fields]
+            if unknown:
+                raise ValueError(f"tool {name!r} declares secrets={unknown} that are not fields of its input")
         _CATALOGUE[name] = ToolSpec(
             name=name,
             title=title,
@@ -179,6 +205,7 @@ def tool(
             extra_role=extra_role,
             agents=agents,
             owned=owned,
+            secrets=secrets,
         )
         return handler
 
@@ -192,6 +219,8 @@ def registered_tools() -> dict[str, ToolSpec]:
 async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
     """The one gate: every surface passes through here (via run_tool) before a handler runs.
 
+    0. a caller whose surface must not carry secrets (`Caller.no_secrets`) may not make a call
+       that carries one (`ToolSpec.secrets_in`);
     1. role: the caller's role must reach the tool's declared role (`role_needed`, which may
        depend on the arguments);
     2. permissions.tools: if set, the tool must be listed;
@@ -200,6 +229,11 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
        listed; host-wide objects are read-only; a tool declared ALL_AGENTS is refused.
     """
     caller = call.caller
+    if caller.no_secrets is not None:
+        carried = spec.secrets_in(args)
+        if carried:
+            what = "returns a secret in clear" if carried == ["result"] else f"with {', '.join(carried)} carries a secret in clear"
+            raise Forbidden(f"{spec.name} {what}, and {caller.no_secrets}")
     needed = spec.role_needed(args)
     if not caller.has_role(needed):
         raise Forbidden(
@@ -229,6 +263,24 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
         await call.registry.users.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
 
 
+async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden) -> None:
+    try:
+        await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
+                                                 needed=spec.role_needed(args))
+    except Exception:  # the refusal stands even if its audit row cannot be written
+        log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
+
+
+async def admit(spec: ToolSpec, call: Call, args: Any) -> None:
+    """authorize() alone, a refusal audited as run_tool audits it: for the resources and prompts,
+    which show a tool's data without calling it."""
+    try:
+        await authorize(spec, call, args)
+    except Forbidden as exc:
+        await _record_refusal(spec, call, args, exc)
+        raise
+
+
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
     """Run a tool whose arguments are already an instance of spec.input.
 
@@ -239,11 +291,7 @@ async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
         await authorize(spec, call, args)
         return await spec.handler(call, args)
     except Forbidden as exc:
-        try:
-            await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
-                                                     needed=spec.role_needed(args))
-        except Exception:  # the refusal stands even if its audit row cannot be written
-            log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
+        await _record_refusal(spec, call, args, exc)
         raise
 
 
@@ -263,6 +311,15 @@ def explain_failure(tool_name: str, exc: BaseException) -> tuple[str, str]:
         return "conflict", f"{tool_name} was refused by the database ({exc}); nothing was changed."
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return "busy", f"{tool_name}: the database is busy with another writer; nothing was changed. Retry."
+    if is_disk_full(exc):
+        # Not "failed unexpectedly": the caller (or whoever reads the log) can act on this one.
+        errors_log.warning("%s refused: the disk holding the registry database is full", tool_name)
+        return "unavailable", (f"{tool_name} was not done and nothing was changed: the disk that holds the "
+                               "registry database is full. Free some space on it, then retry.")
+    cause = trouble(exc)
+    if cause is not None:
+        errors_log.warning("%s refused: the registry database cannot be used (%s)", tool_name, exc)
+        return "unavailable", f"{tool_name} was not done and nothing was changed: the registry database cannot be used: {cause}."
     reference = uuid.uuid4().hex[:12]
     errors_log.error("unexpected failure in %s (reference %s)", tool_name, reference, exc_info=exc)
     return "internal", (

@@ -83,6 +83,7 @@ class GetConfig(ToolInput):
     read_only=True,
     idempotent=True,
     extra_role=lambda args: "admin" if args.reveal else None,
+    secrets=("reveal",),
     agents=("agent",),
     owned=lambda args: [("instance", args.instance)],
 )
@@ -135,6 +136,8 @@ class SetConfig(ToolInput):
     read_only=False,
     idempotent=True,
     extra_role=lambda args: role_for_key(args.key, sensitive=args.sensitive),
+    # The value of a key that is already sensitive is a secret too: the domain refuses it (ConfigService.set).
+    secrets=("sensitive",),
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:

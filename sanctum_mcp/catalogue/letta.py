@@ -34,7 +34,8 @@ class AddLettaServer(ToolInput):
     activate: bool = Field(default=False, description="Make it the active connection (it is anyway if none is active).")
 
 
-@tool("add_letta_server", title="Add a Letta connection", group="Letta", role="admin", read_only=False)
+@tool("add_letta_server", title="Add a Letta connection", group="Letta", role="admin", read_only=False,
+      secrets=("password", "token"))
 async def add_letta_server(call: Call, args: AddLettaServer) -> LettaServer:
     """Add a Letta server connection. Password and token are encrypted at rest and shown masked.
     Check it afterwards with letta_status(server=<id>)."""
@@ -56,7 +57,7 @@ class UpdateLettaServer(ToolInput):
 
 
 @tool("update_letta_server", title="Update a Letta connection", group="Letta", role="admin", read_only=False,
-      idempotent=True)
+      idempotent=True, secrets=("password", "token"))
 async def update_letta_server(call: Call, args: UpdateLettaServer) -> LettaServer:
     """Change some fields of a Letta connection; fields left out stay as they are."""
     return await call.registry.letta.update(call.caller, args.server, args.model_dump(exclude={"server"}))

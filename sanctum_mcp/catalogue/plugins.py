@@ -175,7 +175,8 @@ class SyncSmcpPlugins(ToolInput):
     python: str | None = Field(
         default=None, max_length=4096,
         description="Absolute path of the Python SMCP runs plugins with (its venv's), so plugins find their "
-        "imports; default: sanctum-mcp's own. Recorded in config.smcp.python.",
+        "imports; default: sanctum-mcp's own. Must be a Python executable (python3*, pypy*; checked without "
+        "running it), never a shell or script. Recorded in config.smcp.python.",
     )
 
 

@@ -28,8 +28,9 @@ ToolRef = Field(description="The tool's name (any case), e.g. 'mailer', or its n
 InstanceRef = Field(ge=1, description="The tool instance's numeric id (see list_tool_instances).")
 SCHEMA_HELP = (
     "JSON Schema (Draft 2020-12 unless it names another in $schema) that every instance's config must "
-    "satisfy; it must describe an object. Mark secret properties \"writeOnly\": true to store them "
-    "encrypted and show them masked."
+    "satisfy; it must describe an object. Mark secret values \"writeOnly\": true (anywhere: properties, "
+    "items, $defs, allOf...) to store them encrypted and show them masked. Patterns run in RE2 (no "
+    "backreferences or lookaround); $ref must point inside the schema."
 )
 
 
@@ -111,7 +112,8 @@ class UpdateTool(ToolInput):
 @tool("update_tool", title="Update a tool", group="Tools", role="user", read_only=False, idempotent=True)
 async def update_tool(call: Call, args: UpdateTool) -> Tool:
     """Change some fields of a tool; fields left out stay as they are. A new config_schema must be valid
-    and every existing instance's config must satisfy it (the error names the instances and paths)."""
+    and every existing instance's config must satisfy it (the error names the instances and paths).
+    While instances hold writeOnly secrets, only an admin may change config_schema."""
     changes = {
         column: value
         for column, value in (

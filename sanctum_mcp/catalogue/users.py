@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, registered_tools, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, SECRET_RESULT, Call, ToolInput, registered_tools, tool
 from sanctum_mcp.domain.errors import InvalidInput
 from sanctum_mcp.domain.identity import Role
 from sanctum_mcp.domain.users import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
@@ -105,7 +105,7 @@ class CreateApiToken(ToolInput):
 
 
 @tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False,
-      agents=USERS_REACH_EVERY_AGENT)
+      agents=USERS_REACH_EVERY_AGENT, secrets=SECRET_RESULT)
 async def create_api_token(call: Call, args: CreateApiToken) -> NewToken:
     """Create a bearer token for a user's HTTP access. The token text is in this result ONLY: it is
     stored as a hash and can never be shown again."""

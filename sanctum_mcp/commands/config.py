@@ -125,13 +125,14 @@ def _operator(registry):
 
 
 def _guarded(fn):
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     try:
         return fn()
     except (RegistryError, SchemaTooNew) as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
 
 
 def _print_json(model: Any) -> None:

@@ -46,6 +46,7 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
 
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.storage.migrations import SchemaTooNew
@@ -67,7 +68,7 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
     try:
         result = anyio.run(main)
     except (RegistryError, SchemaTooNew) as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
     data = result.model_dump(mode="json")
     print(json.dumps(data, indent=2))
     if fail_unless is not None and not data.get(fail_unless):

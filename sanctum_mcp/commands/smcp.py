@@ -17,9 +17,13 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     )
     install.add_argument("--plugins-dir", required=True, metavar="DIR", help="SMCP's plugins folder ($MCP_PLUGINS_DIR)")
     install.add_argument("--force", action="store_true", help="replace a cli.py that sanctum-mcp did not write")
+    install.add_argument("--allow-secrets", action="store_true",
+                         help="let secrets pass through SMCP (new API tokens, reveal, sensitive settings, passwords); "
+                              "SMCP logs every argument and result in clear, so by default they are left out")
     install.set_defaults(handler=_install)
     # --db (from the common options) pins that database in the shim; without it the shim follows
-    # $SANCTUM_MCP_DB or the default at run time.
+    # $SANCTUM_MCP_DB or the default at run time. --user (common too) names the user the plugin acts
+    # as; without it, the dedicated user 'smcp' (role user, created if missing).
 
     scan = actions.add_parser(
         "scan", parents=[common],
@@ -40,15 +44,76 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
 
 
 def _install(args: argparse.Namespace, db_path: Path) -> None:
-    from sanctum_mcp.smcp.install import InstallRefused, install
+    import os
 
+    import anyio
+
+    from sanctum_mcp import settings
+    from sanctum_mcp.domain.errors import RegistryError
+    from sanctum_mcp.smcp.install import InstallRefused, install
+    from sanctum_mcp.storage.migrations import SchemaTooNew
+
+    # Here --user (or $SANCTUM_MCP_USER) names the user the PLUGIN acts as, for every client of SMCP.
+    # The install itself acts as the local admin (it may create the default user): main() exported
+    # --user for every Registry.open of the process, which must not apply here (on a database without
+    # users it would make that name the first admin).
+    chosen = args.user
+    os.environ.pop(settings.ENV_USER, None)
+    try:
+        user, created = anyio.run(_plugin_user, db_path, chosen)
+    except (RegistryError, SchemaTooNew) as exc:
+        raise SystemExit(f"sanctum-mcp: {exc}") from None
     database = Path(args.db) if args.db else None
     try:
-        cli = install(Path(args.plugins_dir), database=database, force=args.force)
+        cli = install(Path(args.plugins_dir), user=user.username, allow_secrets=args.allow_secrets,
+                      database=database, force=args.force)
     except InstallRefused as exc:
         raise SystemExit(f"sanctum-mcp: {exc}") from None
     pinned = f", database pinned to {database.expanduser().resolve()}" if database else ""
     print(f"wrote {cli} (runs {sys.executable}{pinned}); restart SMCP to load the 'sanctum' plugin")
+    print(f"every SMCP call acts as the registry user {user.username!r} (role {user.role}"
+          f"{', created now' if created else ''}){'' if chosen else '; choose another with --user NAME'}")
+    if user.role == "admin":
+        print(f"warning: {user.username!r} is an admin, so every client of SMCP (which needs no credentials on "
+              "loopback) can do anything an admin can. Prefer a user of role 'user': sanctum-mcp smcp install "
+              "--user NAME", file=sys.stderr)
+    if args.allow_secrets:
+        print("warning: --allow-secrets: new API tokens, revealed settings and passwords pass through SMCP, which "
+              "logs every argument and result in clear", file=sys.stderr)
+    else:
+        print("secrets stay out of SMCP (it logs every argument and result): tools and arguments that carry one are "
+              "not offered; --allow-secrets lets them through")
+
+
+async def _plugin_user(db_path: Path, chosen: str | None):
+    """The user the plugin will act as: `chosen` (it must exist and be active), else the dedicated
+    user 'smcp' of role user, created now if missing. Returns (User, created)."""
+    from sanctum_mcp.catalogue import all_tools
+    from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
+    from sanctum_mcp.domain.errors import Forbidden, NotFound
+    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.smcp.install import DEFAULT_SMCP_ROLE, DEFAULT_SMCP_USER
+
+    name = chosen or DEFAULT_SMCP_USER
+    registry = await Registry.open(db_path)
+    try:
+        created = False
+        try:
+            user = await registry.users.get(name)
+        except NotFound:
+            if chosen:
+                raise NotFound(f"no user named {chosen!r} in {db_path}: create it first (sanctum-mcp user add "
+                               f"{chosen} --role user), then install again; every SMCP call will act as it.") from None
+            spec = all_tools()["create_user"]
+            raw = {"username": DEFAULT_SMCP_USER, "role": DEFAULT_SMCP_ROLE}
+            user = await run_tool(spec, Call(registry, registry.operator), parse_arguments(spec, raw))
+            created = True
+        if not user.is_active:
+            raise Forbidden(f"the user {user.username!r} is deactivated; reactivate it (sanctum-mcp user list shows "
+                            "users; update_user active=true) or install with another --user NAME.")
+        return user, created
+    finally:
+        await registry.close()
 
 
 def _scan(args: argparse.Namespace, db_path: Path) -> None:
@@ -56,6 +121,7 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
 
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
+    from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
 
@@ -77,7 +143,7 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
     try:
         report = anyio.run(run)
     except RegistryError as exc:
-        raise SystemExit(f"sanctum-mcp: {exc}") from None
+        raise cli_error(exc) from None
     if args.json:
         print(report.model_dump_json(indent=2))
         return

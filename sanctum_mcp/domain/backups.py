@@ -92,7 +92,8 @@ NOTES = {
     "encrypted (fernet:) and need the key file beside the database (<database file>.key) to be read.",
     "config_only": "JSON export of the configuration tables. Secret values stay encrypted as their fernet: "
     "ciphertext and need the key file beside the database; not restorable with restore_backup.",
-    "incremental": "JSON of the config_history and logs rows created since the previous backup; "
+    # Tables are named in words here: in a message, `config_history` would read as the tool of that name.
+    "incremental": "JSON of the configuration-history and log rows created since the previous backup; "
     "not restorable with restore_backup.",
 }
 

@@ -304,7 +304,10 @@ def coerce(key: str, text: str, value_type: str, *, sensitive: bool) -> tuple[st
 def _validator(constraint_json: str) -> Any:
     from urllib.parse import urlsplit
 
+    import referencing
     from jsonschema import Draft202012Validator, FormatChecker
+
+    from sanctum_mcp.domain.schemas import re2_validator_class
 
     checker = FormatChecker(formats=())
 
@@ -322,7 +325,9 @@ def _validator(constraint_json: str) -> Any:
             return False
         return bool(re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.\-]*", parts.scheme or "")) and bool(parts.hostname)
 
-    return Draft202012Validator(constraint_document(constraint_json), format_checker=checker)
+    # Patterns in RE2 (as in tool schemas), and a registry that never fetches a $ref.
+    validator = re2_validator_class(Draft202012Validator)
+    return validator(constraint_document(constraint_json), format_checker=checker, registry=referencing.Registry())
 
 
 def constraint_document(constraint_json: str | None) -> dict[str, Any] | None:
@@ -335,12 +340,21 @@ def constraint_document(constraint_json: str | None) -> dict[str, Any] | None:
     return document
 
 
-def check_constraint(key: str, constraint_json: str | None, typed: Any, text: str, *, sensitive: bool) -> None:
+def check_constraint(key: str, constraint_json: str | None, typed: Any, text: str, *, sensitive: bool,
+                     stored: bool = False) -> None:
+    """Refuse a value its key's constraint does not allow. `stored`: the value is a stored one (a
+    rollback), not what the caller just sent; when it is a secret the message does not say which
+    rule it broke (that would describe a secret)."""
     if not constraint_json:
         return
     errors = sorted(_validator(constraint_json).iter_errors(typed), key=lambda e: list(e.path))
     if not errors:
         return
+    if sensitive and stored:
+        raise InvalidInput(
+            f"{key}: the stored secret of that version does not satisfy the key's constraint (which rule, is not "
+            "said about a secret); set a new value with set_config instead."
+        )
     error = errors[0]
     rule = _describe_rule(error.validator, error.validator_value)
     got = "" if sensitive else f" (got {_shown(text, False)})"
@@ -726,6 +740,9 @@ class ConfigService:
                     f"{key} is sensitive, and a sensitive key stays sensitive at every scope; leave sensitive out."
                 )
             secret = info.sensitive or bool(sensitive)
+            if secret and caller.no_secrets is not None:
+                raise Forbidden(f"set_config on the sensitive key {key!r} carries a secret in clear, and "
+                                f"{caller.no_secrets}")
             if secret:
                 _need_admin(caller, "set_config", key)
             previous = current["version"] if current else 0
@@ -934,7 +951,7 @@ class ConfigService:
             stored = old["value"]
             plain = self._plaintext(stored) if SecretBox.is_encrypted(stored) else stored
             text, typed = coerce(key, plain, old["value_type"], sensitive=secret)
-            check_constraint(key, info.constraint_json, typed, text, sensitive=secret)
+            check_constraint(key, info.constraint_json, typed, text, sensitive=secret, stored=True)
             if current is not None and current["type"] == old["value_type"] and self._same_value(
                 current["value"], text, secret
             ):

@@ -24,3 +24,10 @@ class InvalidInput(RegistryError):
 
 class Forbidden(RegistryError):
     kind = "forbidden"
+
+
+class Unavailable(RegistryError):
+    """The registry's database cannot be used at all (it cannot be opened, the disk is full, it is
+    locked or damaged): nothing the caller changes in the request will help."""
+
+    kind = "unavailable"

@@ -43,6 +43,11 @@ class Caller:
     role: Role
     user_id: int | None = None
     permissions: Permissions | None = None
+    # Set when the surface the caller uses must not carry a secret in clear (SMCP logs every
+    # argument and result): why, and what to do instead. Every place where a secret enters or
+    # leaves in clear refuses it then (catalogue/base.py authorize for what a tool declares with
+    # `secrets=`, the domain where it depends on stored data: a sensitive key, a writeOnly property).
+    no_secrets: str | None = None
 
     def has_role(self, needed: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[needed]

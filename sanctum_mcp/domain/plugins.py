@@ -33,6 +33,7 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.interpreter import check_python
 from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.reach import refuse_outside_agents
@@ -843,5 +844,13 @@ class PluginService:
                 f"tool instance {inst['name']!r}: config \"arguments\" must be an object of the command's arguments; "
                 "fix it with update_tool_instance."
             )
+        python = smcp.get("python")
+        if python is not None:
+            # Checked again at every run: a database from before the scan checked it may name any program.
+            try:
+                check_python(str(python), what="the Python recorded for it")
+            except InvalidInput as exc:
+                raise Conflict(f"SMCP plugin {plugin['name']!r} cannot run: {exc} Run sync_smcp_plugins again "
+                               "with SMCP's python.") from None
         return SmcpCommand(Path(smcp["plugin_dir"]), command, arguments, list(commands[command].get("parameters") or []),
-                           python=smcp.get("python"))
+                           python=python)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sanctum_mcp.domain.clock import utcnow
+from sanctum_mcp.domain.errors import Unavailable
 from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.secrets import SecretBox
-from sanctum_mcp.storage.database import Database
+from sanctum_mcp.storage.database import Database, DatabaseUnavailable, trouble
 from sanctum_mcp.storage.migrations import migrate
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class Registry:
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None
+        cls, path: Path | str, *, clock: Callable[[], datetime] = utcnow, user: str | None = None,
+        create_first_user: bool = True,
     ) -> Registry:
         """Open the database once for the whole process, migrating it if it is older.
 
@@ -98,17 +100,30 @@ class Registry:
         `user` (default `operator`) is created first; `user` picks that user (it must exist and be
         active), no `user` picks the oldest active admin. Raises NotFound/Forbidden otherwise.
         `user` defaults to $SANCTUM_MCP_USER (the CLI's --user sets it for the whole process).
+        create_first_user=False creates nobody: a process acting for others (the SMCP plugin) must
+        find its user, never make it the first admin.
         """
         from sanctum_mcp import settings
 
         user = user or settings.local_user()
-        db = await Database.open(path)
+        try:
+            db = await Database.open(path)
+        except DatabaseUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         try:
             await db.run(migrate, location=str(db.path))
             registry = cls(db, clock=clock)
-            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER)
-        except BaseException:
+            registry.operator = await registry.users.local_caller(user, default_name=DEFAULT_LOCAL_USER,
+                                                                  create_first_user=create_first_user)
+        except BaseException as exc:
             await db.close()
+            # The file opened but could not be brought up to date (a full disk during the first
+            # migration, a lock, a key file that cannot be written): the same one-line refusal.
+            cause = trouble(exc)
+            if cause is None and isinstance(exc, OSError):
+                cause = f"{exc.strerror or exc} ({exc.filename or 'its key file'})"
+            if cause is not None:
+                raise Unavailable(str(DatabaseUnavailable(db.path, cause))) from None
             raise
         return registry
 

@@ -35,6 +35,7 @@ from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.clock import iso
 from sanctum_mcp.domain.errors import InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.interpreter import check_python
 from sanctum_mcp.domain.plugins import (
     NAME_RE,
     PLUGIN_TYPES,
@@ -116,8 +117,10 @@ async def sync(registry: Registry, caller: Caller, plugins_dir: Path, *, timeout
     import anyio
 
     base = Path(plugins_dir)  # no ~ expansion: the caller names an absolute path on the server's machine
-    if python is not None and not (Path(python).is_absolute() and Path(python).is_file()):
-        raise InvalidInput(f"python {python!r} must be the absolute path of an interpreter (e.g. SMCP's venv python).")
+    if python is not None:
+        # It will run every plugin's cli.py: a Python, by inspection, never by running it (in a thread:
+        # the inspection reads the file).
+        await anyio.to_thread.run_sync(check_python, python)
     if not base.is_absolute():
         raise InvalidInput(f"plugins_dir {str(plugins_dir)!r} must be an absolute path on the server's machine.")
     if not base.is_dir():

@@ -9,8 +9,14 @@ Rules kept here:
   validated against it and errors name the JSON path. Changing a tool's schema (or category) is
   refused while an existing instance would no longer fit it.
 - An instance of a disabled tool cannot be active.
-- Properties a tool's schema marks `"writeOnly": true` (at any depth of nested `properties`) are
-  secrets: stored encrypted, shown masked. Sending back exactly the mask keeps the stored secret.
+- Values a tool's schema marks `"writeOnly": true` are secrets, wherever JSON Schema puts the mark
+  (nested properties, array items, additionalProperties, $ref, allOf/anyOf/oneOf, if/then/else...;
+  domain/schema_graph.py finds them in each config): stored encrypted, shown masked. Sending back
+  exactly the mask keeps the stored secret. A schema where a writeOnly cannot protect anything is
+  refused when the tool is created or updated.
+- Changing the config_schema of a tool whose instances hold secrets needs the admin role, and an
+  error about a stored secret never says which rule it broke (either would let a caller question
+  a secret they cannot read).
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain import audit, schemas
 from sanctum_mcp.domain.agents import resolve as resolve_agent
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
+from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.names import check_name_characters
 from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
 from sanctum_mcp.domain.reach import refuse_outside_agents
 from sanctum_mcp.domain.references import as_id, looks_like_id
+from sanctum_mcp.domain.schema_graph import Path, graph_of
 from sanctum_mcp.domain.secrets import MASK, SecretBox, SecretUnreadable, mask
 from sanctum_mcp.storage import ownership
 from sanctum_mcp.storage import tools as sql
@@ -167,6 +174,14 @@ def check_config_schema(schema: Any) -> dict[str, Any]:
     return schema
 
 
+async def check_config_schema_off_loop(schema: Any) -> dict[str, Any]:
+    """check_config_schema in a worker thread: checking a large schema against its meta-schema
+    takes seconds of pure Python, which on the event loop would stall every other caller."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(check_config_schema, schema)
+
+
 def agent_rule(tool_name: str, category: str, agent_given: bool) -> None:
     """Master tools' instances are host-wide (no agent); per-agent categories need one."""
     if category == "master" and agent_given:
@@ -181,36 +196,22 @@ def agent_rule(tool_name: str, category: str, agent_given: bool) -> None:
         )
 
 
-# --- secrets inside instance configs (writeOnly properties) ---------------------------------------
+# --- secrets inside instance configs (writeOnly values) ---------------------------------------------
 
 
-def secret_paths(schema: dict[str, Any] | None) -> list[tuple[str, ...]]:
-    """Paths of properties marked `"writeOnly": true`, following nested `properties`."""
-    found: list[tuple[str, ...]] = []
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if not isinstance(node, dict):
-            return
-        for key, sub in (node.get("properties") or {}).items():
-            if isinstance(sub, dict) and sub.get("writeOnly") is True:
-                found.append((*path, key))
-            else:
-                walk(sub, (*path, key))
-
-    walk(schema, ())
-    return found
-
-
-def _get(config: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+def _get(config: Any, path: Path) -> tuple[bool, Any]:
     node: Any = config
     for key in path:
-        if not isinstance(node, dict) or key not in node:
+        if isinstance(key, int):
+            if not isinstance(node, list) or not 0 <= key < len(node):
+                return False, None
+        elif not isinstance(node, dict) or key not in node:
             return False, None
         node = node[key]
     return True, node
 
 
-def _set(config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+def _set(config: Any, path: Path, value: Any) -> None:
     node = config
     for key in path[:-1]:
         node = node[key]
@@ -225,29 +226,43 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _covered(location: Path, by: list[Path]) -> bool:
+    """Whether `location` is one of `by` or inside one of them (then encrypted with it)."""
+    return any(location[:len(other)] == other for other in by)
+
+
 class InstanceConfig:
-    """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked)."""
+    """Stored form (secrets encrypted) <-> plaintext <-> shown form (secrets masked).
+
+    Which values are secrets depends on the config as well as the schema (array items,
+    additionalProperties keys...): `locations(config)` finds them (domain/schema_graph.py), and
+    gives the same answer for the stored form and the plaintext of one config.
+    """
 
     def __init__(self, box: SecretBox, schema: dict[str, Any] | None) -> None:
         self.box = box
-        self.paths = secret_paths(schema)
+        self.graph = graph_of(schema) if schema else None
+
+    def locations(self, config: dict[str, Any]) -> list[Path]:
+        return self.graph.secret_locations(config) if self.graph is not None else []
 
     def plaintext(self, stored: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+        locations = self.locations(stored)
+        if not locations:
             return stored
         plain = _copy(stored)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(plain, path)
             if present and isinstance(value, str) and SecretBox.is_encrypted(value):
                 _set(plain, path, json.loads(self.box.decrypt(value)))
         return plain
 
-    def readable(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, ...]]]:
+    def readable(self, stored: dict[str, Any]) -> tuple[dict[str, Any], list[Path]]:
         """plaintext(), except that a secret the keys at hand cannot decrypt (a database copied
-        without its key file) stays as stored; with the paths of those secrets."""
+        without its key file) stays as stored; with the locations of those secrets."""
         plain = _copy(stored)
-        unreadable = []
-        for path in self.paths:
+        unreadable: list[Path] = []
+        for path in self.locations(stored):
             present, value = _get(plain, path)
             if present and isinstance(value, str) and SecretBox.is_encrypted(value):
                 try:
@@ -257,45 +272,89 @@ class InstanceConfig:
         return plain, unreadable
 
     def shown(self, stored: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+        locations = self.locations(stored)
+        if not locations:
             return stored
         plain, unreadable = self.readable(stored)  # an unreadable secret shows as the bare mask
         out = _copy(stored)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(plain, path)
             if present:
                 _set(out, path, MASK if path in unreadable else mask(_as_text(value)))
         return out
 
-    def stored(self, plain: dict[str, Any]) -> dict[str, Any]:
-        if not self.paths:
+    def stored(self, plain: dict[str, Any], current_stored: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Encrypt every secret of `plain`; where `current_stored` holds the same secret, encrypted,
+        at the same place, keep its ciphertext (an unchanged secret is not rewritten)."""
+        locations = self.locations(plain)
+        if not locations:
             return plain
+        current_plain, unreadable = self.readable(current_stored) if current_stored else (None, [])
         out = _copy(plain)
-        for path in self.paths:
+        for path in locations:
             present, value = _get(out, path)
-            if present:
-                _set(out, path, self.box.encrypt(json.dumps(value)))
+            if not present:
+                continue
+            if current_stored is not None and current_plain is not None:
+                had, old = _get(current_plain, path)
+                old_cipher = _get(current_stored, path)[1] if had else None
+                if (had and path not in unreadable and old == value and isinstance(old_cipher, str)
+                        and SecretBox.is_encrypted(old_cipher)):
+                    _set(out, path, old_cipher)
+                    continue
+            _set(out, path, self.box.encrypt(json.dumps(value)))
         return out
 
-    def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> dict[str, Any]:
-        """Where the caller sent back exactly the mask of the stored secret, keep the stored secret."""
-        if not self.paths or not current_stored:
-            return incoming
+    def sent_in_clear(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> list[str]:
+        """The secrets of incoming that are not exactly the mask of the stored one (which merge_masks
+        keeps), as JSON paths: what the caller sent in clear. Never compared with the plaintext: the
+        answer must not depend on a stored secret beyond its mask, which the caller is shown anyway."""
+        current = self.readable(current_stored)[0] if current_stored else {}
+        sent = []
+        for path in self.locations(incoming):
+            present, value = _get(incoming, path)
+            had, old = _get(current, path)
+            if present and not (had and isinstance(value, str) and value == mask(_as_text(old))):
+                sent.append(schemas.json_path(path))
+        return sent
+
+    def merge_masks(self, incoming: dict[str, Any], current_stored: dict[str, Any] | None) -> tuple[dict[str, Any], list[Path]]:
+        """Where the caller sent back exactly the mask of the stored secret, keep the stored secret.
+        Returns the merged plaintext and the locations whose stored secret was kept."""
+        if not current_stored:
+            return incoming, []
+        locations = self.locations(incoming)
+        if not locations:
+            return incoming, []
         current, unreadable = self.readable(current_stored)
         merged = _copy(incoming)
-        for path in self.paths:
+        kept: list[Path] = []
+        undecryptable: list[str] = []
+        for path in locations:
             present, value = _get(merged, path)
             had, old = _get(current, path)
             if present and path in unreadable and value == MASK:
-                # Keeping it would store a config nobody can check against the schema or run.
-                raise Conflict(
-                    f"the stored secret at {'.'.join(('$', *path))} cannot be decrypted with the current key "
-                    "(the database was probably copied without its key file, or the key was changed), so it "
-                    "cannot be kept. Send a new value for it, or restore the key. Nothing was changed."
-                )
+                undecryptable.append(schemas.json_path(path))
+                continue
             if present and had and isinstance(value, str) and value == mask(_as_text(old)):
                 _set(merged, path, old)
-        return merged
+                kept.append(path)
+            elif present and isinstance(value, str) and value.startswith(MASK):
+                # A mask where no stored secret has it (an array reordered, an item removed): storing
+                # the mask itself would silently replace a secret with asterisks.
+                raise InvalidInput(
+                    f"at {schemas.json_path(path)}: {value[:len(MASK) + 4]!r} is the mask of a secret, but the "
+                    "secret stored at this place has another one (were items moved or removed?). Send the secret "
+                    "itself there, or the config exactly as get_tool_instance shows it. Nothing was changed."
+                )
+        if undecryptable:
+            # Keeping them would store a config nobody can check against the schema or run.
+            raise Conflict(
+                f"the stored secrets at {', '.join(undecryptable)} cannot be decrypted with the current key (the "
+                "database was probably copied without its key file, or the key was changed), so they cannot be "
+                "kept. Send a new value for each, or restore the key. Nothing was changed."
+            )
+        return merged, kept
 
 
 def instance_from_row(row: sqlite3.Row, box: SecretBox, schema: dict[str, Any] | None) -> ToolInstance:
@@ -408,7 +467,7 @@ class ToolService:
         check_category(values["category"])
         check_tool_type(values["tool_type"])
         if values.get("config_schema") is not None:
-            check_config_schema(values["config_schema"])
+            await check_config_schema_off_loop(values["config_schema"])
 
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.create_tool_in(conn, caller, values, name=name)
@@ -437,7 +496,7 @@ class ToolService:
         if "tool_type" in changes:
             check_tool_type(changes["tool_type"])
         if "config_schema" in changes:
-            check_config_schema(changes["config_schema"])
+            await check_config_schema_off_loop(changes["config_schema"])
 
         def tx(conn: sqlite3.Connection) -> Tool:
             return self.update_tool_in(conn, caller, resolve_tool(conn, tool), changes)
@@ -475,7 +534,7 @@ class ToolService:
                     "those instances first (delete_tool_instance). Nothing was changed."
                 )
         if "config_schema" in changes and changes["config_schema"] != before.config_schema:
-            self._reconcile_instances(conn, before, changes["config_schema"], instances)
+            self._reconcile_instances(conn, caller, before, changes["config_schema"], instances)
         sql.update_tool(conn, row["id"], _tool_columns(changes))
         after = Tool.from_row(sql.get_tool_by_id(conn, row["id"]))
         audit.record(conn, caller, action="tool.update", source="tool", source_id=row["id"],
@@ -483,24 +542,43 @@ class ToolService:
         return after
 
     def _reconcile_instances(
-        self, conn: sqlite3.Connection, tool: Tool, new_schema: dict[str, Any], instances: list[sqlite3.Row]
+        self, conn: sqlite3.Connection, caller: Caller, tool: Tool, new_schema: dict[str, Any],
+        instances: list[sqlite3.Row],
     ) -> None:
-        """Every instance must satisfy the new schema; secrets are re-stored if the writeOnly set moved."""
+        """Every instance must satisfy the new schema; secrets are re-stored where the writeOnly set moved.
+
+        Whether a stored secret satisfies a schema is a question about the secret (a pattern, a
+        length): only an admin may ask it, so a non-admin may not change the schema of a tool
+        whose instances hold secrets, whatever the answer would be; and the answer never says
+        which rule a stored secret broke.
+        """
         old_codec = InstanceConfig(self.registry.secrets, tool.config_schema)
         new_codec = InstanceConfig(self.registry.secrets, new_schema)
+        current = [(inst, json.loads(inst["config"]) if inst["config"] else {}) for inst in instances]
+        holding = {inst["id"]: [path for path in old_codec.locations(stored) if _get(stored, path)[0]]
+                   for inst, stored in current}
+        if not caller.has_role("admin") and any(holding.values()):
+            raise Forbidden(
+                f"update_tool: changing the config_schema of tool {tool.name!r} needs the 'admin' role while its "
+                f"instances hold writeOnly secrets; {caller.username!r} has {caller.role!r}. Whether a stored secret "
+                "satisfies a new schema would tell something about it. Ask an admin to change the schema (other "
+                "fields of the tool can be changed without config_schema). Nothing was changed."
+            )
         failures, restored, exposed = [], [], []
-        dropped = [path for path in old_codec.paths if path not in new_codec.paths]
-        for inst in instances:
-            stored = json.loads(inst["config"]) if inst["config"] else {}
-            for path in dropped:
-                if _get(stored, path)[0]:
-                    exposed.append(f"{'.'.join(('$', *path))} of instance {inst['name']!r} (id {inst['id']})")
+        for inst, stored in current:
             plain = old_codec.plaintext(stored)
-            problems = schemas.schema_problems(new_schema, plain)
+            secrets = holding[inst["id"]]
+            new_locations = new_codec.locations(plain)
+            for path in secrets:
+                if not _covered(path, new_locations):
+                    exposed.append(f"{schemas.json_path(path)} of instance {inst['name']!r} (id {inst['id']})")
+            problems = schemas.schema_problems(new_schema, plain, stored_secrets=secrets)
             if problems:
                 failures.append(f"instance {inst['name']!r} (id {inst['id']}): {'; '.join(problems[:3])}")
-            elif old_codec.paths != new_codec.paths:
-                restored.append((inst["id"], new_codec.stored(plain)))
+                continue
+            new_stored = new_codec.stored(plain, stored)
+            if new_stored != stored:
+                restored.append((inst["id"], new_stored))
         if exposed:
             raise Conflict(
                 f"the new config_schema of tool {tool.name!r} no longer marks as writeOnly secrets that instances "
@@ -577,7 +655,9 @@ class ToolService:
                 )
             schema = _schema_of(tool_row)
             codec = InstanceConfig(box, schema)
+            _refuse_secrets_in_clear(caller, codec, config, None, name)
             if schema is not None:
+                schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
                 schemas.validate(schema, config, what=f"config of the new instance {name!r}",
                                  fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
             instance_id = sql.insert_instance(conn, {
@@ -614,11 +694,13 @@ class ToolService:
             if "config" in changes:
                 codec = InstanceConfig(box, schema)
                 current = json.loads(row["config"]) if row["config"] else {}
-                plain = codec.merge_masks(changes["config"], current)
+                _refuse_secrets_in_clear(caller, codec, changes["config"], current, row["name"])
+                plain, kept = codec.merge_masks(changes["config"], current)
                 if schema is not None:
-                    schemas.validate(schema, plain, what=f"config of instance {row['name']!r}",
+                    schemas.usable(schema, what=f"the config_schema of tool {tool_row['name']!r}")
+                    schemas.validate(schema, plain, what=f"config of instance {row['name']!r}", stored_secrets=kept,
                                      fix=f"See the schema with get_tool {tool_row['name']!r}. Nothing was changed.")
-                columns["config"] = _dump(_keep_unchanged_secrets(codec, plain, current))
+                columns["config"] = _dump(codec.stored(plain, current))
             sql.update_instance(conn, row["id"], columns)
             after = instance_from_row(sql.get_instance(conn, row["id"]), box, schema)
             audit.record(conn, caller, action="tool_instance.update", source="tool_instance", source_id=row["id"],
@@ -652,16 +734,16 @@ class ToolService:
         return await self.registry.db.write(tx)
 
 
-def _keep_unchanged_secrets(codec: InstanceConfig, plain: dict[str, Any], current_stored: dict[str, Any]) -> dict[str, Any]:
-    """Encrypt the new config, re-using the stored ciphertext of secrets whose value did not change."""
-    stored = codec.stored(plain)
-    current_plain, unreadable = codec.readable(current_stored)
-    for path in codec.paths:
-        present, value = _get(plain, path)
-        had, old = _get(current_plain, path)
-        if present and had and path not in unreadable and value == old:
-            _set(stored, path, _get(current_stored, path)[1])
-    return stored
+def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: dict[str, Any],
+                             current_stored: dict[str, Any] | None, name: str) -> None:
+    """A caller whose surface must not carry secrets may send back masks, never a secret in clear
+    (not even the stored one: accepting that would tell them their guess was right)."""
+    if caller.no_secrets is None:
+        return
+    sent = codec.sent_in_clear(incoming, current_stored)
+    if sent:
+        raise Forbidden(f"the config of instance {name!r} sets the secret(s) {', '.join(sent)} (writeOnly in its "
+                        f"tool's schema) in clear, and {caller.no_secrets}")
 
 
 def _disabled_tool_message(tool_name: str) -> str:

@@ -197,13 +197,14 @@ class UserService:
 
     # --- the local operator -------------------------------------------------------------------
 
-    async def local_caller(self, username: str | None, *, default_name: str) -> Caller:
+    async def local_caller(self, username: str | None, *, default_name: str, create_first_user: bool = True) -> Caller:
         """The user the process acts as over stdio and in CLI commands.
 
-        On a database with no user at all, first creates the admin `username or default_name`.
+        On a database with no user at all, first creates the admin `username or default_name`
+        (unless create_first_user is False).
         Without a name: the oldest active admin. With a name: that user, which must be active.
         """
-        if await self.registry.db.read(sql.count_users) == 0:
+        if create_first_user and await self.registry.db.read(sql.count_users) == 0:
             first = check_username(username or default_name)
 
             def bootstrap(conn: sqlite3.Connection) -> None:

@@ -22,7 +22,7 @@ from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.completions import register_completions
 from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.log_level import register_log_level
-from sanctum_mcp.server.resources import register_prompts, register_resources
+from sanctum_mcp.server.resources import READING, register_prompts, register_resources
 
 Identify = Callable[[Context], Caller]
 log = logging.getLogger("sanctum_mcp.calls")
@@ -165,6 +165,13 @@ class SanctumServer(MCPServer):
         self.load_catalogue()
         return await super().call_tool(name, arguments, context)
 
+    async def read_resource(self, uri: Any, context: Context | None = None) -> Any:
+        token = READING.set(context)  # for the static resources' gate (see server/resources.py)
+        try:
+            return await super().read_resource(uri, context)
+        finally:
+            READING.reset(token)
+
 
 def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> SanctumServer:
     """One MCPServer over an already-open registry (the registry outlives every MCP session).
@@ -189,7 +196,7 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
         **server_options,
     )
     register_resources(server, registry, identify)
-    register_prompts(server, registry)
+    register_prompts(server, registry, identify)
     register_completions(server, registry, identify)
     register_log_level(server)
     return server

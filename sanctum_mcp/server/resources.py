@@ -1,9 +1,10 @@
-"""sanctum:// resources and prompts: read-only views over the same domain services."""
+"""sanctum:// resources and prompts: read-only views over the same domain services, behind the tools' gate."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -11,6 +12,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
+from sanctum_mcp.domain.config import SCOPES
 from sanctum_mcp.domain.errors import RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 
+# The SDK hands static resources (no URI variables) no Context; SanctumServer.read_resource puts the
+# reader's here, so that they pass the same gate as the templates.
+READING: ContextVar[Context | None] = ContextVar("sanctum_resource_reading", default=None)
+
 
 def _json(value: object) -> str:
     if isinstance(value, BaseModel):
@@ -31,25 +37,41 @@ def _json(value: object) -> str:
     return json.dumps(value, indent=2, default=lambda v: v.model_dump(mode="json"))
 
 
-def register_resources(server: MCPServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
-    async def narrowed(ctx: Context, uri: str, refs: list[tuple[str, str]]) -> None:
-        """A resource naming an agent (or its instance) is narrowed by permissions.agents, as the
-        tools are; listings are not."""
+# A resource or prompt shows the data of catalogue tools, and reading it passes the same gate as
+# calling those tools with the same arguments (catalogue/base.py authorize: the role, the user's
+# permissions.tools and permissions.agents; a refusal is audited). Listings follow the listing
+# tools: sanctum://agents and sanctum://jobs/due show every agent, as list_agents and list_jobs do.
+
+
+async def _gate(registry: Registry, caller: Caller, reads: list[tuple[str, dict[str, Any]]]) -> None:
+    """Raise RegistryError unless the caller may call every (tool, arguments) of reads."""
+    from sanctum_mcp.catalogue import find_tool
+    from sanctum_mcp.catalogue.base import Call, admit, parse_arguments
+
+    for name, raw in reads:
+        spec = find_tool(name)
+        assert spec is not None, f"resource mapped to unknown tool {name}"  # a programming error, caught by tests
+        await admit(spec, Call(registry, caller), parse_arguments(spec, raw))
+
+
+def register_resources(server: MCPServer, registry: Registry, identify: Callable[[Context | None], Caller]) -> None:
+    async def gate(ctx: Context | None, reads: list[tuple[str, dict[str, Any]]]) -> None:
         try:
-            await registry.users.check_agent_scope(identify(ctx), uri, refs, mutating=False)
+            await _gate(registry, identify(ctx), reads)
         except RegistryError as exc:
             raise ResourceError(str(exc)) from None
 
     @server.resource("sanctum://agents", name="agents", title="All agents", mime_type=JSON)
     async def agents() -> str:
-        """Every registered agent, as JSON."""
+        """Every registered agent, as JSON (the data of list_agents)."""
+        await gate(READING.get(), [("list_agents", {})])
         page = await registry.agents.list(limit=10_000)
         return _json({"agents": page.agents})
 
     @server.resource("sanctum://agents/{name}", name="agent", title="One agent", mime_type=JSON)
     async def agent(name: str, ctx: Context) -> str:
-        """One agent by name, as JSON."""
-        await narrowed(ctx, f"sanctum://agents/{name}", [("agent", name)])
+        """One agent by name, as JSON (the data of get_agent)."""
+        await gate(ctx, [("get_agent", {"agent": name})])
         try:
             return _json(await registry.agents.get(name))
         except RegistryError as exc:
@@ -57,7 +79,8 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
 
     @server.resource("sanctum://config/system", name="config-system", title="System settings", mime_type=JSON)
     async def config_system() -> str:
-        """Every system-level setting (secrets masked), as JSON."""
+        """Every system-level setting (secrets masked), as JSON (the data of list_config)."""
+        await gate(READING.get(), [("list_config", {"scope": "system"})])
         return _json({"scope": "system", "entries": await registry.config.entries_at("system", None)})
 
     @server.resource(
@@ -65,11 +88,14 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
     )
     async def config_scope(scope: str, target: str, ctx: Context) -> str:
         """The settings stored at one scope for one object (secrets masked): e.g.
-        sanctum://config/agent/Athena, sanctum://config/tool/mailer, sanctum://config/instance/3."""
+        sanctum://config/agent/Athena, sanctum://config/tool/mailer, sanctum://config/instance/3
+        (the data of list_config)."""
         if scope == "system":
             raise ResourceError("system settings have no target: read sanctum://config/system.")
-        if scope in ("agent", "instance"):
-            await narrowed(ctx, f"sanctum://config/{scope}/{target}", [(scope, target)])
+        if scope not in SCOPES:
+            raise ResourceError(f"unknown scope {scope[:40]!r}: use one of {', '.join(SCOPES)}, e.g. "
+                                "sanctum://config/agent/Athena.")
+        await gate(ctx, [("list_config", {"scope": scope, "target": target})])
         try:
             entries = await registry.config.entries_at(scope, target)
         except RegistryError as exc:
@@ -79,28 +105,35 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
     @server.resource("sanctum://jobs/due", name="jobs-due", title="Due jobs and recent runs", mime_type=JSON)
     async def jobs_due() -> str:
         """Jobs whose next run has come and not been taken yet, and the 50 latest job runs (job.due,
-        job.run, job.failed, job.missed log rows), as JSON."""
+        job.run, job.failed, job.missed log rows), as JSON (the data of list_jobs and query_logs)."""
         from sanctum_mcp.domain.clock import iso
 
         now = iso(registry.clock())
+        await gate(READING.get(), [("list_jobs", {"due_before": now, "status": "Active"}), ("query_logs", {})])
         page = await registry.jobs.list(due_before=now, status="Active", limit=500)
         runs = await registry.logs.recent_job_runs(50)
         return _json({"now": now, "due": page.jobs, "recent_runs": runs})
 
     @server.resource("sanctum://schema", name="schema", title="Registry database schema", mime_type="application/sql")
     def schema() -> str:
-        """The SQL schema of the registry database (schema.sql)."""
+        """The SQL schema of the registry database (schema.sql). It holds no registry data (it is
+        the published schema.sql), so no tool's permission is needed."""
         return schema_text()
 
 
-def register_prompts(server: MCPServer, registry: Registry) -> None:
+def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
     @server.prompt(name="configure_sanctum", title="Configure Sanctum safely")
-    async def configure_sanctum(agent: str | None = None) -> str:
+    async def configure_sanctum(ctx: Context, agent: str | None = None) -> str:
         """A summary of Sanctum's current settings (secrets masked) and how to change them safely.
         Pass agent (e.g. Athena) to include that agent's own overrides."""
         from sanctum_mcp.domain.config import configuration_briefing
 
+        # It shows what list_config shows: the system settings, and the agent's own when named.
+        reads: list[tuple[str, dict[str, Any]]] = [("list_config", {"scope": "system"})]
+        if agent is not None:
+            reads.append(("list_config", {"scope": "agent", "target": agent}))
         try:
+            await _gate(registry, identify(ctx), reads)
             return await configuration_briefing(registry, agent=agent)
         except RegistryError as exc:
             # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).

@@ -2,8 +2,11 @@
 
 SMCP runs `cli.py` with its own Python, where sanctum-mcp is usually not installed. The shim
 therefore uses nothing but the standard library and re-executes the interpreter that ran the
-install (the one that has sanctum-mcp) as `python -P -m sanctum_mcp.smcp <the same args>`.
+install (the one that has sanctum-mcp) as
+`python -P -m sanctum_mcp.smcp --user NAME [--allow-secrets] -- <the same args>`.
 `-P` keeps SMCP's working directory off sys.path, so a stray folder there cannot shadow the package.
+The shim pins the registry user the plugin acts as, and whether secrets may pass through SMCP
+(see smcp/plugin.py): these are the install's choices, not SMCP's environment's.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ from pathlib import Path
 from sanctum_mcp.smcp.plugin import PLUGIN_NAME
 
 SHIM_MARKER = "# sanctum-mcp SMCP shim"
+# Who the plugin acts as when the install names nobody: a user of its own, never an admin, so that
+# SMCP's clients (which need no credentials on loopback) cannot do what only admins may.
+DEFAULT_SMCP_USER = "smcp"
+DEFAULT_SMCP_ROLE = "user"
 
 SHIM = '''#!/usr/bin/env python3
 {marker} (written by `sanctum-mcp smcp install`; run that again to rewrite this file).
 """SMCP plugin {name!r}: the Sanctum registry's tools as SMCP commands.
 
 SMCP may run this file with any Python 3. It re-executes the Python that has sanctum-mcp
-installed, as `python -P -m sanctum_mcp.smcp <arguments>`, which follows SMCP's plugin contract.
+installed, as `python -P -m sanctum_mcp.smcp --user USER [--allow-secrets] -- <arguments>`, which
+follows SMCP's plugin contract. Every client of SMCP acts as USER.
 """
 import json
 import os
@@ -29,11 +37,14 @@ import sys
 
 PYTHON = {python!r}
 DATABASE = {database!r}  # None: $SANCTUM_MCP_DB, else sanctum-mcp's default
+USER = {user!r}  # the registry user every SMCP call acts as
+ALLOW_SECRETS = {allow_secrets!r}  # False: no secret or token passes through SMCP (it logs them)
 
 if DATABASE is not None:
     os.environ["SANCTUM_MCP_DB"] = DATABASE
+PINNED = ["--user", USER] + (["--allow-secrets"] if ALLOW_SECRETS else []) + ["--"]
 try:
-    os.execv(PYTHON, [PYTHON, "-P", "-m", "sanctum_mcp.smcp"] + sys.argv[1:])
+    os.execv(PYTHON, [PYTHON, "-P", "-m", "sanctum_mcp.smcp"] + PINNED + sys.argv[1:])
 except OSError as exc:
     print(json.dumps({{
         "status": "error",
@@ -49,17 +60,22 @@ class InstallRefused(Exception):
     pass
 
 
-def shim_text(*, python: str, database: Path | None) -> str:
+def shim_text(*, python: str, database: Path | None, user: str, allow_secrets: bool) -> str:
     return SHIM.format(marker=SHIM_MARKER, name=PLUGIN_NAME, python=python,
-                       database=str(database) if database is not None else None)
+                       database=str(database) if database is not None else None, user=user,
+                       allow_secrets=allow_secrets)
 
 
-def install(plugins_dir: Path, *, python: str | None = None, database: Path | None = None,
-            force: bool = False) -> Path:
-    """Write <plugins_dir>/sanctum/cli.py and return its path.
+def install(plugins_dir: Path, *, user: str, allow_secrets: bool = False, python: str | None = None,
+            database: Path | None = None, force: bool = False) -> Path:
+    """Write <plugins_dir>/sanctum/cli.py, acting as `user`, and return its path.
 
-    An existing cli.py that is not a sanctum-mcp shim is left alone unless force=True.
+    `user` is not checked here (`sanctum-mcp smcp install` checks it in the database); the plugin
+    refuses to run for a user that does not exist or is inactive. An existing cli.py that is not a
+    sanctum-mcp shim is left alone unless force=True.
     """
+    if not user:
+        raise InstallRefused("name the registry user the plugin acts as (--user NAME).")
     plugins_dir = plugins_dir.expanduser()
     if not plugins_dir.is_dir():
         raise InstallRefused(f"{plugins_dir} is not a folder; create it or give SMCP's plugins folder ($MCP_PLUGINS_DIR).")
@@ -72,7 +88,8 @@ def install(plugins_dir: Path, *, python: str | None = None, database: Path | No
     if cli.exists() and not force and SHIM_MARKER not in cli.read_text(encoding="utf-8", errors="replace"):
         raise InstallRefused(f"{cli} exists and was not written by sanctum-mcp; move it away or pass --force.")
     folder.mkdir(exist_ok=True)
-    text = shim_text(python=interpreter, database=database.expanduser().resolve() if database else None)
+    text = shim_text(python=interpreter, database=database.expanduser().resolve() if database else None,
+                     user=user, allow_secrets=allow_secrets)
     tmp = cli.with_name("cli.py.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o755)

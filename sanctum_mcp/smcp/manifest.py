@@ -33,8 +33,10 @@ def build_manifest() -> dict[str, Any]:
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.domain.secrets import ENV_SECRET_KEY
     from sanctum_mcp.domain.smcp import CONTRACT_VERSION, DESCRIBE_TIMEOUT
+    from sanctum_mcp.smcp.install import DEFAULT_SMCP_ROLE, DEFAULT_SMCP_USER
     from sanctum_mcp.smcp.plugin import PLUGIN_DESCRIPTION, PLUGIN_NAME, TOOL_PREFIX
 
+    tools = all_tools()
     return {
         "manifest_format": MANIFEST_FORMAT,
         "name": PLUGIN_NAME,
@@ -43,8 +45,8 @@ def build_manifest() -> dict[str, Any]:
         "description": PLUGIN_DESCRIPTION,
         "entry_point": {
             "smcp_plugin": {
-                "command": "python -m sanctum_mcp.smcp",
-                "install": "sanctum-mcp smcp install --plugins-dir \"$MCP_PLUGINS_DIR\"",
+                "command": "python -m sanctum_mcp.smcp --user NAME [--allow-secrets] --",
+                "install": "sanctum-mcp smcp install --plugins-dir \"$MCP_PLUGINS_DIR\" [--user NAME] [--allow-secrets]",
                 "shim": f"{PLUGIN_NAME}/cli.py",
                 "shim_behaviour": "re-executes the Python that has sanctum-mcp installed, so SMCP may run it "
                                   "with any Python 3 interpreter",
@@ -55,6 +57,23 @@ def build_manifest() -> dict[str, Any]:
         },
         "contract_version": CONTRACT_VERSION,
         "tool_prefix": TOOL_PREFIX,
+        "acts_as": {
+            "option": "sanctum-mcp smcp install --user NAME",
+            "default": DEFAULT_SMCP_USER,
+            "default_role": DEFAULT_SMCP_ROLE,
+            "description": "Every SMCP call acts as this registry user, pinned in the shim (SMCP's clients need no "
+                           "credentials on loopback). Without --user the install creates or reuses the user "
+                           f"'{DEFAULT_SMCP_USER}' of role user; it says so when the chosen user is an admin.",
+        },
+        "secrets": {
+            "passed": False,
+            "opt_in": "sanctum-mcp smcp install --allow-secrets",
+            "why": "SMCP logs every tool argument and result in clear, and plugin arguments show in ps.",
+            "withheld_commands": [name for name, spec in tools.items() if spec.secrets is True],
+            "withheld_parameters": {name: list(spec.secrets) for name, spec in tools.items()
+                                    if spec.secrets and spec.secrets is not True},
+            "also_refused": "set_config of a sensitive key, and tool instance configs that set a writeOnly secret",
+        },
         "config": {
             "env": [
                 {"name": settings.ENV_DB, "description": "Path of the registry database file (SQLite).",
@@ -62,9 +81,10 @@ def build_manifest() -> dict[str, Any]:
                 {"name": ENV_SECRET_KEY, "description": "Fernet key(s), comma-separated, newest first, that "
                  "encrypt secrets. Default: a key file beside the database, created on first start.",
                  "required": False, "sensitive": True},
-                {"name": settings.ENV_USER, "description": "The registry user commands act as (roles and "
-                 "permissions apply). Default: the oldest active admin; a new database creates the admin "
-                 "'operator'.", "required": False},
+                {"name": settings.ENV_USER, "description": "The registry user CLI commands and stdio act as "
+                 "(roles and permissions apply). Default: the oldest active admin; a new database creates the "
+                 "admin 'operator'. The SMCP plugin ignores it: it acts as the user the shim pins (acts_as).",
+                 "required": False},
                 {"name": settings.ENV_HOST, "description": "Bind address of the standalone HTTP server.",
                  "default": settings.DEFAULT_HOST, "required": False},
                 {"name": settings.ENV_PORT, "description": "Port of the standalone HTTP server.",
@@ -84,7 +104,7 @@ def build_manifest() -> dict[str, Any]:
             "sse_messages": "/messages/",
             "health": "/healthz",
         },
-        "commands": list(all_tools()),
+        "commands": list(tools),
     }
 
 

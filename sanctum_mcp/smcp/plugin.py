@@ -1,15 +1,21 @@
 """The SMCP plugin entry point, following SMCP's plugin contract v1.
 
-    python -m sanctum_mcp.smcp --describe
+    python -m sanctum_mcp.smcp [--user NAME] [--allow-secrets] [--] --describe
         prints the contract-v1 JSON: one command per tool of the live catalogue, its input fields
         as parameters (type, description, required, default, items, enum).
-    python -m sanctum_mcp.smcp <command> --flag value ...
+    python -m sanctum_mcp.smcp --user NAME [--allow-secrets] [--] <command> --flag value ...
         parses argv as SMCP renders it (`--agent-id` for `agent_id`, booleans `true|false`, objects
-        as one JSON string, arrays as a repeated flag), runs the tool as the local user
-        ($SANCTUM_MCP_USER, else the oldest active admin) through the same role gate as every
-        surface, against the registry at $SANCTUM_MCP_DB (or the default), prints the result JSON
-        and exits 0.
+        as one JSON string, arrays as a repeated flag), runs the tool as the registry user NAME
+        through the same gate as every surface, against the registry at $SANCTUM_MCP_DB (or the
+        default), prints the result JSON and exits 0.
         On any failure: exit 1 and `{"status": "error", "error": "<string>", "error_type": "<kind>"}`.
+
+The options before `--` are the shim's (`sanctum-mcp smcp install` pins them); SMCP's argv follows.
+Any client of SMCP can run a command (SMCP needs no credentials on loopback), so the plugin acts as
+the user chosen at install, never as an ambient one ($SANCTUM_MCP_USER is ignored, and nobody is
+created), and SMCP logs every argument and result in clear, so without --allow-secrets no secret
+passes: tools and arguments declared with `secrets=` in the catalogue are left out of --describe and
+refused, and so are sensitive settings and writeOnly instance secrets (`Caller.no_secrets`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sanctum_mcp.domain.errors import InvalidInput
@@ -33,6 +40,11 @@ PLUGIN_DESCRIPTION = (
     "and more, as SMCP commands."
 )
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
+SECRETS_REFUSED = (
+    "the 'sanctum' SMCP plugin passes no secrets: SMCP logs every argument and result in clear. Use the "
+    "operator CLI (e.g. `sanctum-mcp config set KEY -`, `sanctum-mcp user token NAME`) or an MCP client of "
+    "`sanctum-mcp serve` for secrets, or reinstall the plugin with `sanctum-mcp smcp install --allow-secrets`."
+)
 
 
 # --- --describe ----------------------------------------------------------------------------------
@@ -55,17 +67,23 @@ def parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]
     return param
 
 
-def command(spec: ToolSpec) -> dict[str, Any]:
+def command(spec: ToolSpec, *, allow_secrets: bool = True) -> dict[str, Any]:
     schema = spec.input_schema
     required = set(schema.get("required", []))
+    hidden = [] if allow_secrets or spec.secrets is True else list(spec.secrets)
+    # The description may mention a withheld argument: say why a model cannot pass it here.
+    note = (f" (Through SMCP, which logs every argument, {' and '.join(hidden)} "
+            f"{'are' if len(hidden) > 1 else 'is'} not offered: {'they carry' if len(hidden) > 1 else 'it carries'} a secret.)")
     return {
         "name": spec.name,
-        "description": spec.description,
-        "parameters": [parameter(name, prop, name in required) for name, prop in schema["properties"].items()],
+        "description": spec.description + (note if hidden else ""),
+        "parameters": [parameter(name, prop, name in required) for name, prop in schema["properties"].items()
+                       if name not in hidden],
     }
 
 
-def describe_payload() -> dict[str, Any]:
+def describe_payload(*, allow_secrets: bool = False) -> dict[str, Any]:
+    """Without allow_secrets: no tool whose result is a secret, and no argument that carries one."""
     from sanctum_mcp import __version__
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.domain.smcp import CONTRACT_VERSION
@@ -73,7 +91,8 @@ def describe_payload() -> dict[str, Any]:
     return {
         "contract_version": CONTRACT_VERSION,
         "plugin": {"name": PLUGIN_NAME, "version": __version__, "description": PLUGIN_DESCRIPTION},
-        "commands": [command(spec) for spec in all_tools().values()],
+        "commands": [command(spec, allow_secrets=allow_secrets) for spec in all_tools().values()
+                     if allow_secrets or spec.secrets is not True],
     }
 
 
@@ -141,20 +160,64 @@ def convert(value: str, prop: dict[str, Any], flag: str) -> Any:
 # --- running ---------------------------------------------------------------------------------------------
 
 
-async def _run(spec: ToolSpec, args: Any) -> BaseModel:
+@dataclass(frozen=True)
+class Options:
+    """What the shim pins before SMCP's argv."""
+
+    user: str | None = None
+    allow_secrets: bool = False
+
+
+def split_options(argv: Sequence[str]) -> tuple[Options, list[str]]:
+    """`[--user NAME] [--allow-secrets] [--] ARGV` -> (options, ARGV). Each option once; after `--`
+    (which the shim always writes) everything is SMCP's, so a client cannot add options."""
+    user, allow, i = None, False, 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--user" and user is None and i + 1 < len(argv):
+            user, i = argv[i + 1], i + 2
+        elif token == "--allow-secrets" and not allow:
+            allow, i = True, i + 1
+        else:
+            if token == "--":
+                i += 1
+            break
+    return Options(user, allow), list(argv[i:])
+
+
+async def _run(spec: ToolSpec, args: Any, options: Options) -> BaseModel:
     from sanctum_mcp import settings
     from sanctum_mcp.catalogue.base import Call, run_tool
+    from sanctum_mcp.domain.errors import Forbidden, NotFound
     from sanctum_mcp.domain.registry import Registry
 
-    # The local user, as for stdio and the CLI: $SANCTUM_MCP_USER, else the oldest active admin.
-    registry = await Registry.open(settings.database_path())
+    user = options.user
+    if not user:
+        raise Forbidden(
+            "the 'sanctum' SMCP plugin acts as a registry user chosen at install, and this shim names none (it "
+            "predates that choice): run `sanctum-mcp smcp install --plugins-dir DIR [--user NAME]` again, or pass "
+            "--user NAME before the command."
+        )
+    path = settings.database_path()
+    chosen = f"the 'sanctum' SMCP plugin acts as the registry user {user!r} (chosen by `sanctum-mcp smcp install`)"
     try:
-        return await run_tool(spec, Call(registry, registry.operator), args)
+        # Exactly that user: never $SANCTUM_MCP_USER, never the oldest admin, and on a database without
+        # users nobody is created (the first user of a database is an admin).
+        registry = await Registry.open(path, user=user, create_first_user=False)
+    except NotFound:
+        raise NotFound(f"{chosen}, and {path} has no such user. Create it (`sanctum-mcp user add {user} --role "
+                       "user`) or run `sanctum-mcp smcp install --user NAME` again.") from None
+    except Forbidden:
+        raise Forbidden(f"{chosen}, which is deactivated. Reactivate it (update_user active=true) or run "
+                        "`sanctum-mcp smcp install --user NAME` again.") from None
+    caller = replace(registry.operator, no_secrets=None if options.allow_secrets else SECRETS_REFUSED)
+    try:
+        return await run_tool(spec, Call(registry, caller), args)
     finally:
         await registry.close()
 
 
-def run_command(name: str, argv: Sequence[str]) -> str:
+def run_command(name: str, argv: Sequence[str], options: Options) -> str:
     """Run one command; returns the result JSON or raises."""
     import asyncio
 
@@ -165,19 +228,20 @@ def run_command(name: str, argv: Sequence[str]) -> str:
     if spec is None:
         raise InvalidInput(f"unknown command {name[:60]!r}; run with --describe to list the commands.")
     args = parse_arguments(spec, parse_argv(spec, argv))
-    return asyncio.run(_run(spec, args)).model_dump_json()
+    return asyncio.run(_run(spec, args, options)).model_dump_json()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    options, argv = split_options(list(sys.argv[1:] if argv is None else argv))
     name = argv[0] if argv else ""
     try:
         if argv == ["--describe"]:
-            output = json.dumps(describe_payload())
+            output = json.dumps(describe_payload(allow_secrets=options.allow_secrets))
         elif not argv or name.startswith("-"):
-            raise InvalidInput("usage: --describe, or <command> --flag value ... (see --describe for the commands).")
+            raise InvalidInput("usage: [--user NAME] [--allow-secrets] [--] --describe | <command> --flag value ... "
+                               "(see --describe for the commands).")
         else:
-            output = run_command(name, argv[1:])
+            output = run_command(name, argv[1:], options)
     except Exception as exc:  # every failure is a JSON answer with a string error, never a traceback
         from sanctum_mcp.catalogue.base import explain_failure
         from sanctum_mcp.storage.migrations import SchemaTooNew

@@ -8,12 +8,16 @@ tool call costs one thread hop instead of one per statement.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+import anyio
 
 T = TypeVar("T")
 
@@ -22,6 +26,21 @@ BUSY_TIMEOUT_MS = 10_000
 # How long an inline read (read_now) may block the event loop on a lock before it hands the work
 # to the worker thread instead. In WAL mode a reader almost never waits at all.
 INLINE_BUSY_TIMEOUT_MS = 50
+
+
+class DatabaseUnavailable(Exception):
+    """The database file cannot be opened or used at all. The message names the file and the cause
+    in words (`cannot open database /x/registry.db: the disk is full; ...`), for a terminal or a
+    supervisor's log; the domain turns it into its own error (domain/errors.py:Unavailable)."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        super().__init__(f"cannot open database {path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+class _NoWal(Exception):
+    """PRAGMA journal_mode = WAL answered another mode (the str of this exception)."""
 
 
 class Database:
@@ -36,20 +55,47 @@ class Database:
     async def open(cls, path: Path | str) -> Database:
         """Open (creating the folder if needed) and configure the database; does not migrate."""
         path = Path(path).expanduser()
-        # Owner-only folder: it also holds the secret key file and backups.
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files = _files_of(path)
+        existed = {file for file in files if os.path.lexists(file)}
         # isolation_level=None: the sqlite3 module never opens transactions on its own;
         # every transaction here is an explicit BEGIN ... COMMIT.
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection = aiosqlite.connect(path, isolation_level=None)
+        try:
+            # Owner-only folder: it also holds the secret key file and backups.
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            await connection
+        except (OSError, sqlite3.Error) as exc:
+            # aiosqlite stops its worker thread after a failed connect but does not wait for it;
+            # the thread then reports to an event loop that may be closed by then (a traceback
+            # on stderr after our one-line error). Wait for it here.
+            if connection._thread.is_alive():
+                connection._thread.join()
+            _forget_new_empty_files(files, existed)
+            raise DatabaseUnavailable(path, describe_failure(path, exc)) from None
         database = cls(path, connection)
-        await database.run(_configure)
+        try:
+            await database.run(_configure)
+        except BaseException as exc:
+            # Always close: aiosqlite's worker is a non-daemon thread, and one left running keeps
+            # the process alive after main() has returned (a hang after the error, not an exit).
+            await database.close()
+            _forget_new_empty_files(files, existed)
+            if isinstance(exc, _NoWal):
+                raise DatabaseUnavailable(path, f"SQLite could not switch it to WAL mode (it stayed in {exc} "
+                                                "mode); keep it on a local file system") from None
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                raise DatabaseUnavailable(path, describe_failure(path, exc)) from None
+            raise
         return database
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        await self._connection.close()
+        """Close both connections. Never cut short by a cancellation (SIGTERM, Ctrl-C): closing
+        the last connection is what checkpoints the WAL into the database file and removes it."""
+        with anyio.CancelScope(shield=True):
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            await self._connection.close()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) in a read transaction: one consistent snapshot, never a write."""
@@ -104,7 +150,7 @@ def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode.lower() != "wal":  # e.g. a file system that cannot hold the WAL index
-        raise RuntimeError(f"could not switch the database to WAL mode (got {mode!r})")
+        raise _NoWal(mode)
     # FULL: a commit returns only after the WAL is synced, so an acknowledged write survives a
     # crash of the process and of the machine. Registry writes are human-paced; safety wins.
     conn.execute("PRAGMA synchronous = FULL")
@@ -125,7 +171,7 @@ def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: 
     try:
         return fn(conn, *args)
     finally:
-        conn.execute("ROLLBACK")
+        _end_transaction(conn)
 
 
 def _in_write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
@@ -134,8 +180,107 @@ def _in_write_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        # COMMIT inside the try: it can fail too (SQLITE_FULL while writing the WAL), and the
+        # transaction must then be rolled back, not left open under the next caller's BEGIN.
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _end_transaction(conn)
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def _end_transaction(conn: sqlite3.Connection) -> None:
+    """Roll back whatever is still open. SQLite may already have rolled the transaction back by
+    itself (it does on SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM...): a second ROLLBACK would then
+    fail and hide the error that says what went wrong."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+# --- what is wrong with the file or the machine, in words ---------------------------------------
+
+
+def _files_of(path: Path) -> tuple[Path, Path, Path]:
+    return path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _forget_new_empty_files(files: tuple[Path, ...], existed: set[Path]) -> None:
+    """After a failed open, remove what the attempt itself created: an empty database file (it
+    holds nothing) and its -wal/-shm companions, so that a failure leaves the disk as it found it."""
+    database = files[0]
+    if database in existed:
+        return
+    with suppress(OSError):
+        if database.is_file() and database.stat().st_size > 0:
+            return  # someone else wrote it meanwhile: not ours to remove
+    for file in files:
+        if file not in existed:
+            with suppress(OSError):
+                if file.is_file():
+                    file.unlink()
+
+
+DISK_FULL = "the disk is full; free some space on it, then retry"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return _primary_code(exc) == sqlite3.SQLITE_FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+
+
+def trouble(exc: BaseException) -> str | None:
+    """Why the database could not be used, when the cause is the file or the machine rather than
+    the request (a full disk, a lock, a read-only or damaged file, an I/O error), in words that say
+    what to do; None for any other failure."""
+    if is_disk_full(exc):
+        return DISK_FULL
+    code = _primary_code(exc)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return "another process holds it locked; retry once that process has finished"
+    if code == sqlite3.SQLITE_READONLY:
+        return "it can only be read here (a read-only file or file system); the registry must be able to write it"
+    if code == sqlite3.SQLITE_NOTADB:
+        return "the file is not a SQLite database; check the path given to --db (or $SANCTUM_MCP_DB)"
+    if code == sqlite3.SQLITE_CORRUPT:
+        return "the file is damaged; restore it from a backup"
+    if code == sqlite3.SQLITE_IOERR:
+        return f"the file system reported an input/output error ({exc}); check the disk"
+    return None
+
+
+def describe_failure(path: Path, exc: BaseException) -> str:
+    """The cause of a failure to open `path`, in words, for DatabaseUnavailable."""
+    known = trouble(exc)
+    if known is not None:
+        return known
+    # SQLITE_CANTOPEN ("unable to open database file") and OSErrors from creating the folder do
+    # not say why; the path itself does.
+    return _path_problem(path) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+
+
+def _path_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return "it is a folder, not a file; give --db a file name, such as " + str(path / "registry.db")
+    ancestor = path.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a folder, so the database cannot be created inside it"
+    if ancestor != path.parent:
+        return f"its folder {path.parent} does not exist and could not be created"
+    try:
+        if path.exists():
+            with open(path, "r+b"):
+                pass
+        elif not os.access(path.parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise PermissionError
+    except PermissionError:
+        return ("permission denied: this user must be able to read and write the file and write its folder "
+                f"({path.parent})")
+    except OSError:
+        return None
+    return None
+
+
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF

@@ -129,6 +129,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
     import uvicorn
 
     from sanctum_mcp.transports.background import background
+    from sanctum_mcp.transports.shutdown import stop_on_termination
 
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
@@ -144,7 +145,11 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         log.info("sanctum-mcp %s on http://%s:%d/mcp (Streamable HTTP) and http://%s:%d/sse (SSE); database %s",
                  __version__, shown, port, shown, port, db_path)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
         async with background(registry, scheduler=scheduler, db_log=db_log):
-            await uvicorn.Server(config).serve()
+            # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
+            # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.
+            async with stop_on_termination(stop=lambda: setattr(server, "should_exit", True)):
+                await server.serve()
     finally:
         await registry.close()
