@@ -81,6 +81,19 @@ async def test_completion_is_narrowed_by_permissions_agents(registry):
             assert await values(client, CONFIG, "target", "", {"scope": "user"}) == ["alice"]
 
 
+async def test_completion_offers_nothing_behind_a_tool_the_caller_may_not_call(registry):
+    """A resource or prompt passes the gate of the tool whose data it shows (get_agent for
+    sanctum://agents/{name}, list_config for the config template and the prompt): completions for
+    it follow the same role and permissions.tools."""
+    await athena_monday_and_instances(registry)
+    only_get_agent = Caller("tina", "viewer", None, Permissions(tools=frozenset({"get_agent"})))
+    async with Client(build_server(registry, identify=lambda _ctx: only_get_agent)) as client:
+        assert await values(client, AGENT, "name", "") == ["Athena", "Monday"]
+        assert await values(client, PROMPT, "agent", "") == []
+        assert await values(client, CONFIG, "scope", "") == []
+        assert await values(client, CONFIG, "target", "", {"scope": "agent"}) == []
+
+
 async def test_completion_over_http_is_narrowed_by_the_tokens_user(db_path):
     registry = await Registry.open(db_path)
     try:
