@@ -208,3 +208,6 @@ async def test_every_prompt_and_template_argument_is_completed(client):
               for var in re.findall(r"{(\w+)}", t.uri_template)}
     wanted |= {("prompt", p.name, a.name) for p in (await client.list_prompts()).prompts for a in p.arguments or []}
     assert wanted and wanted <= set(OFFERS), sorted(wanted - set(OFFERS))
+    from sanctum_mcp.catalogue import find_tool
+
+    assert all(find_tool(tool) is not None for _offer, tool in OFFERS.values())
