@@ -426,3 +426,16 @@ async def test_migration_to_version_4_indexes_existing_log_rows(tmp_path):
     finally:
         await registry.close()
     assert fts_count(path, "before the upgrade") == 5
+
+
+async def test_text_holding_nul_is_searched_as_like_searched_it(registry, db_path):
+    """SQLite's LIKE and FTS5's query parser both stop at NUL: a text holding one is answered as the
+    LIKE answered it (not with an FTS5 syntax error)."""
+    await registry.logs.log_event(registry.operator, level="INFO", message="ab\x00cd hello", details=None)
+    for text in ("ab\x00cd", "b\x00c", "\x00", "hello\x00"):
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            expected = [r[0] for r in conn.execute(
+                "SELECT id FROM logs WHERE message LIKE ? ESCAPE '\\' OR action LIKE ? ESCAPE '\\' "
+                "ORDER BY created_at DESC, id DESC", (pattern, pattern))]
+        assert [e.id for e in (await registry.logs.query(text=text)).entries] == expected, repr(text)
