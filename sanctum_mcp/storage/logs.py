@@ -16,7 +16,8 @@ holding it without reading the others. With `limit` the page's size:
   3. else at most TEXT_HITS rows hold it: as in 1, at most TEXT_HITS rows;
   4. else walk the filter's index on with the LIKE, as before logs_fts: such a text is common, so
      its rows turn up soon, unless they are all old (then up to every row is read).
-A text of one or two characters has no trigram: it goes to 4 directly. Every way gives the same rows.
+A text of one or two characters has no trigram, and one holding NUL cannot be an FTS5 query (both
+stop at NUL): they go to 4 directly. Every way gives the same rows.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def page_sql(*, text: str | None = None, limit: int = 50, text_index: bool = Fal
         where.append(like)
         params += patterns
     if text_index:
-        if text is None or len(text) < TRIGRAM:
-            raise ValueError(f"logs_fts indexes texts of {TRIGRAM} or more characters")
+        if text is None or len(text) < TRIGRAM or "\x00" in text:
+            raise ValueError(f"logs_fts finds texts of {TRIGRAM} or more characters, without NUL")
         # CROSS JOIN: SQLite keeps the left table outermost, so the index's hits drive the join.
         sql = "SELECT logs.* FROM logs_fts CROSS JOIN logs ON logs.id = logs_fts.rowid WHERE logs_fts MATCH ?"
         params.insert(0, fts_phrase(text))
@@ -127,12 +128,16 @@ def _walk_newest(conn: sqlite3.Connection, text: str, limit: int, rows: int,
     like, patterns = _like(text)
     sql = f"SELECT logs.id, {like} FROM logs" + (" WHERE " + " AND ".join(where) if where else "") + NEWEST_FIRST
     ids, walked = [], 0
-    for row_id, hit in conn.execute(sql, [*patterns, *params, rows]):  # row by row: stop at a full page
-        walked += 1
-        if hit:
-            ids.append(row_id)
-            if len(ids) == limit:
-                break
+    cursor = conn.execute(sql, [*patterns, *params, rows])
+    try:
+        for row_id, hit in cursor:  # row by row: a full page stops the walk
+            walked += 1
+            if hit:
+                ids.append(row_id)
+                if len(ids) == limit:
+                    break
+    finally:
+        cursor.close()
     if len(ids) < limit and walked == rows:
         return None
     marks = ", ".join("?" for _ in ids)
@@ -148,8 +153,8 @@ def page_and_way(conn: sqlite3.Connection, *, text: str | None = None, limit: in
 
     if text is None:
         return run("index")
-    if len(text) < TRIGRAM:
-        return run("4: walk on (short text)")
+    if len(text) < TRIGRAM or "\x00" in text:  # FTS5's query parser stops at NUL, as LIKE does
+        return run("4: walk on (short text or NUL)")
     if _at_most(conn, text, min(limit, TEXT_HITS)):
         return run("1: logs_fts", text_index=True)
     found = _walk_newest(conn, text, limit, min(SPREAD * limit, TEXT_HITS), filters)
