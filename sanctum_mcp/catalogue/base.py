@@ -271,6 +271,15 @@ async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden)
         log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)
 
 
+def may_call_some(spec: ToolSpec, caller: Caller) -> bool:
+    """Whether authorize() could admit some call of spec by this caller: its declared role (arguments
+    can only ask for more) and permissions.tools. For what must not audit a probe (completion offers,
+    server/completions.py); permissions.agents narrows those offers in domain/completions.py."""
+    permissions = caller.permissions
+    return caller.has_role(spec.role) and (permissions is None or permissions.tools is None
+                                           or spec.name in permissions.tools)
+
+
 async def admit(spec: ToolSpec, call: Call, args: Any) -> None:
     """authorize() alone, a refusal audited as run_tool audits it: for the resources and prompts,
     which show a tool's data without calling it."""
