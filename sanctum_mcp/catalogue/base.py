@@ -383,13 +383,39 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [resolve(item) for item in node]
         return node
 
-    properties = {name: resolve(prop) for name, prop in schema.get("properties", {}).items()}
+    properties = {name: as_json_text(resolve(prop)) for name, prop in schema.get("properties", {}).items()}
     result: dict[str, Any] = {"type": "object", "properties": properties}
     if schema.get("required"):
         result["required"] = list(schema["required"])
     if schema.get("additionalProperties") is False:
         result["additionalProperties"] = False
     return result
+
+
+# A free-form JSON object argument is published as JSON text (a string whose content is JSON).
+# Letta grades a tool NON_STRICT_ONLY (unusable in strict mode) for any object that may hold keys its
+# schema does not list, and `{"type": "object", "additionalProperties": false}` would tell a strict
+# model to send {} only. The value may still be sent as an object: the MCP server (the SDK's
+# pre_parse_json), the CLI and the SMCP plugin (json_kind) decode the text into the object the
+# input model validates.
+JSON_TEXT = "application/json"
+JSON_TEXT_NOTE = " Give it as JSON text, e.g. '{\"key\": \"value\"}' (an object is accepted too)."
+
+
+def as_json_text(prop: dict[str, Any]) -> dict[str, Any]:
+    """A top-level free-form object property as JSON text; any other property unchanged."""
+    if prop.get("type") != "object" or prop.get("additionalProperties", True) is False:
+        return prop
+    return {"type": "string", "contentMediaType": JSON_TEXT,
+            "description": prop.get("description", "A JSON object.") + JSON_TEXT_NOTE}
+
+
+def json_kind(prop: dict[str, Any]) -> str:
+    """The JSON type of an input property's value once decoded: 'object' for JSON text (as_json_text)."""
+    if prop.get("contentMediaType") == JSON_TEXT:
+        return "object"
+    kind = prop.get("type")
+    return kind if isinstance(kind, str) else "string"
 
 
 OUTPUT_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"

@@ -51,11 +51,23 @@ SECRETS_REFUSED = (
 
 
 def parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]:
+    """One input property as a contract-v1 parameter, written for what SMCP 3.1.0 keeps of it: its
+    `type`, `description` and `default` (it drops `enum`, limits and an object's properties)."""
+    from sanctum_mcp.catalogue.base import JSON_TEXT_NOTE
+
     declared = prop.get("type")
+    description = prop.get("description", "")
+    allowed = prop.get("enum") or (prop.get("items") or {}).get("enum")
+    if allowed:
+        description += f" Allowed values: {', '.join(str(v) for v in allowed)}."
+    if declared == "object":
+        # SMCP would publish {"type": "object"} with none of its properties: a free-form object that
+        # Letta grades non-strict. JSON text keeps the tool strict; the command decodes it (convert).
+        declared, description = "string", description + JSON_TEXT_NOTE
     param: dict[str, Any] = {
         "name": name,
         "type": declared if declared in JSON_TYPES else "string",
-        "description": prop.get("description", ""),
+        "description": description,
         "required": required,
     }
     if "default" in prop:
@@ -130,7 +142,9 @@ def parse_argv(spec: ToolSpec, argv: Sequence[str]) -> dict[str, Any]:
 
 
 def convert(value: str, prop: dict[str, Any], flag: str) -> Any:
-    kind = prop.get("type")
+    from sanctum_mcp.catalogue.base import json_kind
+
+    kind = json_kind(prop)
     if kind == "boolean":
         if value.lower() in ("true", "false"):
             return value.lower() == "true"
