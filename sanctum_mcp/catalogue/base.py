@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
@@ -58,6 +59,19 @@ class ToolInput(BaseModel):
                 if not low <= item <= high:
                     raise ValueError(f"{item} is outside the supported integer range ({low} to {high})")
         return value
+
+
+def not_null(instead: str) -> BeforeValidator:
+    """For an optional argument where null must not pass for "left out" (check-and-set versions):
+    an explicit null is refused, saying what to give `instead`; leaving the argument out still
+    gives its default. (A default is not validated, so only a null the caller sent reaches this.)"""
+
+    def refuse(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("null_refused", "null is not accepted here: {instead}", {"instead": instead})
+        return value
+
+    return BeforeValidator(refuse)
 
 
 @dataclass

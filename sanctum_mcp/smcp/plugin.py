@@ -8,7 +8,8 @@
         as one JSON string, arrays as a repeated flag), runs the tool as the registry user NAME
         through the same gate as every surface, against the registry at $SANCTUM_MCP_DB (or the
         default), prints the result JSON and exits 0.
-        On any failure: exit 1 and `{"status": "error", "error": "<string>", "error_type": "<kind>"}`.
+        On any failure: exit 1 and `{"status": "error", "error": "<kind>: <message>", "error_type": "<kind>"}`
+        (SMCP passes on only `error`, so it carries the kind too).
 
 The options before `--` are the shim's (`sanctum-mcp smcp install` pins them); SMCP's argv follows.
 Any client of SMCP can run a command (SMCP needs no credentials on loopback), so the plugin acts as
@@ -264,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind, message = "unavailable", str(exc)
         else:
             kind, message = explain_failure(name or "sanctum", exc)
-        sys.stdout.write(json.dumps({"status": "error", "error": message, "error_type": kind}) + "\n")
+        # SMCP shows a client only the `error` string (as its own code plugin_error): it starts with the kind.
+        sys.stdout.write(json.dumps({"status": "error", "error": f"{kind}: {message}", "error_type": kind}) + "\n")
         return 1
     sys.stdout.write(output + "\n")
     return 0
