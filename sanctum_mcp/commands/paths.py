@@ -137,6 +137,7 @@ def argument_text(spec: ToolSpec | None, field: str) -> str:
 
 
 def field_kind(prop: dict[str, Any]) -> str:
-    """The JSON type of an input property, as the CLI treats it."""
-    kind = prop.get("type")
-    return kind if isinstance(kind, str) else "string"
+    """The JSON type of an input property, as the CLI treats it (a JSON-text object is an object)."""
+    from sanctum_mcp.catalogue.base import json_kind
+
+    return json_kind(prop)
