@@ -287,6 +287,26 @@ CREATE INDEX IF NOT EXISTS idx_logs_user             ON logs(user_id);
 -- Rows naming no user, by age: log retention deletes them after log_retention_days, while rows
 -- naming a user (the audit trail) stay at least 90 days; added in schema version 3.
 CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;
+-- [v4] logs_fts: the text index of query_logs(text=...), added in schema version 4. It indexes
+-- message and action (what `text` searches) in trigrams: any substring of three or more
+-- characters is a phrase of trigrams, so the index answers the substring search LIKE '%text%' did
+-- (storage/logs.py checks the rows with that LIKE). External content: the text is stored once, in
+-- logs; the triggers keep the index in step with every insert, delete (log retention) and change
+-- of those two columns (a user's deletion only sets user_id to NULL, which it does not index).
+CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(
+    message, action, content='logs', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
+    INSERT INTO logs_fts (rowid, message, action) VALUES (new.id, new.message, new.action);
+END;
+CREATE TRIGGER IF NOT EXISTS logs_fts_delete AFTER DELETE ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, message, action) VALUES ('delete', old.id, old.message, old.action);
+END;
+CREATE TRIGGER IF NOT EXISTS logs_fts_update AFTER UPDATE OF message, action ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, message, action) VALUES ('delete', old.id, old.message, old.action);
+    INSERT INTO logs_fts (rowid, message, action) VALUES (new.id, new.message, new.action);
+END;
+-- [/v4]
 
 
 -- -----------------------------------------------------------------------------

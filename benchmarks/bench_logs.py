@@ -10,9 +10,11 @@ Each filter is timed through LogService.query (what the query_logs tool runs: on
 SQL, pydantic models) and as bare SQL; the medians, their ratio (large / small; target <= 2) and
 SQLite's EXPLAIN QUERY PLAN for each filter are printed.
 
-The last line, "text, no match", is the known unbounded case: a LIKE over messages cannot use an
-index, so a search that matches nothing reads every row. query_logs' description tells callers to
-combine `text` with source, level or since.
+A text filter ("text='needle'", 9 % of the rows; "text, no match") goes one of the ways storage/logs.py
+describes (logs_fts, the trigram index of schema version 4, when few rows hold the text; the newest
+rows when many do); "sql" times storage/logs.py:page, the way chosen included, and the plan printed
+for a text is the way.
+Before the index, "text, no match" read every row: 270-760 ms at 1,000,000 rows.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def filters_for(rows: int, cursor_deep: tuple[str, int]) -> list[tuple[str, dict
         ("source=job text='run'", {"source": "job", "text": "run"}),
         ("text='needle' (9 % match)", {"text": "needle"}),
         ("level=ERROR, page at the middle", {"level": "ERROR", "before": cursor_deep}),
-        ("text, no match (scan)", {"text": "absent-word"}),
+        ("text, no match", {"text": "absent-word"}),
     ]
 
 
@@ -101,14 +103,20 @@ async def time_service(registry: Registry, filters: dict, limit: int, repeat: in
 
 
 def time_sql(path: Path, filters: dict, limit: int, repeat: int) -> tuple[float, list[str]]:
+    """storage/logs.py:page as the service runs it, and how: EXPLAIN QUERY PLAN of page_sql, or for a
+    text the way taken (storage/logs.py's docstring)."""
     conn = sqlite3.connect(path)
-    sql, params = log_sql.page_sql(**filters, limit=limit + 1)
-    plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
-    conn.execute(sql, params).fetchall()
+    conn.row_factory = sqlite3.Row
+    _, way = log_sql.page_and_way(conn, **filters, limit=limit + 1)
+    if way == "index":
+        sql, params = log_sql.page_sql(**filters, limit=limit + 1)
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    else:
+        plan = [f"text: way {way}"]
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
-        conn.execute(sql, params).fetchall()
+        log_sql.page(conn, **filters, limit=limit + 1)
         samples.append(time.perf_counter() - started)
     conn.close()
     return statistics.median(samples), plan
@@ -142,7 +150,7 @@ async def main() -> None:
             filters_for(args.small, (iso(START + (args.small // 2) * STEP), args.small // 2)),
             filters_for(args.rows, (iso(START + (args.rows // 2) * STEP), args.rows // 2)),
         ):
-            repeat = args.repeat if "scan" not in name else max(3, args.repeat // 40)  # ~1 s per call at 1M rows
+            repeat = args.repeat
             s_ms, s_count = await time_service(registries["small"], small_f, args.limit, repeat)
             l_ms, l_count = await time_service(registries["large"], large_f, args.limit, repeat)
             s_sql, _ = time_sql(paths["small"], small_f, args.limit, repeat)
@@ -152,12 +160,11 @@ async def main() -> None:
             counts = f"{s_count}/{l_count}"
             print(f"{name:<34} {counts:>9} {s_ms * 1e3:9.3f} {l_ms * 1e3:9.3f} {ratio:6.2f} "
                   f"{s_sql * 1e3:10.4f} {l_sql * 1e3:10.4f} {sql_ratio:6.1f}", flush=True)
-            if "scan" not in name:
-                worst = max(worst, ratio)
+            worst = max(worst, ratio)
         print("\nEXPLAIN QUERY PLAN on the large database:")
         for name, plan in plans.items():
             print(f"  {name:<34} {' | '.join(plan)}")
-        print(f"\nworst ratio over the indexed filters: {worst:.2f} (target <= 2.00): {'met' if worst <= 2 else 'MISSED'}")
+        print(f"\nworst ratio over the filters: {worst:.2f} (target <= 2.00): {'met' if worst <= 2 else 'MISSED'}")
     finally:
         for registry in registries.values():
             await registry.close()

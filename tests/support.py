@@ -45,9 +45,12 @@ async def call_error(client: Client, name: str, arguments: dict[str, Any] | None
 
 
 def snapshot(path: Path) -> list[str]:
-    """Every row of every table (and the schema), to prove a refused mutation changed nothing."""
+    """Every row of every table (and the schema), to prove a refused mutation changed nothing.
+
+    Except the rows of logs_fts and its shadow tables: the text index of logs, derived from the logs
+    rows (which stay in), as an ordinary index's content is not in a dump either."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        return list(conn.iterdump())
+        return [line for line in conn.iterdump() if not line.startswith('INSERT INTO "logs_fts')]
 
 
 # --- subprocess servers -----------------------------------------------------------------------

@@ -21,8 +21,7 @@ class QueryLogs(ToolInput):
     until: str | None = Field(default=None, description="Only entries before this ISO-8601 time.")
     text: str | None = Field(
         default=None, max_length=200,
-        description="Only entries whose message or action contains this text (any case). Combine it with "
-        "source, level or since: on its own it reads the whole log.",
+        description="Only entries whose message or action contains this text (any case).",
     )
     cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest entries.")
     limit: int = Field(default=50, ge=1, le=500, description="Entries per page (1-500).")

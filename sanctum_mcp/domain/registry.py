@@ -6,6 +6,7 @@ scheduler's wake-up), named here, instead of reaching into the registry from its
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -18,6 +19,8 @@ from sanctum_mcp.domain.shared.identity import DEFAULT_LOCAL_USER, Caller
 from sanctum_mcp.domain.shared.secrets import SecretBox
 from sanctum_mcp.storage.database import Database, DatabaseUnavailable, trouble
 from sanctum_mcp.storage.migrations import migrate
+
+log = logging.getLogger("sanctum_mcp.registry")
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
@@ -76,7 +79,7 @@ class Registry:
     def letta(self) -> LettaService:
         from sanctum_mcp.domain.letta.service import LettaService
 
-        return LettaService(self.db, self.secrets, self.clock)
+        return LettaService(self.db, self.secrets, self.clock, self.access)
 
     @cached_property
     def wakeup(self) -> Wakeup:
@@ -133,7 +136,7 @@ class Registry:
 
         user = user or settings.local_user()
         try:
-            db = await Database.open(path)
+            db = await Database.open(path, create_folder=settings.is_default_folder(path))
         except DatabaseUnavailable as exc:
             raise Unavailable(str(exc)) from None
         try:
@@ -151,6 +154,9 @@ class Registry:
             if cause is not None:
                 raise Unavailable(str(DatabaseUnavailable(db.path, cause))) from None
             raise
+        if db.created:
+            # Once it is ready: a typo in --db or $SANCTUM_MCP_DB shows up as a database nobody expected.
+            log.info("created registry database %s (new)", db.path.absolute())
         return registry
 
     async def close(self) -> None:

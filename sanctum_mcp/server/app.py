@@ -19,7 +19,9 @@ from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
+from sanctum_mcp.server.completions import register_completions
 from sanctum_mcp.server.errors import to_tool_error
+from sanctum_mcp.server.log_level import register_log_level
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
 
 Identify = Callable[[Context], Caller]
@@ -150,6 +152,11 @@ class SanctumServer(MCPServer):
         # ToolManager holding the catalogue replaces the empty one (it holds nothing else).
         self._tool_manager = ToolManager(self.settings.warn_on_duplicate_tools, tools=build())
 
+    def add_request_handler(self, method: str, params_type: type, handler: Callable[..., Any]) -> None:
+        """Serve a protocol method MCPServer has no decorator for, with the request's context (its
+        completion decorator hides the context, and so the caller: server/completions.py)."""
+        self._lowlevel_server.add_request_handler(method, params_type, handler)
+
     async def list_tools(self) -> list[Any]:
         self.load_catalogue()
         return await super().list_tools()
@@ -190,4 +197,6 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
     )
     register_resources(server, registry, identify)
     register_prompts(server, registry, identify)
+    register_completions(server, registry, identify)
+    register_log_level(server)
     return server

@@ -60,3 +60,8 @@ def page_by_name(
     sql += f" ORDER BY {name}, id LIMIT ?"
     params.append(limit)
     return conn.execute(sql, params).fetchall()
+
+
+def like_escaped(text: str) -> str:
+    """`text` with LIKE's wildcards and its escape character made literal (use with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,7 +1,9 @@
-"""What the letta tools return, and the error for a Letta that cannot be asked."""
+"""What the letta tools return, the error for a Letta that cannot be asked, and a connection
+revealed for `sanctum-mcp letta env`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -120,3 +122,16 @@ class LettaSync(BaseModel):
         default_factory=list, description="Registry agents whose letta_id Letta no longer lists (kept, never deleted)."
     )
     skipped: list[SkippedAgent] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RevealedConnection:
+    """A stored connection's URL with its password and token in clear: what `sanctum-mcp letta env`
+    hands to Letta's clients. Only LettaService.reveal builds one (admins, audited). Not a result
+    model: no surface prints it whole, and its repr leaves the secrets out (a stray log line or
+    traceback never shows them)."""
+
+    server_id: int
+    url: str
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
