@@ -5,7 +5,8 @@
   with one message whether or not the tool exists (no probing for what is served elsewhere).
 - The caller's role and permissions.tools hide what authorize() would refuse anyway (MCP allows a
   listing to vary by authorization); calling such a tool still gets authorize()'s own refusal.
-- Resources and the prompt follow the tools whose data they show (server/resources.py).
+- Resources and the prompt follow the selection through the tools whose data they show; reading one
+  passes the caller's gate (server/resources.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from sanctum_mcp.domain.identity import Caller
 # The path parameter of an HTTP URL that names a selection (transports/http.py).
 URL_PARAM = "toolsets"
 
-# Data a resource or prompt shows -> the tools whose data that is (server/resources.py gates reads
-# on the same tools). A listing shows an entry only when the caller may call every one of them.
+# The tools whose data a resource or the prompt shows (server/resources.py gates reads on the same
+# tools). A listing shows an entry only when the endpoint serves every one of them.
 RESOURCE_TOOLS: dict[str, tuple[str, ...]] = {
     "sanctum://agents": ("list_agents",),
     "sanctum://agents/{name}": ("get_agent",),
@@ -51,10 +52,10 @@ def request_selection(server_selection: Selection, request: Any) -> Selection:
         return Selection(frozenset(), "no tool")
 
 
-def visible(names: tuple[str, ...], selection: Selection, caller: Caller) -> bool:
-    """Whether the caller may use every tool of names at this endpoint."""
+def visible(names: tuple[str, ...], selection: Selection, caller: Caller | None) -> bool:
+    """Whether this endpoint serves every tool of names, and (given a caller) the caller may call them."""
     tools = all_tools()
-    return all(selection.admits(n) and may_call_some(tools[n], caller) for n in names)
+    return all(selection.admits(n) and (caller is None or may_call_some(tools[n], caller)) for n in names)
 
 
 def _wire(result: Any) -> dict[str, Any]:
@@ -111,12 +112,13 @@ class ToolListCache:
         return view
 
     def _filtered(self, ctx: Any, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        # By the selection only: reading one is gated per caller (server/resources.py), and the
+        # listing of resources shows what the endpoint offers, as before per-caller tool listings.
         selection = request_selection(self.selection, ctx.request)
-        caller = self.caller_of(ctx)
         if method == "prompts/list":
             field, key, needs = "prompts", "name", PROMPT_TOOLS
         else:
             field = "resourceTemplates" if method == "resources/templates/list" else "resources"
             key, needs = ("uriTemplate" if field == "resourceTemplates" else "uri"), RESOURCE_TOOLS
         entries = result.get(field, [])
-        return {**result, field: [e for e in entries if visible(needs.get(e[key], ()), selection, caller)]}
+        return {**result, field: [e for e in entries if visible(needs.get(e[key], ()), selection, None)]}
