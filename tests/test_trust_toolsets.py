@@ -5,6 +5,7 @@ Through real clients: stdio and HTTP subprocesses, the SDK's in-memory client.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -155,3 +156,38 @@ async def test_resources_and_prompt_follow_the_selection(registry):
             assert "does not serve list_agents" in str(exc)
         else:
             raise AssertionError("a resource of an unselected tool was read")
+
+
+# --- the context budget ------------------------------------------------------------------------------
+#
+# What a model reads of each tool (name + description + inputSchema, compact JSON) and the whole
+# tools/list as the client receives it. Tokens are estimated as bytes / 4 (no tokenizer offline);
+# benchmarks/bench_listing.py reports the same figures for every toolset and profile.
+BUDGETS = {  # selection -> (model-facing tokens, whole listing bytes or None)
+    "all": (8_000, 90_000),
+    "assistant": (3_000, None),
+}
+
+
+def _compact(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def test_listing_stays_within_its_context_budget(registry):
+    from sanctum_mcp.catalogue.toolsets import select
+
+    over = []
+    for name, (tokens, whole) in BUDGETS.items():
+        async with Client(build_server(registry, selection=select(toolsets=name))) as client:
+            listing = (await client.list_tools()).model_dump(by_alias=True, exclude_none=True, mode="json")
+        sizes = {t["name"]: len((t["name"] + t.get("description", "") + _compact(t["inputSchema"])).encode())
+                 for t in listing["tools"]}
+        full = {t["name"]: len(_compact(t).encode()) for t in listing["tools"]}
+        estimated, total = sum(sizes.values()) // 4, len(_compact(listing).encode())
+        largest = ", ".join(f"{n} {b:,} B" for n, b in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
+        if estimated > tokens:
+            over.append(f"{name}: ~{estimated:,} tokens model-facing > {tokens:,}; largest: {largest}")
+        if whole is not None and total > whole:
+            largest = ", ".join(f"{n} {b:,} B" for n, b in sorted(full.items(), key=lambda kv: -kv[1])[:5])
+            over.append(f"{name}: tools/list {total:,} B > {whole:,}; largest with output schemas: {largest}")
+    assert not over, "the listing outgrew its budget (tighten descriptions or schemas):\n" + "\n".join(over)
