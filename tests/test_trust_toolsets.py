@@ -197,3 +197,21 @@ async def test_listing_stays_within_its_context_budget(registry):
             largest = ", ".join(f"{n} {b:,} B" for n, b in sorted(full.items(), key=lambda kv: -kv[1])[:5])
             over.append(f"{name}: tools/list {total:,} B > {whole:,}; largest with output schemas: {largest}")
     assert not over, "the listing outgrew its budget (tighten descriptions or schemas):\n" + "\n".join(over)
+
+
+async def test_completions_follow_the_selection(registry):
+    """completion/complete offers registry names only for a prompt or template the endpoint serves."""
+    from mcp_types import PromptReference, ResourceTemplateReference
+    from support import athena_monday_and_instances
+
+    from sanctum_mcp.catalogue.toolsets import select
+
+    await athena_monday_and_instances(registry)
+    template = ResourceTemplateReference(uri="sanctum://agents/{name}")
+    prompt = PromptReference(name="configure_sanctum")
+    async with Client(build_server(registry)) as client:  # the same question where it is served
+        assert "Athena" in (await client.complete(template, {"name": "name", "value": "A"})).completion.values
+    async with Client(build_server(registry, selection=select(toolsets="logs"))) as client:
+        for ref, argument in ((template, "name"), (prompt, "agent")):
+            offered = (await client.complete(ref, {"name": argument, "value": "A"})).completion
+            assert offered.values == [], (ref, offered)
