@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 9000
+# Where `make run` listens: `make run PORT=9100` (a make variable on the command line) wins; otherwise
+# sanctum-mcp itself reads SANCTUM_MCP_HOST / SANCTUM_MCP_PORT, then 127.0.0.1:9000. A HOST or PORT
+# that is merely exported for some other program (zsh sets HOST) is not taken as ours.
+given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
+ADDRESS = $(call given,HOST,--host) $(call given,PORT,--port)
 
 .PHONY: run run-stdio test test-long bench clean
 
@@ -14,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/sanctum-mcp serve --transport http --host $(HOST) --port $(PORT) --trust-loopback
+	$(BIN)/sanctum-mcp serve --transport http $(ADDRESS) --trust-loopback
 
 run-stdio: $(BIN)/.installed
 	$(BIN)/sanctum-mcp serve --transport stdio

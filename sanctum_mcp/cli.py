@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not run scheduled jobs, log retention or automatic backups in this process")
     serve.add_argument("--no-db-log", action="store_true",
                        help="do not copy the server's WARNING and above log records into the logs table")
+    serve.add_argument("--log-file", metavar="PATH",
+                       help="write the log to this file instead of stderr (masked the same way; created owner-only; "
+                            "reopened when logrotate moves it away)")
     _add_selection(serve)
     _add_http_limits(serve)
 
@@ -111,8 +114,9 @@ def _add_http_limits(serve: argparse.ArgumentParser) -> None:
 
 # Each area's operator commands live in sanctum_mcp/commands/<area>.py, exposing
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
-# registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...).
-_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "registry_cli")
+# registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...,
+# letta env).
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "service", "letta", "registry_cli")
 
 
 def _command_modules():
@@ -128,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             setattr(args, option, default)
     # -v turns on sanctum-mcp's own detail only: third-party loggers at DEBUG write tool arguments
     # and results (tokens, revealed secrets). See log_setup.py.
-    log_setup.configure(verbose=args.verbose)
+    try:
+        log_setup.configure(verbose=args.verbose, log_file=getattr(args, "log_file", None))
+    except log_setup.LogFileUnusable as exc:
+        raise SystemExit(f"sanctum-mcp: {exc}") from None
     db_path = settings.database_path(args.db)
     args.user = settings.local_user(args.user)
     if args.user:
@@ -148,11 +155,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(args: argparse.Namespace, db_path) -> None:
     import anyio
 
+    from sanctum_mcp.catalogue.toolsets import UnknownSelection, serve_selection
     from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
-
-    from sanctum_mcp.catalogue.toolsets import UnknownSelection, serve_selection
 
     try:
         selection = serve_selection(args.toolsets, args.tools, args.read_only, dict(os.environ))
@@ -167,6 +173,7 @@ def _serve(args: argparse.Namespace, db_path) -> None:
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
             from sanctum_mcp.transports.limits import InvalidLimit, http_limits
+            from sanctum_mcp.transports.listen import CannotListen
 
             host, port = settings.http_host(args.host), settings.http_port(args.port)
             try:
@@ -178,7 +185,7 @@ def _serve(args: argparse.Namespace, db_path) -> None:
                                              stream_responses=args.stream_responses, user=args.user,
                                              scheduler=not args.no_scheduler, db_log=not args.no_db_log,
                                              limits=limits, selection=selection))
-            except BindRefused as exc:
+            except (BindRefused, CannotListen) as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:
         raise cli_error(exc) from None

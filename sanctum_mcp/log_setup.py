@@ -7,12 +7,19 @@ so a new API token or a `reveal=true` value, on /sse and on /mcp with --stream-r
 INFO, and the handler itself drops their DEBUG records, whatever level they set for themselves.
 As defence in depth the handler masks API tokens and stored ciphertext in every line it writes,
 tracebacks included (domain/secrets.py:redact).
+
+`serve --log-file PATH` sends the same lines, through the same filter and formatter, to a file
+instead of stderr: a WatchedFileHandler, so that logrotate may move the file away (the next record
+opens a new one at PATH; no copytruncate, no signal needed). The file is created owner-only.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import sys
+from pathlib import Path
 
 # Loggers -v may raise to DEBUG: sanctum-mcp's own, which never log argument values or results.
 OWN_LOGGERS = ("sanctum_mcp",)
@@ -39,8 +46,32 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure(*, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class OwnerOnlyFileHandler(logging.handlers.WatchedFileHandler):
+    """A WatchedFileHandler whose file, when it has to create one (at start, or after logrotate moved
+    the old one away), is readable by its owner only: the lines are masked, but they still say who
+    did what."""
+
+    def _open(self):  # noqa: ANN202 (logging's own signature)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)  # noqa: SIM115
+
+
+class LogFileUnusable(Exception):
+    """--log-file names a file this process cannot write (the message says which and why)."""
+
+
+def configure(*, verbose: bool, log_file: str | Path | None = None) -> None:
+    if log_file is None:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        path = Path(log_file).expanduser()
+        try:
+            handler = OwnerOnlyFileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise LogFileUnusable(
+                f"cannot write the log file {path} given to --log-file: {exc.strerror or exc}. Give --log-file a "
+                "file in an existing folder this user may write, or leave it out to log to stderr."
+            ) from None
     handler.setFormatter(RedactingFormatter(FORMAT))
     handler.addFilter(OnlyOwnDebug())
     root = logging.getLogger()

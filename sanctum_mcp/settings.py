@@ -17,9 +17,15 @@ DEFAULT_PORT = 9000
 
 
 def database_path(flag: str | None = None) -> Path:
-    """--db flag, else $SANCTUM_MCP_DB, else ~/.sanctum/registry.db (its folder is created on first use)."""
+    """--db flag, else $SANCTUM_MCP_DB, else ~/.sanctum/registry.db (see is_default_folder)."""
     chosen = flag or os.environ.get(ENV_DB) or str(DEFAULT_DB)
     return Path(chosen).expanduser()
+
+
+def is_default_folder(db_path: Path | str) -> bool:
+    """Whether the database lives in the default folder (~/.sanctum), the only folder created on its
+    own: any other must exist, so that a typo in a path is an error rather than a new, empty registry."""
+    return Path(db_path).expanduser().absolute().parent == DEFAULT_DB.expanduser().absolute().parent
 
 
 def http_host(flag: str | None = None) -> str:

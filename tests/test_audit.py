@@ -173,6 +173,7 @@ async def _each_tool(tmp_path: Path, failures: list[str]) -> None:
     for name, spec in all_tools().items():
         if not spec.mutates or name not in SETUPS:
             continue
+        (tmp_path / name).mkdir()  # a database's folder must exist (only ~/.sanctum is created on its own)
         db_path = tmp_path / name / "registry.db"
         registry = await Registry.open(db_path)
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sqlite3
 from collections.abc import Iterator
 
@@ -362,3 +364,147 @@ async def test_malformed_override_url_is_a_status(modern_client, monkeypatch, ur
     status = await call(modern_client, "letta_status")
     assert status["status"] == "override-invalid" and "LETTA_SERVER_URL" in status["message"]
     assert (await call(modern_client, "list_letta_servers"))["override"]["complete"] is False
+
+
+# --- the operator's shell: sanctum-mcp letta env | use ------------------------------------------------
+#
+# Real `sanctum-mcp` subprocesses and a real POSIX shell that evals what `letta env` prints, as an
+# operator's shell would; then the variables are read the way Letta's clients read them.
+
+# What Letta's Python and TypeScript clients do with their environment (letta_client._client.Letta,
+# @letta-ai/letta-client, Letta Code): the base URL from LETTA_BASE_URL, `Authorization: Bearer` with
+# LETTA_API_KEY. Sanctum's own components (SMCP, this registry's override) read LETTA_SERVER_URL and
+# LETTA_SERVER_PASSWORD.
+LETTA_CLIENT = """
+import json, os, httpx
+answer = httpx.get(os.environ["LETTA_BASE_URL"].rstrip("/") + "/v1/agents/count",
+                   headers={"Authorization": "Bearer " + os.environ["LETTA_API_KEY"]}, timeout=10)
+print(json.dumps({"status": answer.status_code, "body": answer.text}))
+"""
+
+
+def sanctum_cli(db_path, *args: str, stdin: str | None = None):
+    import subprocess
+    import sys
+
+    from support import REPO, server_env
+
+    return subprocess.run([sys.executable, "-m", "sanctum_mcp", *args], env=server_env(db_path), input=stdin,
+                          capture_output=True, text=True, timeout=120, cwd=str(REPO.parent),
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+
+
+def shell(db_path, script: str, cwd) -> "subprocess.CompletedProcess[str]":
+    """`script` run by /bin/sh, where "$SANCTUM" is this checkout's `sanctum-mcp` on db_path."""
+    import subprocess
+    import sys
+
+    from support import server_env
+
+    env = server_env(db_path, SANCTUM=f"{sys.executable} -m sanctum_mcp", PY=sys.executable)
+    return subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(cwd), stdin=subprocess.DEVNULL)
+
+
+def add_by_cli(db_path, port: int, password: str | None = None, token: str | None = None) -> dict:
+    args = ["letta", "add", "127.0.0.1", "--port", str(port), "--activate", "--json"]
+    stdin = None
+    if password is not None:
+        args += ["--password", "-"]
+        stdin = password + "\n"
+    if token is not None:
+        args += ["--token", token]
+    done = sanctum_cli(db_path, *args, stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_letta_env_lets_letta_clients_use_the_stored_connection(db_path, letta, tmp_path):
+    letta.state = "password"
+    letta.agents = [{"id": "agent-1", "name": "Athena"}]
+    added = add_by_cli(db_path, letta.port, password=letta.password)
+    done = shell(db_path, 'lines=$($SANCTUM letta env) || exit 9; eval "$lines"\n'
+                          '"$PY" -c "$LETTA_CLIENT"\n'
+                          '$SANCTUM letta status --json\n'
+                          'printf "%s\\n" "$LETTA_SERVER_URL" "$LETTA_SERVER_PASSWORD"\n'
+                 .replace("$LETTA_CLIENT", LETTA_CLIENT.replace('"', '\\"')), tmp_path)
+    assert done.returncode == 0, done.stderr
+    client_line, rest = done.stdout.split("\n", 1)
+    assert json.loads(client_line) == {"status": 200, "body": "1"}  # the client got in with the stored password
+    status_text, server_url, server_password, _ = rest.rsplit("\n", 3)
+    status = json.loads(status_text)  # and sanctum-mcp's own override reads the same variables
+    assert (status["source"], status["status"], status["auth"]) == ("environment", "ok", "ok")
+    assert server_url == added["url"] and server_password == letta.password
+    assert PW not in done.stderr and letta.password not in done.stderr
+
+
+def test_letta_env_quotes_hostile_secrets_for_eval(db_path, letta, tmp_path):
+    """A password or token may hold quotes, $(...), backticks and semicolons: eval must give them back
+    byte for byte and run none of them."""
+    password = "it's $(touch PWNED1) `touch PWNED2`; touch PWNED3 \"q\" \\ é ${HOME} *"
+    token = "'; touch PWNED4; echo '$(touch PWNED5)"
+    add_by_cli(db_path, letta.port, password=password, token=token)
+    done = shell(db_path, 'lines=$($SANCTUM letta env) || exit 9; eval "$lines"\n'
+                          'printf "%s\\0%s" "$LETTA_SERVER_PASSWORD" "$LETTA_API_KEY"\n', tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\0") == [password, token]
+    assert not list(tmp_path.glob("PWNED*")), "a secret's text ran as a command"
+    printed = sanctum_cli(db_path, "letta", "env")
+    for line in printed.stdout.splitlines():
+        assert re.fullmatch(r"(export LETTA_[A-Z_]+=\S.*|unset( LETTA_[A-Z_]+)+)", line), line
+
+
+def test_letta_env_of_a_connection_without_secrets_unsets_the_old_ones(db_path, letta, tmp_path):
+    add_by_cli(db_path, letta.port)
+    done = shell(db_path, 'export LETTA_API_KEY=old-key LETTA_SERVER_PASSWORD=old-password\n'
+                          'lines=$($SANCTUM letta env) || exit 9; eval "$lines"\n'
+                          'printf "%s|%s|%s\\n" "$LETTA_BASE_URL" "${LETTA_API_KEY-unset}" '
+                          '"${LETTA_SERVER_PASSWORD-unset}"\n', tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"http://127.0.0.1:{letta.port}|unset|unset\n"
+
+
+def test_letta_env_is_admin_only_and_every_reveal_is_audited(db_path, letta):
+    add_by_cli(db_path, letta.port, password=PW)
+    assert sanctum_cli(db_path, "user", "add", "ana", "--role", "viewer").returncode == 0
+    before = snapshot(db_path)
+    refused = sanctum_cli(db_path, "--user", "ana", "letta", "env")
+    assert refused.returncode == 1 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert "admin" in refused.stderr and "'ana'" in refused.stderr and "sanctum-mcp letta list" in refused.stderr
+    assert PW not in refused.stderr
+    after = [row for row in snapshot(db_path) if "sqlite_sequence" not in row]
+    before = [row for row in before if "sqlite_sequence" not in row]
+    added_rows = [row for row in after if row not in before]
+    assert len(added_rows) == 1 and "access.denied" in added_rows[0]  # the refusal is audited, nothing else moved
+    assert [row for row in before if row not in after] == []
+
+    shown = sanctum_cli(db_path, "letta", "env")
+    assert shown.returncode == 0 and shlex.quote(PW) in shown.stdout
+    reveals = [(action, details) for action, details in logs(db_path) if action == "letta.reveal"]
+    assert len(reveals) == 1 and reveals[0][1]["actor"] == "operator"
+    assert PW not in json.dumps(logs(db_path))
+
+
+def test_letta_env_without_an_active_connection_or_key_is_a_clear_error(db_path, letta):
+    add_by_cli(db_path, letta.port, password=PW)
+    with sqlite3.connect(db_path) as conn:  # as if the key file had been replaced
+        conn.execute("UPDATE letta_server_config SET server_password = 'fernet:garbage' WHERE is_active = 1")
+    unreadable = sanctum_cli(db_path, "letta", "env")
+    assert unreadable.returncode == 1 and unreadable.stdout == "" and "key" in unreadable.stderr
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE letta_server_config SET is_active = 0")
+    none = sanctum_cli(db_path, "letta", "env")
+    assert none.returncode == 1 and none.stdout == "" and "Traceback" not in none.stderr
+    assert "sanctum-mcp letta add --activate" in none.stderr and "sanctum-mcp letta activate" in none.stderr
+
+
+def test_letta_use_activates_and_the_other_letta_verbs_exist(db_path, letta):
+    second = add_by_cli(db_path, letta.port)
+    used = sanctum_cli(db_path, "letta", "use", "1", "--json")
+    assert used.returncode == 0, used.stderr
+    assert json.loads(used.stdout)["id"] == 1 and json.loads(used.stdout)["is_active"] is True
+    listing = json.loads(sanctum_cli(db_path, "letta", "list", "--json").stdout)
+    assert listing["active_id"] == 1 and second["id"] != 1
+    for verb in ("status", "list", "add", "use", "env"):
+        helped = sanctum_cli(db_path, "letta", verb, "--help")
+        assert helped.returncode == 0, f"letta {verb}: {helped.stderr}"

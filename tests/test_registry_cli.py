@@ -50,8 +50,13 @@ def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -
 
 def test_every_tool_has_exactly_one_command_and_commands_are_unique():
     commands: dict[str, list[tuple[str, ...]]] = {}
+    aliases: dict[str, list[tuple[str, ...]]] = {}
     for path, tool in leaf_commands(build_parser()):
-        commands.setdefault(tool, []).append(path)
+        # A second name (paths.ALIASES: `letta use` for `letta activate`) is the same command.
+        second = path[-1] in paths.ALIASES.get(tool, ())
+        (aliases if second else commands).setdefault(tool, []).append(path)
+    assert aliases == {tool: [(*paths.cli_path(all_tools()[tool])[:-1], name) for name in names]
+                       for tool, names in paths.ALIASES.items()}
     tools = all_tools()
     without = sorted(set(tools) - set(commands))
     assert not without, f"tools without a CLI command: {without}"
@@ -197,6 +202,7 @@ def test_tables_by_default_json_on_request(db_path):
 
 
 def test_an_error_is_exit_1_with_the_message_on_stderr(db_path):
+    assert cli(db_path, "init").returncode == 0  # not a new database: its stderr would name it first
     done = cli(db_path, "agents", "get", "Nobody")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("sanctum-mcp: no agent named 'Nobody'")

@@ -8,7 +8,7 @@ import pytest
 from support import snapshot
 
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.storage.database import Database
+from sanctum_mcp.storage.database import Database, DatabaseUnavailable
 from sanctum_mcp.storage.migrations import (
     SCHEMA_VERSION,
     Migration,
@@ -228,11 +228,19 @@ def test_schema_script_splits_triggers_whole():
     assert triggers and all(s.rstrip().upper().endswith("END;") for s in triggers)
 
 
-async def test_database_folder_is_created(tmp_path):
+async def test_database_folder_is_created_only_when_asked(tmp_path):
+    """create_folder is for the default folder (~/.sanctum, see settings.is_default_folder); any other
+    folder must exist, and opening under one that does not is refused, creating nothing."""
     path = tmp_path / "deep" / "er" / "registry.db"
-    db = await Database.open(path)
+    with pytest.raises(DatabaseUnavailable, match=r"does not exist; create it first \(mkdir -p "):
+        await Database.open(path)
+    assert not (tmp_path / "deep").exists()
+    db = await Database.open(path, create_folder=True)
     await db.close()
-    assert path.exists()
+    assert path.exists() and db.created and (path.parent.stat().st_mode & 0o777) == 0o700
+    again = await Database.open(path)
+    await again.close()
+    assert not again.created
 
 
 async def test_a_failed_commit_is_rolled_back_and_the_next_write_works(db_path):

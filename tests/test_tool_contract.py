@@ -162,3 +162,88 @@ async def test_catalogue_is_built_on_first_use_not_for_initialize(registry):
     async with Client(listed) as client:
         assert {t.name for t in (await client.list_tools()).tools} == set(all_tools())
     assert listed.catalogue_loaded
+
+
+# --- Letta's strict-mode grading ------------------------------------------------------------------------
+# Letta grades every MCP tool's input schema STRICT_COMPLIANT, NON_STRICT_ONLY or INVALID
+# (letta-ai/letta 0.11.7, letta/functions/schema_validator.py, validate_complete_json_schema) and a
+# non-strict tool cannot be used in strict mode. Its rules, restated (our words, not its code):
+# - the top level must be an object;
+# - a node with no `type` is INVALID unless it has object/array keywords or is a union;
+# - every object node (the top level, nested properties, array items, union branches) must say
+#   `additionalProperties: false`; leaving it out or allowing more makes it NON_STRICT_ONLY;
+# - a REQUIRED property that is an object allowing {} (no required keys, additionalProperties false)
+#   or an array allowing [] with no items is INVALID; `required` naming a missing property is INVALID;
+# - an array needs `items` that is a schema; a type list may only name JSON types.
+STRICT, NON_STRICT, INVALID = "STRICT_COMPLIANT", "NON_STRICT_ONLY", "INVALID"
+_JSON_TYPES = {"string", "number", "integer", "boolean", "null", "array", "object"}
+
+
+def letta_grade(schema: dict) -> tuple[str, list[str]]:
+    invalid: list[str] = []
+    loose: list[str] = []
+
+    def visit(node: dict, path: str) -> None:
+        kind = node.get("type")
+        if not kind:
+            if "properties" in node or "additionalProperties" in node:
+                kind = "object"
+            elif "items" in node:
+                kind = "array"
+            elif not any(k in node for k in ("anyOf", "oneOf", "allOf")):
+                invalid.append(f"{path}: no type")
+                return
+        if kind == "object":
+            props = node.get("properties") or {}
+            if node.get("additionalProperties", True) is not False:
+                loose.append(f"{path}: additionalProperties is not false")
+            for key in node.get("required") or []:
+                sub = props.get(key)
+                if props and sub is None:
+                    invalid.append(f"{path}: requires {key!r}, which is not a property")
+                elif isinstance(sub, dict):
+                    if sub.get("type") == "object" and not sub.get("required") and sub.get("additionalProperties", True) is False:
+                        invalid.append(f"{path}.{key}: required, yet may be an empty object")
+                    if sub.get("type") == "array" and not sub.get("minItems") and sub.get("items") is None:
+                        invalid.append(f"{path}.{key}: required, yet may be an empty array")
+            for name, sub in props.items():
+                if isinstance(sub, dict):
+                    visit(sub, f"{path}.{name}")
+                else:
+                    invalid.append(f"{path}.{name}: not a schema")
+        elif kind == "array":
+            items = node.get("items")
+            if not isinstance(items, dict):
+                invalid.append(f"{path}: array without an items schema")
+            else:
+                visit(items, f"{path}[]")
+        elif isinstance(kind, list):
+            invalid.extend(f"{path}: unknown type {t!r}" for t in kind if t not in _JSON_TYPES)
+        for union in ("anyOf", "oneOf", "allOf"):
+            for i, branch in enumerate(node.get(union) or []):
+                if isinstance(branch, dict):
+                    visit(branch, f"{path}.{union}[{i}]")
+                else:
+                    invalid.append(f"{path}.{union}[{i}]: not a schema")
+
+    if schema.get("type") != "object":
+        invalid.append("the top level is not an object")
+    visit(schema, "$")
+    return (INVALID if invalid else NON_STRICT if loose else STRICT), invalid + loose
+
+
+def test_the_letta_grader_can_fail():
+    free_form = {"type": "object", "properties": {"config": {"type": "object"}}, "additionalProperties": False}
+    assert letta_grade(free_form) == (NON_STRICT, ["$.config: additionalProperties is not false"])
+    assert letta_grade({"type": "object", "properties": {}})[0] == NON_STRICT
+    empty = {"type": "object", "additionalProperties": False, "required": ["x"],
+             "properties": {"x": {"type": "object", "additionalProperties": False}}}
+    assert letta_grade(empty)[0] == INVALID
+    assert letta_grade({"type": "object", "additionalProperties": False, "properties": {"x": {}}})[0] == INVALID
+    assert letta_grade({"type": "object", "additionalProperties": False, "properties": {"x": {"type": "string"}}}) == (STRICT, [])
+
+
+async def test_every_tool_is_letta_strict_compliant(modern_client):
+    graded = {t.name: letta_grade(t.input_schema) for t in (await modern_client.list_tools()).tools}
+    assert len(graded) == len(all_tools())
+    assert {name: why for name, (grade, why) in graded.items() if grade != STRICT} == {}

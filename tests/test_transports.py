@@ -140,6 +140,7 @@ def test_installed_package_works_outside_the_checkout(tmp_path):
     assert pip.returncode == 0, pip.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    (tmp_path / "db").mkdir()  # a database's folder must exist (only ~/.sanctum is created on its own)
     env = server_env(tmp_path / "db" / "registry.db")
     for command in ([str(venv / "bin" / "sanctum-mcp")], [str(venv / "bin" / "python"), "-m", "sanctum_mcp"]):
         version = subprocess.run([*command, "--version"], cwd=elsewhere, env=env, capture_output=True, text=True)

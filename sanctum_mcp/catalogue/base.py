@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.identity import Caller, Role
@@ -58,6 +59,19 @@ class ToolInput(BaseModel):
                 if not low <= item <= high:
                     raise ValueError(f"{item} is outside the supported integer range ({low} to {high})")
         return value
+
+
+def not_null(instead: str) -> BeforeValidator:
+    """For an optional argument where null must not pass for "left out" (check-and-set versions):
+    an explicit null is refused, saying what to give `instead`; leaving the argument out still
+    gives its default. (A default is not validated, so only a null the caller sent reaches this.)"""
+
+    def refuse(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("null_refused", "null is not accepted here: {instead}", {"instead": instead})
+        return value
+
+    return BeforeValidator(refuse)
 
 
 @dataclass
@@ -383,13 +397,39 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [resolve(item) for item in node]
         return node
 
-    properties = {name: resolve(prop) for name, prop in schema.get("properties", {}).items()}
+    properties = {name: as_json_text(resolve(prop)) for name, prop in schema.get("properties", {}).items()}
     result: dict[str, Any] = {"type": "object", "properties": properties}
     if schema.get("required"):
         result["required"] = list(schema["required"])
     if schema.get("additionalProperties") is False:
         result["additionalProperties"] = False
     return result
+
+
+# A free-form JSON object argument is published as JSON text (a string whose content is JSON).
+# Letta grades a tool NON_STRICT_ONLY (unusable in strict mode) for any object that may hold keys its
+# schema does not list, and `{"type": "object", "additionalProperties": false}` would tell a strict
+# model to send {} only. The value may still be sent as an object: the MCP server (the SDK's
+# pre_parse_json), the CLI and the SMCP plugin (json_kind) decode the text into the object the
+# input model validates.
+JSON_TEXT = "application/json"
+JSON_TEXT_NOTE = " Give it as JSON text, e.g. '{\"key\": \"value\"}' (an object is accepted too)."
+
+
+def as_json_text(prop: dict[str, Any]) -> dict[str, Any]:
+    """A top-level free-form object property as JSON text; any other property unchanged."""
+    if prop.get("type") != "object" or prop.get("additionalProperties", True) is False:
+        return prop
+    return {"type": "string", "contentMediaType": JSON_TEXT,
+            "description": prop.get("description", "A JSON object.") + JSON_TEXT_NOTE}
+
+
+def json_kind(prop: dict[str, Any]) -> str:
+    """The JSON type of an input property's value once decoded: 'object' for JSON text (as_json_text)."""
+    if prop.get("contentMediaType") == JSON_TEXT:
+        return "object"
+    kind = prop.get("type")
+    return kind if isinstance(kind, str) else "string"
 
 
 OUTPUT_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import Call, ToolInput, not_null, tool
 from sanctum_mcp.domain.config import (
     MAX_VALUE,
     ConfigChange,
@@ -48,7 +48,8 @@ ValueText = Annotated[str, BeforeValidator(_as_text)]
 Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
 KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port' or 'openai_api_key'.")
-SCOPE = Field(description="system, agent, tool, instance or user.")
+# Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
+SCOPE = Field(default="system", description="system, agent, tool, instance or user.")
 TARGET = Field(
     default=None,
     description="Which object at that scope: the agent's or tool's name (or id), the instance's numeric id, the "
@@ -60,6 +61,8 @@ EXPECTED = Field(
     description="Check-and-set: the version you last read (0 = must not exist yet). If the setting has changed since, "
     "nothing is written and the error names the current version.",
 )
+# null must not read as "no check": a caller meaning to check and sending null would write blindly.
+Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
 
 
 class GetConfig(ToolInput):
@@ -125,7 +128,7 @@ class SetConfig(ToolInput):
         description="true for a secret (encrypted at rest, always masked; needs the admin role). A sensitive key "
         "stays sensitive.",
     )
-    expected_version: int | None = EXPECTED
+    expected_version: Expected = EXPECTED
 
 
 @tool(
@@ -180,7 +183,7 @@ class DeleteConfig(ToolInput):
     key: str = KEY
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
-    expected_version: int | None = EXPECTED
+    expected_version: Expected = EXPECTED
 
 
 @tool(
@@ -204,7 +207,7 @@ async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
 
 class ResetConfig(ToolInput):
     key: str = KEY
-    expected_version: int | None = EXPECTED
+    expected_version: Expected = EXPECTED
 
 
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
@@ -238,7 +241,7 @@ class RollbackConfig(ToolInput):
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
     version: int = Field(ge=1, description="The version to restore (from config_history).")
-    expected_version: int | None = EXPECTED
+    expected_version: Expected = EXPECTED
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,

@@ -22,7 +22,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "Configuration": ("config", "read and change settings (the same rules and masking as the MCP tools)"),
     "Tools": ("tools", "the tool catalog and tool instances (no verb: every MCP tool with the role it needs)"),
     "Plugins": ("plugins", "plugins: register, enable/disable, link, scan SMCP's plugins folder"),
-    "Letta": ("letta", "Letta connections: status, add, activate, sync agents"),
+    "Letta": ("letta", "Letta connections: status, add, use (activate), env (for Letta's clients), sync agents"),
     "Users": ("users", "users and API tokens"),
     "Jobs": ("jobs", "scheduled jobs: list, create, pause, resume, preview runs"),
     "Logs": ("logs", "the log and audit trail: query, add a note"),
@@ -52,6 +52,12 @@ VERBS: dict[str, str] = {
     "log_event": "add",                  # event
     "create_api_token": "create-token",  # create-api-token (`user revoke-token` already existed)
     "revoke_api_token": "revoke-token",  # revoke-api-token
+}
+
+# Second names of a command, for the word people reach for first (`letta use 2`). Help lists them
+# beside the command's own name; messages use the own name.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "activate_letta_server": ("use",),
 }
 
 # Positional arguments where more than the first required field reads naturally.
@@ -131,6 +137,7 @@ def argument_text(spec: ToolSpec | None, field: str) -> str:
 
 
 def field_kind(prop: dict[str, Any]) -> str:
-    """The JSON type of an input property, as the CLI treats it."""
-    kind = prop.get("type")
-    return kind if isinstance(kind, str) else "string"
+    """The JSON type of an input property, as the CLI treats it (a JSON-text object is an object)."""
+    from sanctum_mcp.catalogue.base import json_kind
+
+    return json_kind(prop)

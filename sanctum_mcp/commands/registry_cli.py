@@ -122,7 +122,8 @@ def add_tool_command(verbs: argparse._SubParsersAction, verb: str, spec: ToolSpe
     from sanctum_mcp.commands.wording import for_cli
 
     description = for_cli(spec.description)
-    parser = verbs.add_parser(verb, parents=[common], help=_summary(description),
+    parser = verbs.add_parser(verb, aliases=list(paths.ALIASES.get(spec.name, ())), parents=[common],
+                              help=_summary(description),
                               description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     schema = spec.input_schema
     required = set(schema.get("required", []))

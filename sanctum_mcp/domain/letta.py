@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from sanctum_mcp.domain import audit
 from sanctum_mcp.domain.agents import _check_name as check_agent_name
 from sanctum_mcp.domain.clock import iso
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound, RegistryError
+from sanctum_mcp.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from sanctum_mcp.domain.identity import Caller
 from sanctum_mcp.domain.secrets import SecretUnreadable, mask
 from sanctum_mcp.storage import agents as agents_sql
@@ -172,6 +172,19 @@ class LettaSync(BaseModel):
         default_factory=list, description="Registry agents whose letta_id Letta no longer lists (kept, never deleted)."
     )
     skipped: list[SkippedAgent] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RevealedConnection:
+    """A stored connection's URL with its password and token in clear: what `sanctum-mcp letta env`
+    hands to Letta's clients. Only LettaService.reveal builds one (admins, audited). Not a result
+    model: no surface prints it whole, and its repr leaves the secrets out (a stray log line or
+    traceback never shows them)."""
+
+    server_id: int
+    url: str
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -509,6 +522,43 @@ class LettaService:
                          message=f"Letta connection {after.url} activated",
                          before=self._model(previous) if previous else None, after=after)
             return after
+
+        return await self.registry.db.write(tx)
+
+    async def reveal(self, caller: Caller, server_id: int | None = None) -> RevealedConnection:
+        """A stored connection (the active one by default) with its password and token in clear.
+
+        For admins whose permissions are not narrowed (the credentials reach Letta for every agent);
+        a refusal is audited (`access.denied`) like the role gate's, and a reveal of any secret like
+        get_config(reveal=true) (`letta.reveal`, naming what was revealed, never the values)."""
+        narrowed = caller.permissions is not None and (caller.permissions.agents is not None
+                                                        or caller.permissions.tools is not None)
+        if not caller.has_role("admin") or narrowed:
+            why = f"{caller.username!r} has {caller.role!r}" + (" and narrowed permissions" if narrowed else "")
+            reason = (f"revealing a Letta connection's password and token needs the 'admin' role without narrowed "
+                      f"permissions; {why}. Call list_letta_servers to see the connections with their secrets "
+                      "masked, or ask an admin.")
+            await self.registry.users.record_refusal(caller, tool="letta.reveal", reason=reason, needed="admin")
+            raise Forbidden(reason)
+
+        def tx(conn: sqlite3.Connection) -> RevealedConnection:
+            row = sql.active(conn) if server_id is None else self._get(conn, server_id)
+            if row is None:
+                raise NotFound("there is no active Letta connection; add one with add_letta_server(activate=true) "
+                               "or activate one with activate_letta_server.")
+            url = base_url(row["server_scheme"], row["server_address"], row["server_port"])
+            try:
+                password = self.registry.secrets.decrypt(row["server_password"]) if row["server_password"] else None
+                token = self.registry.secrets.decrypt(row["server_token"]) if row["server_token"] else None
+            except SecretUnreadable as exc:  # rolls back unaudited: nothing was revealed
+                raise SecretUnreadable(f"Letta connection {row['id']} ({url}): {exc}") from None
+            revealed = [name for name, value in (("password", password), ("token", token)) if value]
+            if revealed:
+                audit.record(conn, caller, action="letta.reveal", source="letta", source_id=row["id"],
+                             message=f"{' and '.join(revealed)} of Letta connection {row['id']} ({url}) revealed "
+                                     f"to {caller.username!r}",
+                             extra={"revealed": revealed, "url": url})
+            return RevealedConnection(server_id=row["id"], url=url, password=password, token=token)
 
         return await self.registry.db.write(tx)
 

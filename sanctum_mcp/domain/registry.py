@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -14,6 +15,8 @@ from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Call
 from sanctum_mcp.domain.secrets import SecretBox
 from sanctum_mcp.storage.database import Database, DatabaseUnavailable, trouble
 from sanctum_mcp.storage.migrations import migrate
+
+log = logging.getLogger("sanctum_mcp.registry")
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
@@ -107,7 +110,7 @@ class Registry:
 
         user = user or settings.local_user()
         try:
-            db = await Database.open(path)
+            db = await Database.open(path, create_folder=settings.is_default_folder(path))
         except DatabaseUnavailable as exc:
             raise Unavailable(str(exc)) from None
         try:
@@ -125,6 +128,9 @@ class Registry:
             if cause is not None:
                 raise Unavailable(str(DatabaseUnavailable(db.path, cause))) from None
             raise
+        if db.created:
+            # Once it is ready: a typo in --db or $SANCTUM_MCP_DB shows up as a database nobody expected.
+            log.info("created registry database %s (new)", db.path.absolute())
         return registry
 
     async def close(self) -> None:

@@ -8,7 +8,8 @@
         as one JSON string, arrays as a repeated flag), runs the tool as the registry user NAME
         through the same gate as every surface, against the registry at $SANCTUM_MCP_DB (or the
         default), prints the result JSON and exits 0.
-        On any failure: exit 1 and `{"status": "error", "error": "<string>", "error_type": "<kind>"}`.
+        On any failure: exit 1 and `{"status": "error", "error": "<kind>: <message>", "error_type": "<kind>"}`
+        (SMCP passes on only `error`, so it carries the kind too).
 
 The options before `--` are the shim's (`sanctum-mcp smcp install` pins them); SMCP's argv follows.
 Any client of SMCP can run a command (SMCP needs no credentials on loopback), so the plugin acts as
@@ -53,11 +54,23 @@ SECRETS_REFUSED = (
 
 
 def parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]:
+    """One input property as a contract-v1 parameter, written for what SMCP 3.1.0 keeps of it: its
+    `type`, `description` and `default` (it drops `enum`, limits and an object's properties)."""
+    from sanctum_mcp.catalogue.base import JSON_TEXT_NOTE
+
     declared = prop.get("type")
+    description = prop.get("description", "")
+    allowed = prop.get("enum") or (prop.get("items") or {}).get("enum")
+    if allowed:
+        description += f" Allowed values: {', '.join(str(v) for v in allowed)}."
+    if declared == "object":
+        # SMCP would publish {"type": "object"} with none of its properties: a free-form object that
+        # Letta grades non-strict. JSON text keeps the tool strict; the command decodes it (convert).
+        declared, description = "string", description + JSON_TEXT_NOTE
     param: dict[str, Any] = {
         "name": name,
         "type": declared if declared in JSON_TYPES else "string",
-        "description": prop.get("description", ""),
+        "description": description,
         "required": required,
     }
     if "default" in prop:
@@ -135,7 +148,9 @@ def parse_argv(spec: ToolSpec, argv: Sequence[str]) -> dict[str, Any]:
 
 
 def convert(value: str, prop: dict[str, Any], flag: str) -> Any:
-    kind = prop.get("type")
+    from sanctum_mcp.catalogue.base import json_kind
+
+    kind = json_kind(prop)
     if kind == "boolean":
         if value.lower() in ("true", "false"):
             return value.lower() == "true"
@@ -268,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind, message = "unavailable", str(exc)
         else:
             kind, message = explain_failure(name or "sanctum", exc)
-        sys.stdout.write(json.dumps({"status": "error", "error": message, "error_type": kind}) + "\n")
+        # SMCP shows a client only the `error` string (as its own code plugin_error): it starts with the kind.
+        sys.stdout.write(json.dumps({"status": "error", "error": f"{kind}: {message}", "error_type": kind}) + "\n")
         return 1
     sys.stdout.write(output + "\n")
     return 0

@@ -46,14 +46,18 @@ class _NoWal(Exception):
 class Database:
     """The process's handle on the registry database file."""
 
-    def __init__(self, path: Path, connection: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, connection: aiosqlite.Connection, *, created: bool = False) -> None:
         self.path = path
+        # True when this open made the file: the caller names the new database once it is ready.
+        self.created = created
         self._connection = connection
         self._reader: sqlite3.Connection | None = None
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        """Open (creating the folder if needed) and configure the database; does not migrate."""
+    async def open(cls, path: Path | str, *, create_folder: bool = False) -> Database:
+        """Open and configure the database; does not migrate. Its folder must exist, unless
+        create_folder (the default location's folder only: a folder someone named and that is not
+        there is a typo, not a place to start an empty registry)."""
         path = Path(path).expanduser()
         files = _files_of(path)
         existed = {file for file in files if os.path.lexists(file)}
@@ -61,8 +65,9 @@ class Database:
         # every transaction here is an explicit BEGIN ... COMMIT.
         connection = aiosqlite.connect(path, isolation_level=None)
         try:
-            # Owner-only folder: it also holds the secret key file and backups.
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if create_folder:
+                # Owner-only folder: it also holds the secret key file and backups.
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             await connection
         except (OSError, sqlite3.Error) as exc:
             # aiosqlite stops its worker thread after a failed connect but does not wait for it;
@@ -72,7 +77,7 @@ class Database:
                 connection._thread.join()
             _forget_new_empty_files(files, existed)
             raise DatabaseUnavailable(path, describe_failure(path, exc)) from None
-        database = cls(path, connection)
+        database = cls(path, connection, created=path not in existed)
         try:
             await database.run(_configure)
         except BaseException as exc:
@@ -266,7 +271,8 @@ def _path_problem(path: Path) -> str | None:
     if not ancestor.is_dir():
         return f"{ancestor} is not a folder, so the database cannot be created inside it"
     if ancestor != path.parent:
-        return f"its folder {path.parent} does not exist and could not be created"
+        return (f"its folder {path.parent} does not exist; create it first (mkdir -p {path.parent}) or give --db a "
+                "file in an existing folder (only the default folder, ~/.sanctum, is created on its own)")
     try:
         if path.exists():
             with open(path, "r+b"):

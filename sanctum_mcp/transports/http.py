@@ -39,6 +39,7 @@ from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.server.listing import URL_PARAM
 from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, RequireCaller, identify_from_token
+from sanctum_mcp.transports import listen
 from sanctum_mcp.transports.hosts import LowercaseHost, transport_security
 from sanctum_mcp.transports.limits import HttpLimits
 from sanctum_mcp.transports.sessions import MCP_PATH, SessionGate
@@ -170,7 +171,13 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
     quieter = RateLimitFilter()
     if not is_loopback(host) and not Path(db_path).expanduser().exists():
         check_bind(host, active_tokens=0)  # a database that does not exist yet holds no token: touch nothing
-    registry = await Registry.open(db_path, user=user)
+    # Bound first: a port another program holds is one line (listen.py), announced and created nothing.
+    listeners = listen.bind(host, port)
+    try:
+        registry = await Registry.open(db_path, user=user)
+    except BaseException:
+        listen.close(listeners)
+        raise
     try:
         for name in CLIENT_TRIGGERED_LOGGERS:
             logging.getLogger(name).addFilter(quieter)
@@ -192,8 +199,9 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
             # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
             # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.
             async with stop_on_termination(stop=lambda: setattr(server, "should_exit", True)):
-                await server.serve()
+                await server.serve(sockets=listeners)
     finally:
         await registry.close()
+        listen.close(listeners)
         for name in CLIENT_TRIGGERED_LOGGERS:
             logging.getLogger(name).removeFilter(quieter)
