@@ -15,6 +15,8 @@ P4  a Letta-style call (a new Streamable HTTP session per call: initialize, call
 P5  20 concurrent HTTP clients doing check-and-set set_config: writes per second (>= 300/s) and
     lost updates (0).
 P6  query_logs filtered on 1,000,000 log rows against 100 rows (<= 2x).
+P7  the size of tools/list: whole (<= 90 KB for all) and model-facing tokens, estimated as bytes/4
+    (<= 8k for all, <= 3k for the assistant profile), for all, each profile and each toolset.
 
 benchmarks/README.md says what each row measures and what was found where a target is missed.
 The standalone scripts (bench_config.py, bench_smcp.py, bench_writes.py, bench_logs.py) measure
@@ -52,6 +54,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import bench_config  # noqa: E402
 import bench_logs  # noqa: E402
+import bench_listing  # noqa: E402
 import bench_smcp  # noqa: E402
 import bench_writes  # noqa: E402
 
@@ -455,6 +458,8 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
             "noop_sse": letta_style(sse_url, "noop", {}),
             "shaped": letta_style(bare_url, "noop_shaped", {}),
             "get_config": letta_style(ours_url, "get_config", setup.args),
+            # The same server at its assistant endpoint (12 tools listed instead of 60).
+            "get_config_assistant": letta_style(f"{ours_url}/x/assistant", "get_config", setup.args),
             "list_bare": session_and_listing(bare_url),
             "list_ours": session_and_listing(ours_url),
         }, letta_calls, rounds=letta_calls, warmup=3)
@@ -477,6 +482,8 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
             baseline="the same, no-op returning its result (JSON)", base=m["shaped"], limit=1.3),
         Row("P4 Letta-style get_config (new HTTP session)", m["get_config"],
             baseline="no-op, bare MCPServer, SDK defaults (SSE)", base=m["noop_sse"], limit=1.3),
+        Row("P4 Letta-style get_config, /mcp/x/assistant", m["get_config_assistant"],
+            baseline="the same, no-op on a bare MCPServer (JSON)", base=m["noop"], limit=1.3),
         Row("P4 (cause) new session + tools/list, no call", m["list_ours"],
             baseline="the same on the bare one-tool MCPServer", base=m["list_bare"]),
         Row("P4 get_config via SMCP plugin (process per call)", smcp,
@@ -572,6 +579,27 @@ async def logs_rows(setup: LogSetup, n: int, limit: int = 10) -> list[Row]:
 # --- the run -----------------------------------------------------------------------------------
 
 
+# --- P7: the listing's size ------------------------------------------------------------------------
+
+
+async def listing_rows(workdir: Path) -> list[Row]:
+    """Sizes, not times (bench_listing.py): issue 16's targets as the baseline, ratio <= 1."""
+    figures = await bench_listing.measure_all(workdir / "listing.db")
+    everything, assistant = figures["all"], figures["assistant"]
+    rows = [
+        Row("P7 tools/list, all (whole)", round(everything["whole"] / 1000, 1), unit=" KB",
+            baseline="issue 16 target", base=bench_listing.BUDGET_ALL_WHOLE_KB, limit=1.0, target="<=90KB"),
+        Row("P7 model-facing tokens, all (bytes/4)", everything["tokens"], unit="",
+            baseline="issue 16 target", base=bench_listing.BUDGET_ALL_TOKENS, limit=1.0, target="<=8000"),
+        Row("P7 model-facing tokens, assistant (bytes/4)", assistant["tokens"], unit="",
+            baseline="issue 16 target", base=bench_listing.BUDGET_ASSISTANT_TOKENS, limit=1.0, target="<=3000"),
+    ]
+    for name, f in figures.items():
+        rows.append(Row(f"P7 {name}: whole / model-facing / tokens", round(f["whole"] / 1000, 1), unit=" KB",
+                        baseline=f"{f['model'] / 1000:.1f} KB, ~{f['tokens']:,} tokens, {len(f['per_tool'])} tools"))
+    return rows
+
+
 async def prepare(workdir: Path, rows: int, agents: int) -> Setup:
     small, args = await bench_config.prepare(workdir / "small.db", 100, agents=100)
     try:
@@ -627,7 +655,8 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 25)
         rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
         rows += await logs_rows(log_setup, 30 if quick else 200)
-    order = {f"P{i}": i for i in range(1, 7)}
+        rows += await listing_rows(workdir)
+    order = {f"P{i}": i for i in range(1, 8)}
     rows.sort(key=lambda r: order[r.label[:2]])  # stable: keeps the order within a section
     return rows
 
