@@ -64,6 +64,8 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
             "noop_sse": letta_style(sse_url, "noop", {}),
             "shaped": letta_style(bare_url, "noop_shaped", {}),
             "get_config": letta_style(ours_url, "get_config", setup.args),
+            # The same server at its assistant endpoint (12 tools listed instead of 60).
+            "get_config_assistant": letta_style(f"{ours_url}/x/assistant", "get_config", setup.args),
             "list_bare": session_and_listing(bare_url),
             "list_ours": session_and_listing(ours_url),
         }, letta_calls, rounds=letta_calls, warmup=3)
@@ -86,6 +88,8 @@ async def http_rows(setup: Setup, letta_calls: int, smcp_calls: int, writes: int
             baseline="the same, no-op returning its result (JSON)", base=m["shaped"], limit=1.3),
         Row("P4 Letta-style get_config (new HTTP session)", m["get_config"],
             baseline="no-op, bare MCPServer, SDK defaults (SSE)", base=m["noop_sse"], limit=1.3),
+        Row("P4 Letta-style get_config, /mcp/x/assistant", m["get_config_assistant"],
+            baseline="the same, no-op on a bare MCPServer (JSON)", base=m["noop"], limit=1.3),
         Row("P4 (cause) new session + tools/list, no call", m["list_ours"],
             baseline="the same on the bare one-tool MCPServer", base=m["list_bare"]),
         Row("P4 get_config via SMCP plugin (process per call)", smcp,

@@ -15,10 +15,12 @@ P4  a Letta-style call (a new Streamable HTTP session per call: initialize, call
 P5  20 concurrent HTTP clients doing check-and-set set_config: writes per second (>= 300/s) and
     lost updates (0).
 P6  query_logs filtered on 1,000,000 log rows against 100 rows (<= 2x).
+P7  the size of tools/list: whole (<= 90 KB for all) and model-facing tokens, estimated as bytes/4
+    (<= 8k for all, <= 3k for the assistant profile), for all, each profile and each toolset.
 
 benchmarks/README.md says what each row measures and what was found where a target is missed.
 The rows are measured by one module per family: rows_memory.py (P1, P2 in memory), rows_stdio.py
-(P1 over stdio, P3), rows_http.py (P4, P5), rows_logs.py (P6), sharing harness.py (timing, set-up,
+(P1 over stdio, P3), rows_http.py (P4, P5), rows_logs.py (P6), rows_listing.py (P7), sharing harness.py (timing, set-up,
 server processes) and report.py (the table). The standalone scripts (bench_config.py, bench_smcp.py,
 bench_writes.py, bench_logs.py) measure single areas in more detail; the rows reuse their set-up and
 measuring code.
@@ -48,6 +50,7 @@ sys.path.insert(0, str(HERE.parent))
 from harness import prepare  # noqa: E402
 from report import Row, print_table  # noqa: E402
 from rows_http import http_rows  # noqa: E402
+from rows_listing import listing_rows  # noqa: E402
 from rows_logs import logs_rows, logs_setup  # noqa: E402
 from rows_memory import in_memory, validation_cost  # noqa: E402
 from rows_stdio import cold_start, server_side_stdio, stdio  # noqa: E402
@@ -91,7 +94,8 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 25)
         rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
         rows += await logs_rows(log_setup, 30 if quick else 200)
-    order = {f"P{i}": i for i in range(1, 7)}
+        rows += await listing_rows(workdir)
+    order = {f"P{i}": i for i in range(1, 8)}
     rows.sort(key=lambda r: order[r.label[:2]])  # stable: keeps the order within a section
     return rows
 

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-file", metavar="PATH",
                        help="write the log to this file instead of stderr (masked the same way; created owner-only; "
                             "reopened when logrotate moves it away)")
+    _add_selection(serve)
     _add_http_limits(serve)
 
     init = commands.add_parser("init", parents=[common], help="create or upgrade the database, then print its path")
@@ -67,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         module.add_commands(commands, common)
     return parser
+
+
+def _add_selection(serve: argparse.ArgumentParser) -> None:
+    """Which tools this server publishes (catalogue/toolsets.py); each also an environment variable."""
+    chosen = serve.add_argument_group("tool selection (what clients see and may call)")
+    chosen.add_argument("--toolsets", metavar="NAMES",
+                        help="comma list of toolsets (agents, config, tools, plugins, letta, users, jobs, logs, "
+                             "backups) and profiles (all, assistant, readonly) (default: $SANCTUM_MCP_TOOLSETS, "
+                             "else all)")
+    chosen.add_argument("--tools", metavar="NAMES",
+                        help="comma list of single tools, added to --toolsets (default: $SANCTUM_MCP_TOOLS)")
+    chosen.add_argument("--read-only", dest="read_only", action="store_true",
+                        help="only tools that change nothing, whatever else is chosen "
+                             "($SANCTUM_MCP_READ_ONLY=1)")
 
 
 def _add_http_limits(serve: argparse.ArgumentParser) -> None:
@@ -140,16 +155,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _serve(args: argparse.Namespace, db_path) -> None:
     import anyio
 
+    from sanctum_mcp.catalogue.toolsets import UnknownSelection, serve_selection
     from sanctum_mcp.commands.wording import cli_error
     from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     try:
+        selection = serve_selection(args.toolsets, args.tools, args.read_only, dict(os.environ))
+    except UnknownSelection as exc:  # refused at start, before anything is opened
+        raise SystemExit(f"sanctum-mcp: {exc}") from None
+    try:
         if args.transport == "stdio":
             from sanctum_mcp.transports.stdio import serve_stdio
 
             anyio.run(lambda: serve_stdio(db_path, args.user, scheduler=not args.no_scheduler,
-                                          db_log=not args.no_db_log))
+                                          db_log=not args.no_db_log, selection=selection))
         else:
             from sanctum_mcp.transports.http import BindRefused, serve_http
             from sanctum_mcp.transports.limits import InvalidLimit, http_limits
@@ -164,7 +184,7 @@ def _serve(args: argparse.Namespace, db_path) -> None:
                 anyio.run(lambda: serve_http(db_path, host=host, port=port, trust_loopback=args.trust_loopback,
                                              stream_responses=args.stream_responses, user=args.user,
                                              scheduler=not args.no_scheduler, db_log=not args.no_db_log,
-                                             limits=limits))
+                                             limits=limits, selection=selection))
             except (BindRefused, CannotListen) as exc:
                 raise SystemExit(f"sanctum-mcp: {exc}") from None
     except (SchemaTooNew, RegistryError) as exc:

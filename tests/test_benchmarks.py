@@ -40,6 +40,11 @@ ROWS = [
     "P6 query_logs, worst filter: ",
     "P6 query_logs, text, no match",
     "P6 query_logs, text='needle' (9 % match)",
+    "P4 Letta-style get_config, /mcp/x/assistant",
+    "P7 tools/list, all (whole)",
+    "P7 model-facing tokens, all (bytes/4)",
+    "P7 model-facing tokens, assistant (bytes/4)",
+    "P7 toolset config: whole / model-facing / tokens",
 ]
 
 
@@ -53,5 +58,5 @@ def test_quick_benchmark_report_prints_every_row():
         assert any(line.startswith(label) for line in lines), f"no row {label!r} in:\n{done.stdout}"
     lost = next(line for line in lines if line.startswith("P5 lost updates"))
     assert re.search(r"\s0\s+of \d+ acknowledged writes", lost), lost
-    table = [line for line in lines if re.match(r"P[1-6] ", line)]
+    table = [line for line in lines if re.match(r"P[1-7] ", line)]
     assert not any("nan" in line for line in table), done.stdout

@@ -757,3 +757,28 @@ def test_every_tool_that_carries_a_secret_declares_it():
     assert all_tools()["create_api_token"].secrets is True
     assert set(all_tools()["add_letta_server"].secrets) == {"password", "token"}
     assert all_tools()["get_config"].secrets == ("reveal",)
+
+
+async def test_smcp_install_toolsets_publish_and_serve_only_those(registry, plugins_dir, bare_python, smcp_env, db_path):
+    """`smcp install --toolsets` pins the selection in the shim: --describe lists only those tools,
+    and any other command (existing or not) gets the same refusal."""
+    done = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--toolsets", "logs,jobs")
+    assert done.returncode == 0, done.stderr
+    from sanctum_mcp.catalogue import all_tools
+
+    expected = {n for n, s in all_tools().items() if s.group in ("Logs", "Jobs")}
+    assert set(shim_describe(plugins_dir, bare_python)) == expected
+    before = without_logs(db_path)
+    code, outside = run_shim(plugins_dir, bare_python, "create_agent", {"name": "Zeus"})
+    code2, missing = run_shim(plugins_dir, bare_python, "no_such_command", {"name": "Zeus"})
+    assert (code, code2) == (1, 1)
+    assert outside["error"].replace("create_agent", "X") == missing["error"].replace("no_such_command", "X")
+    assert without_logs(db_path) == before
+    code, page = run_shim(plugins_dir, bare_python, "list_jobs", {})
+    assert code == 0 and page["jobs"] == []
+    # An unknown name is refused at install, naming the valid ones; nothing is written or created.
+    shim, before = (plugins_dir / "sanctum" / "cli.py").read_text(), snapshot(db_path)
+    bad = sanctum_cli(db_path, "smcp", "install", "--plugins-dir", str(plugins_dir), "--toolsets", "athena",
+                      "--user", "newbie")
+    assert bad.returncode != 0 and "assistant" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert (plugins_dir / "sanctum" / "cli.py").read_text() == shim and snapshot(db_path) == before

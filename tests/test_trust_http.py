@@ -465,3 +465,22 @@ async def test_warnings_any_client_can_trigger_are_rate_limited(db_path):
         log = server_log(server)
     assert log.count("Invalid Host header: evil.example") == 1, log
     assert log.count("Invalid HTTP request received") == 1, log
+
+
+async def test_session_caps_cover_the_per_url_endpoints(db_path):
+    """/mcp/x/NAMES endpoints (toolset selection) open sessions of the same manager: they count
+    against the same per-user and global caps as /mcp, so a second URL is no way around them."""
+    tokens = await seed(db_path)
+    with serving(db_path, SANCTUM_MCP_MAX_SESSIONS="2", SANCTUM_MCP_MAX_SESSIONS_PER_USER="1") as server:
+        def open_at(path: str, user: str) -> httpx.Response:
+            return httpx.post(f"{server.mcp_url}{path}", json=INIT, headers=MCP_HEADERS | bearer(tokens[user]),
+                              timeout=30)
+
+        first = open_at("/x/assistant", "vic")
+        assert first.status_code == 200, first.text
+        assert open_at("/x/readonly", "vic").status_code == 200
+        # vic's first session was given up for the second: one per user, whichever URL opened it.
+        assert in_session(server, tokens["vic"], first.headers["mcp-session-id"]) == 404
+        assert open_at("/x/logs", "alice").status_code == 200
+        refused = open_at("/x/config", "bob")
+        assert refused.status_code == 503, refused.text

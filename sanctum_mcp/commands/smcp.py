@@ -20,6 +20,9 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     install.add_argument("--allow-secrets", action="store_true",
                          help="let secrets pass through SMCP (new API tokens, reveal, sensitive settings, passwords); "
                               "SMCP logs every argument and result in clear, so by default they are left out")
+    install.add_argument("--toolsets", metavar="NAMES",
+                         help="publish only these toolsets and profiles through SMCP, as `serve --toolsets` "
+                              "(e.g. assistant, or config,logs); default every tool")
     install.set_defaults(handler=_install)
     # --db (from the common options) pins that database in the shim; without it the shim follows
     # $SANCTUM_MCP_DB or the default at run time. --user (common too) names the user the plugin acts
@@ -59,6 +62,13 @@ def _install(args: argparse.Namespace, db_path: Path) -> None:
     # users it would make that name the first admin).
     chosen = args.user
     os.environ.pop(settings.ENV_USER, None)
+    if args.toolsets is not None:  # refused before the plugin's user is created
+        from sanctum_mcp.catalogue.toolsets import UnknownSelection, select
+
+        try:
+            select(toolsets=args.toolsets)
+        except UnknownSelection as exc:
+            raise SystemExit(f"sanctum-mcp: --toolsets: {exc}") from None
     try:
         user, created = anyio.run(_plugin_user, db_path, chosen)
     except (RegistryError, SchemaTooNew) as exc:
@@ -66,7 +76,7 @@ def _install(args: argparse.Namespace, db_path: Path) -> None:
     database = Path(args.db) if args.db else None
     try:
         cli = install(Path(args.plugins_dir), user=user.username, allow_secrets=args.allow_secrets,
-                      database=database, force=args.force)
+                      database=database, force=args.force, toolsets=args.toolsets)
     except InstallRefused as exc:
         raise SystemExit(f"sanctum-mcp: {exc}") from None
     pinned = f", database pinned to {database.expanduser().resolve()}" if database else ""

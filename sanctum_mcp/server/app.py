@@ -17,10 +17,12 @@ from pydantic import Field, ValidationError
 from sanctum_mcp import __version__
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
+from sanctum_mcp.catalogue.toolsets import Selection, select
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.completions import register_completions
 from sanctum_mcp.server.errors import to_tool_error
+from sanctum_mcp.server.listing import ToolListCache
 from sanctum_mcp.server.log_level import register_log_level
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
 
@@ -91,8 +93,9 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
         fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.output, output_schema=spec.output_schema),
         is_async=True,
         context_kwarg=None,
+        # No annotations.title: the tool's own title says it (MCP shows title first); said once, every
+        # listing is ~1.5 KB smaller.
         annotations=ToolAnnotations(
-            title=spec.title,
             read_only_hint=spec.read_only,
             destructive_hint=spec.destructive,
             idempotent_hint=spec.idempotent,
@@ -102,28 +105,6 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
         registry=registry,
         identify=identify,
     )
-
-
-class ToolListCache:
-    """Answers tools/list from the wire form built the first time, per protocol version.
-
-    The tool set is fixed when the server is built, yet the SDK validates and serializes the whole
-    catalogue (about 45 tools with input and output schemas, ~110 KB of JSON) again on every
-    tools/list. Clients such as Letta open a new session for every call, and the SDK client lists
-    the tools in each new session before its first call (to validate results against the output
-    schemas): this answer is on the path of every such call. See benchmarks/README.md (P4).
-    """
-
-    def __init__(self) -> None:
-        self._wire: dict[str, dict[str, Any]] = {}
-
-    async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        if ctx.method != "tools/list" or (ctx.params and ctx.params.get("cursor")):
-            return await call_next(ctx)
-        cached = self._wire.get(ctx.protocol_version)
-        if cached is None:
-            cached = self._wire[ctx.protocol_version] = await call_next(ctx)
-        return cached
 
 
 class SanctumServer(MCPServer):
@@ -136,9 +117,10 @@ class SanctumServer(MCPServer):
     load_catalogue() before serving, so that no client pays for it.
     """
 
-    def __init__(self, build_tools: Callable[[], list[Tool]], **options: Any) -> None:
+    def __init__(self, build_tools: Callable[[], list[Tool]], selection: Selection, **options: Any) -> None:
         super().__init__(**options)
         self._build_tools: Callable[[], list[Tool]] | None = build_tools
+        self.selection = selection  # what this server publishes (server/listing.py narrows it per request)
 
     @property
     def catalogue_loaded(self) -> bool:
@@ -173,8 +155,11 @@ class SanctumServer(MCPServer):
             READING.reset(token)
 
 
-def build_server(registry: Registry, *, identify: Identify | None = None, **server_options: Any) -> SanctumServer:
+def build_server(registry: Registry, *, identify: Identify | None = None, selection: Selection | None = None,
+                 **server_options: Any) -> SanctumServer:
     """One MCPServer over an already-open registry (the registry outlives every MCP session).
+
+    selection (catalogue/toolsets.py): the tools it publishes and serves; every tool by default.
 
     identify(ctx) says who is calling: by default the registry's local operator (stdio, CLI);
     the HTTP transport passes one that reads the verified bearer token (server/auth.py).
@@ -183,16 +168,22 @@ def build_server(registry: Registry, *, identify: Identify | None = None, **serv
         def identify(_ctx: Context) -> Caller:
             return registry.users.operator_now()
 
+    chosen = selection if selection is not None else select()
+
     def build_tools() -> list[Tool]:
-        return [_mcp_tool(spec, registry, identify) for spec in all_tools().values()]
+        return [_mcp_tool(spec, registry, identify) for spec in all_tools().values() if chosen.admits(spec.name)]
+
+    def caller_of(request_context: Any) -> Caller:
+        return identify(Context(request_context=request_context, mcp_server=server))
 
     server = SanctumServer(
         build_tools,
+        chosen,
         name="sanctum-mcp",
         title="Sanctum registry",
         version=__version__,
         instructions=INSTRUCTIONS,
-        middleware=[ToolListCache()],
+        middleware=[ToolListCache(chosen, caller_of)],
         **server_options,
     )
     register_resources(server, registry, identify)

@@ -2,8 +2,8 @@
 clients (Claude Desktop, the MCP Inspector) can offer them while a person fills them in.
 
 OFFERS says what each (reference, argument) completes to, and which tool's data the resource or
-prompt shows (server/resources.py gates each on that tool): a caller whose role or
-permissions.tools rules that tool out is offered nothing (catalogue/base.py:may_call_some, which
+prompt shows (server/resources.py gates each on that tool): an endpoint that does not serve that
+tool (server/listing.py), or a caller whose role or permissions.tools rules it out, is offered nothing (catalogue/base.py:may_call_some, which
 audits nothing: a completion is no attempt). The config template's target depends on the scope
 already chosen (the request's context.arguments). What is offered, and to whom, is decided in
 domain/completions.py. A reference or argument not listed here (an unknown prompt or template) gets
@@ -21,6 +21,7 @@ from sanctum_mcp.catalogue import find_tool
 from sanctum_mcp.catalogue.base import may_call_some
 from sanctum_mcp.domain.completions import NOTHING, TARGET_SCOPES, Offer, Suggestions, suggest
 from sanctum_mcp.server.errors import to_protocol_error
+from sanctum_mcp.server.listing import request_selection
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -53,7 +54,8 @@ def register_completions(server: SanctumServer, registry: Registry, identify: Ca
         if offer is not None:
             try:
                 caller = identify(Context(request_context=ctx, mcp_server=server))
-                if may_call_some(find_tool(tool), caller):
+                served = request_selection(server.selection, ctx.request).admits(tool)
+                if served and may_call_some(find_tool(tool), caller):
                     found = await suggest(registry, caller, offer, params.argument.value)
             except Exception as exc:
                 raise to_protocol_error("completion/complete", exc) from None

@@ -13,7 +13,7 @@ from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
 from sanctum_mcp.domain.config.models import SCOPES
-from sanctum_mcp.domain.shared.errors import RegistryError
+from sanctum_mcp.domain.shared.errors import Forbidden, RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from mcp.server.mcpserver import MCPServer
 
+    from sanctum_mcp.catalogue.toolsets import Selection
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.domain.shared.identity import Caller
 
@@ -43,12 +44,28 @@ def _json(value: object) -> str:
 # tools: sanctum://agents and sanctum://jobs/due show every agent, as list_agents and list_jobs do.
 
 
-async def _gate(registry: Registry, caller: Caller, reads: list[tuple[str, dict[str, Any]]]) -> None:
-    """Raise RegistryError unless the caller may call every (tool, arguments) of reads."""
+def _selection(server: MCPServer, ctx: Context | None) -> Selection:
+    """The tools this request's endpoint serves (server/listing.py); every tool for a bare MCPServer."""
+    from sanctum_mcp.catalogue.toolsets import EVERYTHING
+    from sanctum_mcp.server.listing import request_selection
+
+    try:
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:  # a Context outside a request (a direct call of read_resource)
+        request = None
+    return request_selection(getattr(server, "selection", EVERYTHING), request)
+
+
+async def _gate(registry: Registry, caller: Caller, reads: list[tuple[str, dict[str, Any]]],
+                selection: Selection) -> None:
+    """Raise RegistryError unless the endpoint serves, and the caller may call, every (tool, arguments)
+    of reads."""
     from sanctum_mcp.catalogue import find_tool
     from sanctum_mcp.catalogue.base import Call, admit, parse_arguments
 
     for name, raw in reads:
+        if not selection.admits(name):
+            raise Forbidden(f"this endpoint does not serve {name}, whose data this is; it serves {selection.label}.")
         spec = find_tool(name)
         assert spec is not None, f"resource mapped to unknown tool {name}"  # a programming error, caught by tests
         await admit(spec, Call(registry, caller), parse_arguments(spec, raw))
@@ -57,7 +74,7 @@ async def _gate(registry: Registry, caller: Caller, reads: list[tuple[str, dict[
 def register_resources(server: MCPServer, registry: Registry, identify: Callable[[Context | None], Caller]) -> None:
     async def gate(ctx: Context | None, reads: list[tuple[str, dict[str, Any]]]) -> None:
         try:
-            await _gate(registry, identify(ctx), reads)
+            await _gate(registry, identify(ctx), reads, _selection(server, ctx))
         except RegistryError as exc:
             raise ResourceError(str(exc)) from None
 
@@ -133,7 +150,7 @@ def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[
         if agent is not None:
             reads.append(("list_config", {"scope": "agent", "target": agent}))
         try:
-            await _gate(registry, identify(ctx), reads)
+            await _gate(registry, identify(ctx), reads, _selection(server, ctx))
             return await configuration_briefing(registry.config, agent=agent)
         except RegistryError as exc:
             # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).

@@ -3,7 +3,7 @@
 SMCP runs `cli.py` with its own Python, where sanctum-mcp is usually not installed. The shim
 therefore uses nothing but the standard library and re-executes the interpreter that ran the
 install (the one that has sanctum-mcp) as
-`python -P -m sanctum_mcp.smcp --user NAME [--allow-secrets] -- <the same args>`.
+`python -P -m sanctum_mcp.smcp --user NAME [--allow-secrets] [--toolsets NAMES] -- <the same args>`.
 `-P` keeps SMCP's working directory off sys.path, so a stray folder there cannot shadow the package.
 The shim pins the registry user the plugin acts as, and whether secrets may pass through SMCP
 (see smcp/plugin.py): these are the install's choices, not SMCP's environment's.
@@ -39,10 +39,12 @@ PYTHON = {python!r}
 DATABASE = {database!r}  # None: $SANCTUM_MCP_DB, else sanctum-mcp's default
 USER = {user!r}  # the registry user every SMCP call acts as
 ALLOW_SECRETS = {allow_secrets!r}  # False: no secret or token passes through SMCP (it logs them)
+TOOLSETS = {toolsets!r}  # None: every tool; else only these toolsets and profiles (comma list)
 
 if DATABASE is not None:
     os.environ["SANCTUM_MCP_DB"] = DATABASE
-PINNED = ["--user", USER] + (["--allow-secrets"] if ALLOW_SECRETS else []) + ["--"]
+PINNED = (["--user", USER] + (["--allow-secrets"] if ALLOW_SECRETS else [])
+          + (["--toolsets", TOOLSETS] if TOOLSETS else []) + ["--"])
 try:
     os.execv(PYTHON, [PYTHON, "-P", "-m", "sanctum_mcp.smcp"] + PINNED + sys.argv[1:])
 except OSError as exc:
@@ -60,14 +62,15 @@ class InstallRefused(Exception):
     pass
 
 
-def shim_text(*, python: str, database: Path | None, user: str, allow_secrets: bool) -> str:
+def shim_text(*, python: str, database: Path | None, user: str, allow_secrets: bool,
+              toolsets: str | None = None) -> str:
     return SHIM.format(marker=SHIM_MARKER, name=PLUGIN_NAME, python=python,
                        database=str(database) if database is not None else None, user=user,
-                       allow_secrets=allow_secrets)
+                       allow_secrets=allow_secrets, toolsets=toolsets)
 
 
 def install(plugins_dir: Path, *, user: str, allow_secrets: bool = False, python: str | None = None,
-            database: Path | None = None, force: bool = False) -> Path:
+            database: Path | None = None, force: bool = False, toolsets: str | None = None) -> Path:
     """Write <plugins_dir>/sanctum/cli.py, acting as `user`, and return its path.
 
     `user` is not checked here (`sanctum-mcp smcp install` checks it in the database); the plugin
@@ -76,6 +79,13 @@ def install(plugins_dir: Path, *, user: str, allow_secrets: bool = False, python
     """
     if not user:
         raise InstallRefused("name the registry user the plugin acts as (--user NAME).")
+    if toolsets is not None:
+        from sanctum_mcp.catalogue.toolsets import UnknownSelection, select
+
+        try:
+            select(toolsets=toolsets)  # refused now, not on SMCP's first call
+        except UnknownSelection as exc:
+            raise InstallRefused(f"--toolsets: {exc}") from None
     plugins_dir = plugins_dir.expanduser()
     if not plugins_dir.is_dir():
         raise InstallRefused(f"{plugins_dir} is not a folder; create it or give SMCP's plugins folder ($MCP_PLUGINS_DIR).")
@@ -89,7 +99,7 @@ def install(plugins_dir: Path, *, user: str, allow_secrets: bool = False, python
         raise InstallRefused(f"{cli} exists and was not written by sanctum-mcp; move it away or pass --force.")
     folder.mkdir(exist_ok=True)
     text = shim_text(python=interpreter, database=database.expanduser().resolve() if database else None,
-                     user=user, allow_secrets=allow_secrets)
+                     user=user, allow_secrets=allow_secrets, toolsets=toolsets)
     tmp = cli.with_name("cli.py.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o755)

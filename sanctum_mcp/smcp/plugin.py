@@ -1,6 +1,6 @@
 """The SMCP plugin entry point, following SMCP's plugin contract v1.
 
-    python -m sanctum_mcp.smcp [--user NAME] [--allow-secrets] [--] --describe
+    python -m sanctum_mcp.smcp [--user NAME] [--allow-secrets] [--toolsets NAMES] [--] --describe
         prints the contract-v1 JSON: one command per tool of the live catalogue, its input fields
         as parameters (type, description, required, default, items, enum).
     python -m sanctum_mcp.smcp --user NAME [--allow-secrets] [--] <command> --flag value ...
@@ -17,6 +17,7 @@ the user chosen at install, never as an ambient one ($SANCTUM_MCP_USER is ignore
 created), and SMCP logs every argument and result in clear, so without --allow-secrets no secret
 passes: tools and arguments declared with `secrets=` in the catalogue are left out of --describe and
 refused, and so are sensitive settings and writeOnly instance secrets (`Caller.no_secrets`).
+--toolsets (pinned by `smcp install --toolsets`) publishes and serves only that selection.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from sanctum_mcp.catalogue.base import ToolSpec
+    from sanctum_mcp.catalogue.toolsets import Selection
 
 PLUGIN_NAME = "sanctum"
 TOOL_PREFIX = PLUGIN_NAME + "__"
@@ -95,17 +97,20 @@ def command(spec: ToolSpec, *, allow_secrets: bool = True) -> dict[str, Any]:
     }
 
 
-def describe_payload(*, allow_secrets: bool = False) -> dict[str, Any]:
-    """Without allow_secrets: no tool whose result is a secret, and no argument that carries one."""
+def describe_payload(*, allow_secrets: bool = False, toolsets: str | None = None) -> dict[str, Any]:
+    """Without allow_secrets: no tool whose result is a secret, and no argument that carries one.
+    toolsets (pinned at install): only the tools that selection names (catalogue/toolsets.py)."""
     from sanctum_mcp import __version__
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.domain.smcp.contract import CONTRACT_VERSION
+
+    chosen = _selection(toolsets)
 
     return {
         "contract_version": CONTRACT_VERSION,
         "plugin": {"name": PLUGIN_NAME, "version": __version__, "description": PLUGIN_DESCRIPTION},
         "commands": [command(spec, allow_secrets=allow_secrets) for spec in all_tools().values()
-                     if allow_secrets or spec.secrets is not True],
+                     if (allow_secrets or spec.secrets is not True) and chosen.admits(spec.name)],
     }
 
 
@@ -181,23 +186,35 @@ class Options:
 
     user: str | None = None
     allow_secrets: bool = False
+    toolsets: str | None = None  # the selection pinned at install (None: every tool)
+
+
+def _selection(toolsets: str | None) -> Selection:
+    from sanctum_mcp.catalogue.toolsets import UnknownSelection, select
+
+    try:
+        return select(toolsets=toolsets)
+    except UnknownSelection as exc:  # a hand-edited shim: say so, as any other bad input
+        raise InvalidInput(f"the shim's toolsets: {exc}; run `sanctum-mcp smcp install --toolsets ...` again") from None
 
 
 def split_options(argv: Sequence[str]) -> tuple[Options, list[str]]:
-    """`[--user NAME] [--allow-secrets] [--] ARGV` -> (options, ARGV). Each option once; after `--`
-    (which the shim always writes) everything is SMCP's, so a client cannot add options."""
-    user, allow, i = None, False, 0
+    """`[--user NAME] [--allow-secrets] [--toolsets NAMES] [--] ARGV` -> (options, ARGV). Each option
+    once; after `--` (which the shim always writes) everything is SMCP's, so a client cannot add options."""
+    user, allow, toolsets, i = None, False, None, 0
     while i < len(argv):
         token = argv[i]
         if token == "--user" and user is None and i + 1 < len(argv):
             user, i = argv[i + 1], i + 2
+        elif token == "--toolsets" and toolsets is None and i + 1 < len(argv):
+            toolsets, i = argv[i + 1], i + 2
         elif token == "--allow-secrets" and not allow:
             allow, i = True, i + 1
         else:
             if token == "--":
                 i += 1
             break
-    return Options(user, allow), list(argv[i:])
+    return Options(user, allow, toolsets), list(argv[i:])
 
 
 async def _run(spec: ToolSpec, args: Any, options: Options) -> BaseModel:
@@ -239,7 +256,8 @@ def run_command(name: str, argv: Sequence[str], options: Options) -> str:
     from sanctum_mcp.catalogue import find_tool
     from sanctum_mcp.catalogue.base import parse_arguments
 
-    spec = find_tool(name)
+    # Outside the pinned selection reads exactly as a command that does not exist: nothing to probe.
+    spec = find_tool(name) if _selection(options.toolsets).admits(name) else None
     if spec is None:
         raise InvalidInput(f"unknown command {name[:60]!r}; run with --describe to list the commands.")
     args = parse_arguments(spec, parse_argv(spec, argv))
@@ -251,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = argv[0] if argv else ""
     try:
         if argv == ["--describe"]:
-            output = json.dumps(describe_payload(allow_secrets=options.allow_secrets))
+            output = json.dumps(describe_payload(allow_secrets=options.allow_secrets, toolsets=options.toolsets))
         elif not argv or name.startswith("-"):
             raise InvalidInput("usage: [--user NAME] [--allow-secrets] [--] --describe | <command> --flag value ... "
                                "(see --describe for the commands).")

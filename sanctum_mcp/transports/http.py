@@ -31,15 +31,18 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sanctum_mcp import __version__
+from sanctum_mcp.catalogue.toolsets import Selection, UnknownSelection, url_selection
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
+from sanctum_mcp.server.listing import URL_PARAM
 from sanctum_mcp.server.auth import RegistryAuthBackend, RegistryTokenVerifier, RequireCaller, identify_from_token
 from sanctum_mcp.transports import listen
 from sanctum_mcp.transports.hosts import LowercaseHost, transport_security
 from sanctum_mcp.transports.limits import HttpLimits
-from sanctum_mcp.transports.sessions import SessionGate
+from sanctum_mcp.transports.sessions import MCP_PATH, SessionGate
 
 log = logging.getLogger("sanctum_mcp.http")
 
@@ -86,7 +89,8 @@ def check_bind(host: str, *, active_tokens: int) -> None:
 
 
 def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: bool = False,
-                   stream_responses: bool = False, limits: HttpLimits | None = None) -> Starlette:
+                   stream_responses: bool = False, limits: HttpLimits | None = None,
+                   selection: Selection | None = None) -> Starlette:
     limits = limits or HttpLimits()
     verifier = RegistryTokenVerifier(registry)
     shown = f"[{host}]" if ":" in host else host
@@ -96,6 +100,7 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
         token_verifier=verifier,
         # The registry is its own issuer; resource_server_url=None: no OAuth metadata routes.
         auth=AuthSettings(issuer_url=f"http://{shown}:{port}", resource_server_url=None),
+        selection=selection,
     )
     server.load_catalogue()  # now, not on the first client's first call
     security = transport_security(host, port, wide=not is_loopback(host), extra=limits.allowed_hosts)
@@ -118,7 +123,11 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "name": "sanctum-mcp", "version": __version__})
 
-    routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, *sse.routes]
+    # /mcp/x/NAMES: the same endpoint, publishing only the toolsets and profiles NAMES names
+    # (server/listing.py), e.g. /mcp/x/assistant for a Letta agent. One session manager serves both.
+    mcp_route = next(r for r in streamable.routes if getattr(r, "path", None) == MCP_PATH)
+    selected = Route(f"{MCP_PATH}/x/{{{URL_PARAM}}}", endpoint=NamedSelection(mcp_route.app))
+    routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, selected, *sse.routes]
     middleware = [
         Middleware(LowercaseHost),
         Middleware(AuthenticationMiddleware,
@@ -131,9 +140,26 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
+class NamedSelection:
+    """ASGI app in front of the Streamable HTTP endpoint at /mcp/x/NAMES: an unknown name is answered
+    404 with the valid ones, before any MCP session is opened."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            url_selection(scope.get("path_params", {}).get(URL_PARAM, ""))
+        except UnknownSelection as exc:
+            await JSONResponse({"error": f"no such endpoint: {exc}; e.g. {MCP_PATH}/x/assistant"},
+                               status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: bool = False,
                      stream_responses: bool = False, user: str | None = None, scheduler: bool = True,
-                     db_log: bool = True, limits: HttpLimits | None = None) -> None:
+                     db_log: bool = True, limits: HttpLimits | None = None, selection: Selection | None = None) -> None:
     import uvicorn
 
     from sanctum_mcp.server.lograte import RateLimitFilter
@@ -158,7 +184,7 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         check_bind(host, active_tokens=await registry.users.usable_token_count())
         registry.letta.self_port = port
         app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback,
-                             stream_responses=stream_responses, limits=limits)
+                             stream_responses=stream_responses, limits=limits, selection=selection)
         if trust_loopback:
             log.info("loopback clients without a token act as %r (--trust-loopback)", registry.operator.username)
         shown = f"[{host}]" if ":" in host else host

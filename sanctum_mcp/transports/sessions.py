@@ -48,6 +48,11 @@ MCP_PATH, SSE_PATH = "/mcp", "/sse"
 BUSY_RETRY_SECONDS = 5  # a busy session's request usually ends within seconds
 
 
+def is_mcp_path(path: str) -> bool:
+    """/mcp and every /mcp/x/NAMES endpoint (transports/http.py): one session manager, one set of caps."""
+    return path == MCP_PATH or path.startswith(MCP_PATH + "/x/")
+
+
 @dataclass
 class _Session:
     owner: Any
@@ -76,7 +81,7 @@ class SessionGate:
         claims = user.access_token.claims or {}
         who = claims.get("user_id") or claims.get("username")
         name, admin = str(claims.get("username")), claims.get("role") == "admin"
-        if scope["path"] == MCP_PATH:
+        if is_mcp_path(scope["path"]):
             await self._mcp(who, name, admin, scope, receive, send)
         elif scope["path"] == SSE_PATH and scope["method"] == "GET":
             await self._sse(who, name, admin, scope, receive, send)

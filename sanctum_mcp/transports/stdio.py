@@ -29,6 +29,7 @@ import anyio.from_thread
 import anyio.lowlevel
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
+from sanctum_mcp.catalogue.toolsets import Selection
 from sanctum_mcp.domain.registry import Registry
 
 log = logging.getLogger("sanctum_mcp.stdio")
@@ -38,7 +39,8 @@ log = logging.getLogger("sanctum_mcp.stdio")
 STDIO_DRAIN_TIMEOUT = 60.0
 
 
-async def serve_stdio(db_path: Path, user: str | None = None, *, scheduler: bool = True, db_log: bool = True) -> None:
+async def serve_stdio(db_path: Path, user: str | None = None, *, scheduler: bool = True, db_log: bool = True,
+                      selection: Selection | None = None) -> None:
     """Serve over stdio as the local user `user` (default: the oldest active admin, created as
     `operator` on first start), until end of input or SIGTERM/SIGHUP."""
     from sanctum_mcp.server.app import build_server
@@ -50,7 +52,7 @@ async def serve_stdio(db_path: Path, user: str | None = None, *, scheduler: bool
         await registry.users.touch_login(registry.operator)
         async with background(registry, scheduler=scheduler, db_log=db_log, scheduler_delay=STDIO_SCHEDULER_DELAY):
             async with stop_on_termination():
-                await run_stdio(build_server(registry))
+                await run_stdio(build_server(registry, selection=selection))
     finally:
         await registry.close()
 
