@@ -44,9 +44,9 @@ from mcp.server.mcpserver.tools.base import Tool  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 from sanctum_mcp.catalogue import all_tools  # noqa: E402
-from sanctum_mcp.domain.config import ResolvedConfig  # noqa: E402
+from sanctum_mcp.domain.config.models import ResolvedConfig  # noqa: E402
 
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR  # noqa: E402
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR  # noqa: E402
 from sanctum_mcp.domain.registry import Registry  # noqa: E402
 from sanctum_mcp.server.app import build_server  # noqa: E402
 

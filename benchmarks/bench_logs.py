@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sanctum_mcp.domain.clock import iso  # noqa: E402
+from sanctum_mcp.domain.shared.clock import iso  # noqa: E402
 from sanctum_mcp.domain.registry import Registry  # noqa: E402
 from sanctum_mcp.storage import logs as log_sql  # noqa: E402
 from sanctum_mcp.storage.migrations import migrate  # noqa: E402
@@ -88,7 +88,7 @@ def filters_for(rows: int, cursor_deep: tuple[str, int]) -> list[tuple[str, dict
 
 
 async def time_service(registry: Registry, filters: dict, limit: int, repeat: int) -> tuple[float, int]:
-    from sanctum_mcp.domain.pagination import encode_cursor
+    from sanctum_mcp.domain.shared.pagination import encode_cursor
 
     kwargs = {k: v for k, v in filters.items() if k != "before"}
     if "before" in filters:

@@ -38,8 +38,8 @@ def quantile(samples: list[float], q: float) -> float:
 
 
 async def seed(db_path: Path) -> None:
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
 
     registry = await Registry.open(db_path)
     try:

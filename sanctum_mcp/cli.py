@@ -157,7 +157,7 @@ def _serve(args: argparse.Namespace, db_path) -> None:
 
     from sanctum_mcp.catalogue.toolsets import UnknownSelection, serve_selection
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     try:
@@ -195,8 +195,8 @@ def _init(db_path, user: str | None = None, *, example: bool = False) -> None:
     import anyio
 
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SCHEMA_VERSION, SchemaTooNew
 
     async def run() -> str | None:

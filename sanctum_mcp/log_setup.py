@@ -6,7 +6,7 @@ so a new API token or a `reveal=true` value, on /sse and on /mcp with --stream-r
 `mcp` whole JSON-RPC messages (tool arguments, so a secret being set). Every other library stays at
 INFO, and the handler itself drops their DEBUG records, whatever level they set for themselves.
 As defence in depth the handler masks API tokens and stored ciphertext in every line it writes,
-tracebacks included (domain/secrets.py:redact).
+tracebacks included (domain/shared/secrets.py:redact).
 
 `serve --log-file PATH` sends the same lines, through the same filter and formatter, to a file
 instead of stderr: a WatchedFileHandler, so that logrotate may move the file away (the next record
@@ -41,7 +41,7 @@ class RedactingFormatter(logging.Formatter):
     """The usual line, with API tokens and ciphertext masked (in the message and any traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from sanctum_mcp.domain.secrets import redact
+        from sanctum_mcp.domain.shared.secrets import redact
 
         return redact(super().format(record))
 

@@ -30,8 +30,8 @@ from support import (
     stop,
 )
 
-from sanctum_mcp.domain.identity import Caller, Permissions
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.transports.http import BindRefused, check_bind, is_loopback
 

@@ -19,10 +19,10 @@ from support import REPO, call, call_error, server_env, snapshot
 
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
-from sanctum_mcp.domain.errors import Forbidden
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.scheduler import Scheduler
+from sanctum_mcp.domain.shared.errors import Forbidden
+from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.server.app import build_server
 
 # logs_fts and its shadow tables are the text index of logs: they follow the rows of logs.

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from sanctum_mcp.domain.errors import Conflict
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.errors import Conflict
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.app import build_server
 from support import REPO, call, call_error, server_env, snapshot
 

@@ -15,8 +15,8 @@ from mcp import Client
 from ops_support import FakeClock, log_rows, make_instance, make_smcp_plugin, utc, write_plugin
 from support import call, call_error, snapshot
 
+from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.scheduler import Scheduler
 from sanctum_mcp.server.app import build_server
 
 T0 = utc(2026, 3, 2, 10, 0, 0)  # a Monday

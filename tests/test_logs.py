@@ -14,10 +14,10 @@ import pytest
 from ops_support import FakeClock, log_rows, utc
 from support import call, call_error, snapshot
 
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.logs import DatabaseLogHandler
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.scheduler import Scheduler
+from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage import logs as log_sql
 from sanctum_mcp.storage.migrations import SCHEMA_VERSION, run_script, schema_text, seeds_text
 

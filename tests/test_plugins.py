@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 from support import call, call_error, snapshot
 
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.server.app import build_server
 
 

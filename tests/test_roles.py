@@ -16,8 +16,8 @@ from mcp import Client
 from support import call, call_error, snapshot
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.domain.identity import ROLE_RANK, ROLES
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import ROLE_RANK, ROLES
 from sanctum_mcp.server.app import build_server
 
 # A plugins folder with nothing in it, for sync_smcp_plugins.

@@ -16,11 +16,11 @@ from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.domain.errors import Conflict, InvalidInput
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR
 from sanctum_mcp.domain.keys import rotate_key
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.secrets import ENV_SECRET_KEY, SecretBox, key_file_for, mask, new_key, read_keys
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
+from sanctum_mcp.domain.shared.secrets import ENV_SECRET_KEY, SecretBox, key_file_for, mask, new_key, read_keys
 from sanctum_mcp.storage.secrets import SECRET_CELLS
 from support import REPO, HttpServer, call, free_port, server_env, snapshot, stdio_params, stop
 from test_config import add_tool_and_instance, add_user

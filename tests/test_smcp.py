@@ -25,8 +25,8 @@ from support import REPO, call, call_error, server_env, snapshot, stdio_params
 
 import sanctum_mcp
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.domain.errors import Conflict
-from sanctum_mcp.domain.smcp import describe_problems, render_argv, run_plugin
+from sanctum_mcp.domain.shared.errors import Conflict
+from sanctum_mcp.domain.smcp.contract import describe_problems, render_argv, run_plugin
 from sanctum_mcp.smcp.install import install
 from sanctum_mcp.smcp.manifest import MANIFEST_NAME, manifest_text
 from sanctum_mcp.smcp.plugin import describe_payload, parse_argv

@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 from support import athena_monday_and_instances, call, call_error, snapshot
 
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
 
 MAILER_SCHEMA = {
     "type": "object",
@@ -189,7 +189,8 @@ async def test_write_only_properties_are_encrypted_and_masked(client, registry, 
     with sqlite3.connect(db_path) as conn:
         dump = "\n".join(conn.iterdump())
     assert secret not in dump and "fernet:" in dump  # encrypted at rest, and never in an audit row
-    from sanctum_mcp.domain.tools import InstanceConfig, Tool
+    from sanctum_mcp.domain.tools.instance_config import InstanceConfig
+    from sanctum_mcp.domain.tools.models import Tool
 
     tool = await registry.tools.get_tool("mailer")
     assert isinstance(tool, Tool)
@@ -268,7 +269,7 @@ async def test_every_mutation_is_audited_once(client, db_path):
 async def test_agent_limited_users_reach_only_their_agents_instances(registry, db_path):
     from mcp import Client
 
-    from sanctum_mcp.domain.users import PermissionSet
+    from sanctum_mcp.domain.users.models import PermissionSet
     from sanctum_mcp.server.app import build_server
 
     op = registry.operator

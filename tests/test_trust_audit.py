@@ -19,9 +19,9 @@ from mcp import Client
 from ops_support import FakeClock, log_rows, utc
 from support import call, call_error, snapshot, stdio_params
 
-from sanctum_mcp.domain.clock import iso
+from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.scheduler import Scheduler
+from sanctum_mcp.domain.shared.clock import iso
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.storage.logs import PURGE_UNATTRIBUTED
 

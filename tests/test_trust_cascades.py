@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from support import athena_monday_and_instances, call, call_error, snapshot, start_http_server, stop
 
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.users import PermissionSet
+from sanctum_mcp.domain.users.models import PermissionSet
 from sanctum_mcp.server.app import build_server
 
 DAILY = "0 3 * * *"

@@ -17,7 +17,7 @@ from test_smcp import bare_python, plugins_dir, run_shim, smcp_env  # noqa: F401
 from test_tool_contract import STRICT, letta_grade
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.domain.smcp import run_plugin
+from sanctum_mcp.domain.smcp.contract import run_plugin
 from sanctum_mcp.smcp.install import install
 
 SMCP_TYPES = {"string", "number", "integer", "boolean", "array", "object"}

@@ -82,7 +82,7 @@ def test_log_handler_drops_third_party_debug_and_masks_tokens_whatever_the_level
     import subprocess
     import sys
 
-    from sanctum_mcp.domain.secrets import SecretBox, new_key
+    from sanctum_mcp.domain.shared.secrets import SecretBox, new_key
     from support import REPO
 
     token = "sanctum_" + "A1b2-C3d4_" * 4 + "xyz"  # the shape of create_token's tokens (8 + 43 characters)

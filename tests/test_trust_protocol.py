@@ -16,9 +16,9 @@ from mcp_types import PromptReference, ResourceTemplateReference
 from support import athena_monday_and_instances, call, start_http_server, stop
 from test_auth import http_client
 
-from sanctum_mcp.domain.identity import Caller, Permissions
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.users import PermissionSet
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
+from sanctum_mcp.domain.users.models import PermissionSet
 from sanctum_mcp.server.app import build_server
 
 PROMPT = PromptReference(name="configure_sanctum")

@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from support import athena_monday_and_instances, start_http_server, stdio_params, stop
 
-from sanctum_mcp.domain.users import PermissionSet
+from sanctum_mcp.domain.users.models import PermissionSet
 
 # Every resource (and template, filled in) -> the tools whose data it shows.
 RESOURCES = {

@@ -25,10 +25,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from support import call, call_error, snapshot, start_http_server, stop
 
-from sanctum_mcp.domain.identity import Caller, Permissions
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.tools import InstanceConfig
-from sanctum_mcp.domain.users import PermissionSet
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
+from sanctum_mcp.domain.tools.instance_config import InstanceConfig
+from sanctum_mcp.domain.users.models import PermissionSet
 from sanctum_mcp.server.app import build_server
 
 STRING_SECRET = {"type": "string", "writeOnly": True}

@@ -18,7 +18,7 @@ from mcp.client.session import ClientSession
 from support import call, call_error, snapshot, stdio_params
 
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.secrets import MASK, key_file_for, mask, read_keys
+from sanctum_mcp.domain.shared.secrets import MASK, key_file_for, mask, read_keys
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.storage.secrets import SECRET_CELLS
 from test_secrets import cli

@@ -119,7 +119,7 @@ async def test_log_file_gets_the_log_masked_and_follows_logrotate(tmp_path):
 
 def test_log_file_handler_masks_tokens_and_ciphertext_like_stderr(tmp_path):
     """The same handler as stderr, in a real process configured as `serve --log-file -v` configures itself."""
-    from sanctum_mcp.domain.secrets import SecretBox, new_key
+    from sanctum_mcp.domain.shared.secrets import SecretBox, new_key
 
     log_path = tmp_path / "service.log"
     ciphertext = SecretBox([new_key()], source="test").encrypt("a stored secret")

@@ -18,8 +18,8 @@ from mcp.client.streamable_http import streamable_http_client
 from support import REPO, call_error, server_env, snapshot, start_http_server, stdio_params
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.domain.identity import Caller, Permissions
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
 
 # What the issue asks of the assistant profile, written out here rather than read from the code.

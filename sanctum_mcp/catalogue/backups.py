@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
-from sanctum_mcp.domain.backups import (
+from sanctum_mcp.domain.backups.models import (
     Backup,
     BackupPage,
     BackupStatus,

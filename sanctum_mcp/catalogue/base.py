@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from sanctum_mcp.domain.errors import Forbidden, InvalidInput, RegistryError
-from sanctum_mcp.domain.identity import Caller, Role
+from sanctum_mcp.domain.shared.errors import Forbidden, InvalidInput, RegistryError
+from sanctum_mcp.domain.shared.identity import Caller, Role
 from sanctum_mcp.storage.database import is_disk_full, trouble
 
 if TYPE_CHECKING:
@@ -110,7 +110,8 @@ class ToolSpec:
     # a user's permissions.agents narrows; see authorize().
     agents: tuple[str, ...] | str = ()
     # Other things the call names that may belong to an agent: args -> [(kind, ref)] with kind
-    # 'agent', 'instance', 'job' or 'host' (see UserService.check_agent_scope). Narrowed the same way.
+    # 'agent', 'instance', 'job' or 'host' (see domain/users/access.py, check_agent_scope). Narrowed
+    # the same way.
     owned: Owned | None = field(default=None, compare=False)
     # What can carry a secret in clear, in or out: SECRET_RESULT (every call: its result is one), or
     # the input fields that make a call carry one when given (a password; reveal=true). Surfaces that
@@ -274,12 +275,12 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
         refs += [(kind, str(ref)) for kind, ref in spec.owned(args) if ref is not None]
     refs = [(kind, ref) for kind, ref in refs if ref != ""]  # '' clears a link; what it leaves is checked
     if refs:
-        await call.registry.users.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
+        await call.registry.access.check_agent_scope(caller, spec.name, refs, mutating=spec.mutates)
 
 
 async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden) -> None:
     try:
-        await call.registry.users.record_refusal(call.caller, tool=spec.name, reason=str(exc),
+        await call.registry.access.record_refusal(call.caller, tool=spec.name, reason=str(exc),
                                                  needed=spec.role_needed(args))
     except Exception:  # the refusal stands even if its audit row cannot be written
         log.warning("could not audit the refusal of %s for %s", spec.name, call.caller.username, exc_info=True)

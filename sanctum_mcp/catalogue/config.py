@@ -8,16 +8,16 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, not_null, tool
-from sanctum_mcp.domain.config import (
-    MAX_VALUE,
+from sanctum_mcp.domain.config.access import role_for_key
+from sanctum_mcp.domain.config.models import (
     ConfigChange,
     ConfigHistory,
     ConfigPage,
     ConfigScope,
     ConfigType,
     ResolvedConfig,
-    role_for_key,
 )
+from sanctum_mcp.domain.config.values import MAX_VALUE
 
 
 def _as_text(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
-from sanctum_mcp.domain.jobs import DeletedJob, Job, JobPage, JobRunPreview, JobStatus
+from sanctum_mcp.domain.jobs.models import DeletedJob, Job, JobPage, JobRunPreview, JobStatus
 
 JobRef = Field(description="The job's name (any case), or its numeric id.")
 CRON_HELP = (

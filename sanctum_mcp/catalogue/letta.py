@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
-from sanctum_mcp.domain.letta import LettaServer, LettaServerList, LettaStatus, LettaSync, RemovedLettaServer
+from sanctum_mcp.domain.letta.models import LettaServer, LettaServerList, LettaStatus, LettaSync, RemovedLettaServer
 
 ServerId = Field(ge=1, description="The connection's id (list_letta_servers shows them).")
 

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.plugins import (
+from sanctum_mcp.domain.plugins.models import (
     DeletedPlugin,
     LinkResult,
     PluginChange,
@@ -20,7 +19,8 @@ from sanctum_mcp.domain.plugins import (
     PluginType,
     RegisterResult,
 )
-from sanctum_mcp.domain.smcp_sync import SyncReport
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.smcp.models import SyncReport
 
 PluginRef = Field(description="The plugin's name (any case), e.g. 'letta-bridge', or its numeric id.")
 ENV_PLUGINS_DIR = "MCP_PLUGINS_DIR"  # SMCP's own variable for its plugins folder

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
-from sanctum_mcp.domain.tools import (
+from sanctum_mcp.domain.tools.models import (
     DeletedTool,
     DeletedToolInstance,
     Tool,

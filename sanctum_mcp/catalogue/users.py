@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from sanctum_mcp.catalogue.base import ALL_AGENTS, SECRET_RESULT, Call, ToolInput, registered_tools, tool
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.identity import Role
-from sanctum_mcp.domain.users import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.identity import Role
+from sanctum_mcp.domain.users.models import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
 
 UserRef = Field(description="The user's name (any case), e.g. 'operator', or their numeric id.")
 PermissionsField = Field(

@@ -119,14 +119,14 @@ def run_as_operator(db_path, tool_name: str, raw: dict[str, Any]) -> Any:
 
 def _operator(registry):
     """Who the CLI acts as: the registry's local user when it has one, else the local operator."""
-    from sanctum_mcp.domain.identity import LOCAL_OPERATOR
+    from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
 
     return getattr(registry, "operator", LOCAL_OPERATOR)
 
 
 def _guarded(fn):
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     try:

@@ -85,8 +85,8 @@ async def load_example(registry: Registry, db_path: Path) -> str:
     terminal. Raises Conflict when it is not empty, or the RegistryError of the first call refused (say, for the role)."""
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
-    from sanctum_mcp.domain.errors import Conflict
     from sanctum_mcp.domain.example import what_it_holds
+    from sanctum_mcp.domain.shared.errors import Conflict
 
     now, before = await what_it_holds(registry)
     if now or before:

@@ -28,8 +28,8 @@ from sanctum_mcp.commands import paths
 #   (@letta-ai/letta-client) and Letta Code. They send the key as `Authorization: Bearer`, which a
 #   password-protected Letta server accepts for its password too.
 # - Sanctum's components, LETTA_SERVER_URL and LETTA_SERVER_PASSWORD (with LETTA_API_KEY): SMCP,
-#   and this registry's own override (domain/letta.py ENV_*; spelled out here so that building the
-#   parser does not import the domain).
+#   and this registry's own override (domain/letta/environment.py ENV_*; spelled out here so that
+#   building the parser does not import the domain).
 BASE_URL, API_KEY = "LETTA_BASE_URL", "LETTA_API_KEY"
 SERVER_URL, SERVER_PASSWORD = "LETTA_SERVER_URL", "LETTA_SERVER_PASSWORD"
 
@@ -66,8 +66,8 @@ def _env(args: argparse.Namespace, db_path: Path) -> None:
     import anyio
 
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     if args.server is not None and args.server < 1:

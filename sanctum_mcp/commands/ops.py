@@ -47,8 +47,8 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     spec = all_tools()[tool_name]

@@ -184,7 +184,7 @@ def _default_note(prop: dict[str, Any]) -> str:
 
 def _handle(parser: argparse.ArgumentParser, spec: ToolSpec, args: argparse.Namespace, db_path: Path) -> None:
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import InvalidInput
+    from sanctum_mcp.domain.shared.errors import InvalidInput
 
     schema = spec.input_schema
     raw: dict[str, Any] = {}
@@ -257,8 +257,8 @@ def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any]) -> Bas
 
     from sanctum_mcp.catalogue.base import Call, explain_failure, parse_arguments, run_tool
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
     async def progress(done: float, total: float | None, message: str | None) -> None:

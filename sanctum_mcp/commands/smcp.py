@@ -52,7 +52,7 @@ def _install(args: argparse.Namespace, db_path: Path) -> None:
     import anyio
 
     from sanctum_mcp import settings
-    from sanctum_mcp.domain.errors import RegistryError
+    from sanctum_mcp.domain.shared.errors import RegistryError
     from sanctum_mcp.smcp.install import InstallRefused, install
     from sanctum_mcp.storage.migrations import SchemaTooNew
 
@@ -100,8 +100,8 @@ async def _plugin_user(db_path: Path, chosen: str | None):
     user 'smcp' of role user, created now if missing. Returns (User, created)."""
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
-    from sanctum_mcp.domain.errors import Forbidden, NotFound
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import Forbidden, NotFound
     from sanctum_mcp.smcp.install import DEFAULT_SMCP_ROLE, DEFAULT_SMCP_USER
 
     name = chosen or DEFAULT_SMCP_USER
@@ -132,8 +132,8 @@ def _scan(args: argparse.Namespace, db_path: Path) -> None:
     from sanctum_mcp.catalogue import all_tools
     from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
     from sanctum_mcp.commands.wording import cli_error
-    from sanctum_mcp.domain.errors import RegistryError
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import RegistryError
 
     raw = {"plugins_dir": str(Path(args.plugins_dir).expanduser().resolve())}
     if args.timeout is not None:

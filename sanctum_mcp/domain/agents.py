@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.config import delete_settings_of
-from sanctum_mcp.domain.errors import Conflict, InvalidInput, NotFound
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.names import check_name_characters
-from sanctum_mcp.domain.reach import refuse_outside_agents
-from sanctum_mcp.domain.references import as_id, looks_like_id
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.config.cleanup import delete_settings_of
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.names import check_name_characters
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.reach import refuse_outside_agents
+from sanctum_mcp.domain.shared.references import as_id, looks_like_id
 from sanctum_mcp.storage import agents as sql
 from sanctum_mcp.storage import ownership
 
 if TYPE_CHECKING:
-    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.storage.database import Database
 
 AgentStatus = Literal["Healthy", "Degraded", "Off", "Ready"]
 AGENT_STATUSES: tuple[str, ...] = AgentStatus.__args__  # type: ignore[attr-defined]
@@ -79,7 +79,7 @@ def resolve(conn: sqlite3.Connection, agent: str) -> sqlite3.Row:
     return row
 
 
-def _check_name(name: str) -> str:
+def check_agent_name(name: str) -> str:
     check_name_characters(name, "agent")
     cleaned = name.strip()
     if not cleaned or cleaned != name:
@@ -94,8 +94,8 @@ def _check_name(name: str) -> str:
 class AgentService:
     PAGE_DEFAULT = 50
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def list(
         self,
@@ -107,7 +107,7 @@ class AgentService:
     ) -> AgentPage:
         key = decode_cursor("list_agents", cursor, arity=2)
         after = (key[0], key[1]) if key else None
-        rows = await self.registry.db.read(
+        rows = await self.db.read(
             lambda conn: sql.page(conn, status=status, is_active=is_active, after=after, limit=limit + 1)
         )
         agents = [Agent.from_row(r) for r in rows[:limit]]
@@ -118,10 +118,10 @@ class AgentService:
         return AgentPage(agents=agents, next_cursor=next_cursor)
 
     async def get(self, agent: str) -> Agent:
-        return Agent.from_row(await self.registry.db.read(resolve, agent))
+        return Agent.from_row(await self.db.read(resolve, agent))
 
     async def create(self, caller: Caller, values: dict[str, Any]) -> Agent:
-        name = _check_name(values["name"])
+        name = check_agent_name(values["name"])
 
         def tx(conn: sqlite3.Connection) -> Agent:
             existing = sql.get_by_name(conn, name)
@@ -136,11 +136,11 @@ class AgentService:
                          message=f"agent {name!r} created", after=created)
             return created
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def update(self, caller: Caller, agent: str, changes: dict[str, Any]) -> Agent:
         if "name" in changes:
-            _check_name(changes["name"])
+            check_agent_name(changes["name"])
 
         def tx(conn: sqlite3.Connection) -> Agent:
             row = resolve(conn, agent)
@@ -155,7 +155,7 @@ class AgentService:
                          message=f"agent {after.name!r} updated", before=before, after=after)
             return after
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def delete(self, caller: Caller, agent: str, *, cascade: bool) -> DeletedAgent:
         def tx(conn: sqlite3.Connection) -> DeletedAgent:
@@ -186,7 +186,7 @@ class AgentService:
                 removed_configurations=settings,
             )
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
 
 def _describe(refs: dict[str, list[str]]) -> str:

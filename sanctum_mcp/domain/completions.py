@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Literal
 from sanctum_mcp.storage import completions as sql
 
 if TYPE_CHECKING:
-    from sanctum_mcp.domain.identity import Caller
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import Caller
 
 MAX_VALUES = 100
 # Longer than any name the registry accepts (agents, tools and users: at most 64 characters).

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit
-from sanctum_mcp.domain.errors import Conflict, InvalidInput
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.secrets import (
+from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.secrets import (
     ENV_SECRET_KEY,
+    SecretBox,
     SecretUnreadable,
     new_key,
     read_keys,
@@ -42,8 +43,7 @@ class Rotation(BaseModel):
     message: str
 
 
-def _reencrypt_all(registry: Registry, caller: Caller, note: str):
-    box = registry.secrets
+def _reencrypt_all(box: SecretBox, caller: Caller, note: str):
 
     def tx(conn: sqlite3.Connection) -> Rotation:
         counts: dict[str, int] = {}
@@ -89,7 +89,7 @@ async def rotate_key(registry: Registry, caller: Caller) -> Rotation:
                 f"every secret under NEW, then set {ENV_SECRET_KEY}=NEW. Make a key with: python -c "
                 "\"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\""
             )
-        result = await registry.db.write(_reencrypt_all(registry, caller, f"(${ENV_SECRET_KEY} is unchanged)"))
+        result = await registry.db.write(_reencrypt_all(box, caller, f"(${ENV_SECRET_KEY} is unchanged)"))
         result.message += f"; every secret now decrypts with the first key of ${ENV_SECRET_KEY}: drop the others."
         return result
 
@@ -101,7 +101,7 @@ async def rotate_key(registry: Registry, caller: Caller) -> Rotation:
     write_keys(path, [fresh, *old])
     box.use_keys([fresh, *old])
     result = await registry.db.write(
-        _reencrypt_all(registry, caller, f"(the key file {path} holds the new key first, then the old ones)")
+        _reencrypt_all(box, caller, f"(the key file {path} holds the new key first, then the old ones)")
     )
     write_keys(path, [fresh])
     box.use_keys([fresh])

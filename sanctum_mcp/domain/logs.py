@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sanctum_mcp.domain import audit, governing
-from sanctum_mcp.domain.clock import iso, parse_instant
-from sanctum_mcp.domain.errors import InvalidInput
-from sanctum_mcp.domain.identity import Caller
-from sanctum_mcp.domain.pagination import decode_cursor, encode_cursor
-from sanctum_mcp.domain.secrets import redact
+from sanctum_mcp.domain.shared import audit, governing
+from sanctum_mcp.domain.shared.clock import iso, parse_instant
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
+from sanctum_mcp.domain.shared.secrets import redact
 from sanctum_mcp.storage import backups as settings_sql
 from sanctum_mcp.storage import logs as sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.storage.database import Database
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MAX_MESSAGE = 2000
@@ -75,8 +76,8 @@ class LogPage(BaseModel):
 class LogService:
     PAGE_DEFAULT = 50
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def query(
         self,
@@ -97,7 +98,7 @@ class LogService:
             raise InvalidInput(f"since ({since}) must be earlier than until ({until}).")
         if text is not None and not text.strip():
             raise InvalidInput("text must not be blank; leave it out to match every message.")
-        rows = await self.registry.db.read(
+        rows = await self.db.read(
             lambda conn: sql.page(
                 conn, level=level, source=source, source_id=source_id, since=start, until=end, text=text,
                 before=(key[0], key[1]) if key else None, limit=limit + 1,
@@ -126,15 +127,15 @@ class LogService:
             row_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             return LogEntry.from_row(conn.execute("SELECT * FROM logs WHERE id = ?", (row_id,)).fetchone())
 
-        return await self.registry.db.write(tx)
+        return await self.db.write(tx)
 
     async def recent_job_runs(self, limit: int = 50) -> list[LogEntry]:
-        rows = await self.registry.db.read(sql.recent_job_runs, limit)
+        rows = await self.db.read(sql.recent_job_runs, limit)
         return [LogEntry.from_row(r) for r in rows]
 
     async def retention_days(self) -> int | None:
-        raw = await self.registry.db.read(settings_sql.setting, RETENTION_KEY)
-        return _days(RETENTION_KEY, raw)
+        raw = await self.db.read(settings_sql.setting, RETENTION_KEY)
+        return governing.days_setting(RETENTION_KEY, raw)
 
     async def apply_retention(self, now: datetime) -> int:
         """Delete rows older than log_retention_days (0 or empty keeps everything), but rows naming a
@@ -159,37 +160,7 @@ class LogService:
                 })
             return removed
 
-        return await self.registry.db.write(tx)
-
-
-_settings_log = logging.getLogger("sanctum_mcp.settings")
-_warned: set[tuple[str, str]] = set()
-
-
-def warn_setting_once(key: str, raw: str, problem: str) -> None:
-    """Say (once per value, on stderr and in the logs table) that a system setting is unusable."""
-    if (key, raw) not in _warned:
-        _warned.add((key, raw))
-        _settings_log.warning("system setting %s=%r %s; it is ignored until corrected", key, raw, problem)
-
-
-def whole_number_setting(key: str, raw: str | None, unit: str) -> int | None:
-    """A system setting that is a whole number >= 0; None (after a warning) when empty or unusable."""
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        warn_setting_once(key, raw, f"is not a whole number of {unit}")
-        return None
-    if value < 0:
-        warn_setting_once(key, raw, "is negative")
-        return None
-    return value
-
-
-def _days(key: str, raw: str | None) -> int | None:
-    return whole_number_setting(key, raw, "days")
+        return await self.db.write(tx)
 
 
 # --- the server's Python logging, copied into the table ------------------------------------------

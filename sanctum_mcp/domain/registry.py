@@ -1,4 +1,8 @@
-"""The registry: one open database plus the domain services that work on it."""
+"""The registry: the one place that opens the database and wires the domain services on it.
+
+Each service is built with the collaborators it uses (the database, the clock, the SecretBox, the
+scheduler's wake-up), named here, instead of reaching into the registry from its methods.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sanctum_mcp.domain.clock import utcnow
-from sanctum_mcp.domain.errors import Unavailable
-from sanctum_mcp.domain.identity import DEFAULT_LOCAL_USER, LOCAL_OPERATOR, Caller
-from sanctum_mcp.domain.secrets import SecretBox
+from sanctum_mcp.domain.shared.clock import utcnow
+from sanctum_mcp.domain.shared.errors import Unavailable
+from sanctum_mcp.domain.shared.identity import DEFAULT_LOCAL_USER, Caller
+from sanctum_mcp.domain.shared.secrets import SecretBox
 from sanctum_mcp.storage.database import Database, DatabaseUnavailable, trouble
 from sanctum_mcp.storage.migrations import migrate
 
@@ -20,77 +24,99 @@ log = logging.getLogger("sanctum_mcp.registry")
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
-    from sanctum_mcp.domain.backups import BackupService
-    from sanctum_mcp.domain.config import ConfigService
-    from sanctum_mcp.domain.jobs import JobService
-    from sanctum_mcp.domain.letta import LettaService
+    from sanctum_mcp.domain.backups.service import BackupService
+    from sanctum_mcp.domain.config.service import ConfigService
+    from sanctum_mcp.domain.jobs.service import JobService
+    from sanctum_mcp.domain.jobs.wakeup import Wakeup
+    from sanctum_mcp.domain.letta.service import LettaService
     from sanctum_mcp.domain.logs import LogService
-    from sanctum_mcp.domain.plugins import PluginService
-    from sanctum_mcp.domain.tools import ToolService
+    from sanctum_mcp.domain.plugins.service import PluginService
+    from sanctum_mcp.domain.tools.service import ToolService
+    from sanctum_mcp.domain.users.access import AccessChecks
 
 
 class Registry:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
-        from sanctum_mcp.domain.users import UserService
+        from sanctum_mcp.domain.users.service import UserService
 
         self.db = db
         self.clock = clock
         self.secrets = SecretBox.load(db.path)
-        self.users = UserService(self)
-        # Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP
-        # clients: a real user, set by open(). LOCAL_OPERATOR only until then.
-        self.operator: Caller = LOCAL_OPERATOR
+        self.users = UserService(db, clock)
+
+    @property
+    def operator(self) -> Caller:
+        """Who this process acts as over stdio, in CLI commands and for trusted loopback HTTP clients:
+        a real user, set by open() (LOCAL_OPERATOR until then); the users service keeps it fresh."""
+        return self.users.operator
+
+    @operator.setter
+    def operator(self, caller: Caller) -> None:
+        self.users.operator = caller
 
     # The other services are built on first use: a process that runs one tool (an SMCP command)
     # imports only its service, and a stdio server answers `initialize` before importing any of
     # them (benchmarks/README.md, P3).
     @cached_property
+    def access(self) -> AccessChecks:
+        from sanctum_mcp.domain.users.access import AccessChecks
+
+        return AccessChecks(self.db)
+
+    @cached_property
     def agents(self) -> AgentService:
         from sanctum_mcp.domain.agents import AgentService
 
-        return AgentService(self)
+        return AgentService(self.db)
 
     @cached_property
     def config(self) -> ConfigService:
-        from sanctum_mcp.domain.config import ConfigService
+        from sanctum_mcp.domain.config.service import ConfigService
 
-        return ConfigService(self)
+        return ConfigService(self.db, self.secrets)
 
     @cached_property
     def letta(self) -> LettaService:
-        from sanctum_mcp.domain.letta import LettaService
+        from sanctum_mcp.domain.letta.service import LettaService
 
-        return LettaService(self)
+        return LettaService(self.db, self.secrets, self.clock, self.access)
+
+    @cached_property
+    def wakeup(self) -> Wakeup:
+        """The scheduler's wake-up, set by whatever changes the jobs table (the jobs service, a restore)."""
+        from sanctum_mcp.domain.jobs.wakeup import Wakeup
+
+        return Wakeup()
 
     @cached_property
     def jobs(self) -> JobService:
-        from sanctum_mcp.domain.jobs import JobService
+        from sanctum_mcp.domain.jobs.service import JobService
 
-        return JobService(self)
+        return JobService(self.db, self.clock, self.wakeup)
 
     @cached_property
     def logs(self) -> LogService:
         from sanctum_mcp.domain.logs import LogService
 
-        return LogService(self)
+        return LogService(self.db)
 
     @cached_property
     def backups(self) -> BackupService:
-        from sanctum_mcp.domain.backups import BackupService
+        from sanctum_mcp.domain.backups.service import BackupService
 
-        return BackupService(self)
+        return BackupService(self.db, self.clock, self.wakeup)
 
     @cached_property
     def tools(self) -> ToolService:
-        from sanctum_mcp.domain.tools import ToolService
+        from sanctum_mcp.domain.tools.service import ToolService
 
-        return ToolService(self)
+        return ToolService(self.db, self.secrets)
 
     @cached_property
     def plugins(self) -> PluginService:
-        from sanctum_mcp.domain.plugins import PluginService
+        from sanctum_mcp.domain.plugins.service import PluginService
 
-        return PluginService(self)
+        return PluginService(self.db, self.secrets, self.clock)
 
     @classmethod
     async def open(

@@ -18,8 +18,8 @@ from sanctum_mcp import __version__
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
 from sanctum_mcp.catalogue.toolsets import Selection, select
-from sanctum_mcp.domain.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.completions import register_completions
 from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.listing import ToolListCache

@@ -1,6 +1,6 @@
 """HTTP authentication: bearer tokens checked through the SDK's token verifier.
 
-- `RegistryTokenVerifier.verify_token` looks the token's hash up (domain/users.py) and returns an
+- `RegistryTokenVerifier.verify_token` looks the token's hash up (domain/users/service.py) and returns an
   AccessToken whose claims carry the caller (username, role, user id, permissions).
 - `RegistryAuthBackend` is the Starlette authentication backend of the whole HTTP app (both /mcp
   and /sse + /messages/). It accepts a valid bearer token; with trust_loopback, a request that
@@ -30,8 +30,8 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sanctum_mcp.domain.errors import Forbidden
-from sanctum_mcp.domain.identity import Caller, Permissions
+from sanctum_mcp.domain.shared.errors import Forbidden
+from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.lograte import RateLimitedLog
 
 if TYPE_CHECKING:

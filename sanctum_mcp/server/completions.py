@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from mcp.server.context import ServerRequestContext
 
-    from sanctum_mcp.domain.identity import Caller
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import Caller
     from sanctum_mcp.server.app import SanctumServer
 
 # ("prompt" | "template", prompt name or URI template, argument) -> (what it completes to, the tool

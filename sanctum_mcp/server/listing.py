@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import may_call_some
 from sanctum_mcp.catalogue.toolsets import Selection, UnknownSelection, url_selection
-from sanctum_mcp.domain.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller
 
 # The path parameter of an HTTP URL that names a selection (transports/http.py).
 URL_PARAM = "toolsets"

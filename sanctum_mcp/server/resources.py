@@ -12,8 +12,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from pydantic import BaseModel
 
-from sanctum_mcp.domain.config import SCOPES
-from sanctum_mcp.domain.errors import Forbidden, RegistryError
+from sanctum_mcp.domain.config.models import SCOPES
+from sanctum_mcp.domain.shared.errors import Forbidden, RegistryError
 from sanctum_mcp.storage.migrations import schema_text
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
     from sanctum_mcp.catalogue.toolsets import Selection
-    from sanctum_mcp.domain.identity import Caller
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import Caller
 
 JSON = "application/json"
 
@@ -123,7 +123,7 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
     async def jobs_due() -> str:
         """Jobs whose next run has come and not been taken yet, and the 50 latest job runs (job.due,
         job.run, job.failed, job.missed log rows), as JSON (the data of list_jobs and query_logs)."""
-        from sanctum_mcp.domain.clock import iso
+        from sanctum_mcp.domain.shared.clock import iso
 
         now = iso(registry.clock())
         await gate(READING.get(), [("list_jobs", {"due_before": now, "status": "Active"}), ("query_logs", {})])
@@ -143,7 +143,7 @@ def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[
     async def configure_sanctum(ctx: Context, agent: str | None = None) -> str:
         """A summary of Sanctum's current settings (secrets masked) and how to change them safely.
         Pass agent (e.g. Athena) to include that agent's own overrides."""
-        from sanctum_mcp.domain.config import configuration_briefing
+        from sanctum_mcp.domain.config.briefing import configuration_briefing
 
         # It shows what list_config shows: the system settings, and the agent's own when named.
         reads: list[tuple[str, dict[str, Any]]] = [("list_config", {"scope": "system"})]
@@ -151,7 +151,7 @@ def register_prompts(server: MCPServer, registry: Registry, identify: Callable[[
             reads.append(("list_config", {"scope": "agent", "target": agent}))
         try:
             await _gate(registry, identify(ctx), reads, _selection(server, ctx))
-            return await configuration_briefing(registry, agent=agent)
+            return await configuration_briefing(registry.config, agent=agent)
         except RegistryError as exc:
             # MCPError passes through the SDK's prompt wrapper with its message (a bad argument).
             raise MCPError(INVALID_PARAMS, str(exc)) from None

@@ -31,8 +31,8 @@ def dependencies() -> list[str]:
 def build_manifest() -> dict[str, Any]:
     from sanctum_mcp import __version__, settings
     from sanctum_mcp.catalogue import all_tools
-    from sanctum_mcp.domain.secrets import ENV_SECRET_KEY
-    from sanctum_mcp.domain.smcp import CONTRACT_VERSION, DESCRIBE_TIMEOUT
+    from sanctum_mcp.domain.shared.secrets import ENV_SECRET_KEY
+    from sanctum_mcp.domain.smcp.contract import CONTRACT_VERSION, DESCRIBE_TIMEOUT
     from sanctum_mcp.smcp.install import DEFAULT_SMCP_ROLE, DEFAULT_SMCP_USER
     from sanctum_mcp.smcp.plugin import PLUGIN_DESCRIPTION, PLUGIN_NAME, TOOL_PREFIX
 

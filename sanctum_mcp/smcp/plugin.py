@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sanctum_mcp.domain.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -102,7 +102,7 @@ def describe_payload(*, allow_secrets: bool = False, toolsets: str | None = None
     toolsets (pinned at install): only the tools that selection names (catalogue/toolsets.py)."""
     from sanctum_mcp import __version__
     from sanctum_mcp.catalogue import all_tools
-    from sanctum_mcp.domain.smcp import CONTRACT_VERSION
+    from sanctum_mcp.domain.smcp.contract import CONTRACT_VERSION
 
     chosen = _selection(toolsets)
 
@@ -220,8 +220,8 @@ def split_options(argv: Sequence[str]) -> tuple[Options, list[str]]:
 async def _run(spec: ToolSpec, args: Any, options: Options) -> BaseModel:
     from sanctum_mcp import settings
     from sanctum_mcp.catalogue.base import Call, run_tool
-    from sanctum_mcp.domain.errors import Forbidden, NotFound
     from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.errors import Forbidden, NotFound
 
     user = options.user
     if not user:

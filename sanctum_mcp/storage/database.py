@@ -31,7 +31,7 @@ INLINE_BUSY_TIMEOUT_MS = 50
 class DatabaseUnavailable(Exception):
     """The database file cannot be opened or used at all. The message names the file and the cause
     in words (`cannot open database /x/registry.db: the disk is full; ...`), for a terminal or a
-    supervisor's log; the domain turns it into its own error (domain/errors.py:Unavailable)."""
+    supervisor's log; the domain turns it into its own error (domain/shared/errors.py:Unavailable)."""
 
     def __init__(self, path: Path, cause: str) -> None:
         super().__init__(f"cannot open database {path}: {cause}")

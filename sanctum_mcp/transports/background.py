@@ -45,6 +45,6 @@ STDIO_SCHEDULER_DELAY = 1.0
 async def _run_scheduler(registry: Registry, delay: float) -> None:
     if delay > 0:
         await anyio.sleep(delay)
-    from sanctum_mcp.domain.scheduler import Scheduler
+    from sanctum_mcp.domain.jobs.scheduler import Scheduler
 
     await Scheduler(registry).run()

@@ -1,0 +1,69 @@
+"""What the job tools return."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+JobStatus = Literal["Active", "Paused", "Error"]
+
+
+class Job(BaseModel):
+    id: int
+    name: str
+    description: str | None = None
+    cron_expression: str
+    timezone: str = Field(description="IANA time zone the cron expression is read in.")
+    tool_instance_id: int | None = None
+    tool_instance: str | None = Field(default=None, description="Name of the tool instance the job runs.")
+    agent_id: int | None = None
+    agent: str | None = Field(default=None, description="Name of the agent the job is for.")
+    status: JobStatus
+    enabled: bool
+    last_run: str | None = Field(default=None, description="When the job last ran (UTC).")
+    next_run: str | None = Field(
+        default=None, description="When it runs next (UTC); empty while paused, disabled or in Error."
+    )
+    last_error: str | None = Field(default=None, description="Why the last run failed (status Error only).")
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            description=row["description"],
+            cron_expression=row["cron_expression"],
+            timezone=row["timezone"],
+            tool_instance_id=row["tool_instance_id"],
+            tool_instance=row["instance_name"],
+            agent_id=row["agent_id"],
+            agent=row["agent_name"],
+            status=row["status"],
+            enabled=bool(row["is_enabled"]),
+            last_run=row["last_run"],
+            next_run=row["next_run"],
+            last_error=row["last_error"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class JobPage(BaseModel):
+    jobs: list[Job]
+    next_cursor: str | None = Field(default=None, description="Pass to list_jobs for the next page; absent on the last page.")
+
+
+class JobRunPreview(BaseModel):
+    cron_expression: str
+    timezone: str
+    after: str = Field(description="The runs listed come strictly after this instant (UTC).")
+    runs_utc: list[str] = Field(description="Upcoming run times in UTC.")
+    runs_local: list[str] = Field(description="The same run times as wall-clock time in the job's time zone, with offset.")
+
+
+class DeletedJob(BaseModel):
+    deleted: Job

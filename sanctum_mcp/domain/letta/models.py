@@ -1,0 +1,137 @@
+"""What the letta tools return, the error for a Letta that cannot be asked, and a connection
+revealed for `sanctum-mcp letta env`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sanctum_mcp.domain.shared.errors import RegistryError
+
+Scheme = Literal["http", "https"]
+AuthOutcome = Literal["ok", "failed", "not-needed", "not-checked"]
+HeaderName = Literal["bearer", "x-bare-password"]
+
+
+class LettaUnavailable(RegistryError):
+    """Letta could not be asked (unreachable, refused the credentials, answered nonsense)."""
+
+
+    kind = "unavailable"
+
+
+class LettaServer(BaseModel):
+    id: int
+    address: str
+    port: int
+    scheme: Scheme
+    url: str = Field(description="scheme://address:port, the base URL the probe uses.")
+    password: str | None = Field(default=None, description="Masked server password, if one is stored.")
+    token: str | None = Field(default=None, description="Masked API token, if one is stored.")
+    timeout_seconds: int
+    is_active: bool
+    last_connected: str | None = Field(default=None, description="Last time letta_status or a sync reached it.")
+    created_at: str
+    updated_at: str
+
+
+class EnvOverride(BaseModel):
+    in_force: bool = Field(description="True: letta_status and sync_letta_agents use the environment, not the database.")
+    variables: list[str] = Field(description="Which of LETTA_SERVER_URL, LETTA_SERVER_PASSWORD, LETTA_API_KEY are set.")
+    url: str | None = None
+    password: str | None = Field(default=None, description="Masked.")
+    api_key: str | None = Field(default=None, description="Masked.")
+    complete: bool = Field(description="False when a credential is set without LETTA_SERVER_URL.")
+    message: str
+
+
+class LettaServerList(BaseModel):
+    servers: list[LettaServer]
+    active_id: int | None = None
+    override: EnvOverride | None = Field(default=None, description="Present when the environment overrides the database.")
+
+
+class RemovedLettaServer(BaseModel):
+    removed: LettaServer
+
+
+class LettaMcpServer(BaseModel):
+    name: str
+    type: str | None = None
+    url: str | None = Field(default=None, description="Without credentials or query string.")
+    matches_this_registry: bool
+    match_reason: str | None = None
+
+
+class ProbeStep(BaseModel):
+    step: str
+    request: str
+    outcome: str = Field(description="'ok' or the failure status.")
+    http_status: int | None = None
+    detail: str | None = None
+
+
+class LettaStatus(BaseModel):
+    url: str | None = Field(default=None, description="Base URL probed.")
+    source: Literal["database", "environment", "none"]
+    server_id: int | None = None
+    override: EnvOverride | None = None
+    status: str = Field(
+        description="ok, connection-refused, dns-failure, timeout, tls-error, connection-error, protocol-error, "
+        "redirect, http-error, server-error, auth-failed, bad-response, not-configured, override-invalid, "
+        "secret-unreadable."
+    )
+    message: str = Field(description="What the status means and what to do about it.")
+    reachable: bool = Field(description="Letta answered HTTP at all.")
+    latency_ms: float | None = Field(default=None, description="Round trip of GET /v1/health/.")
+    version: str | None = None
+    health: str | None = Field(default=None, description="The status field of /v1/health/.")
+    auth: AuthOutcome = "not-checked"
+    auth_header: HeaderName | None = Field(default=None, description="The header Letta accepted.")
+    agent_count: int | None = None
+    mcp_servers: list[LettaMcpServer] | None = Field(default=None, description="MCP servers registered in Letta.")
+    registered: bool | None = Field(default=None, description="Whether this registry is one of them (None: unknown).")
+    registered_as: list[str] = Field(default_factory=list)
+    steps: list[ProbeStep] = Field(default_factory=list)
+
+
+class SyncedAgent(BaseModel):
+    name: str
+    letta_id: str
+    agent_id: int | None = None
+    change: str | None = None
+
+
+class SkippedAgent(BaseModel):
+    name: str
+    letta_id: str
+    reason: str
+
+
+class LettaSync(BaseModel):
+    url: str
+    source: Literal["database", "environment"]
+    dry_run: bool
+    letta_agents: int = Field(description="Agents Letta listed.")
+    added: list[SyncedAgent] = Field(default_factory=list)
+    updated: list[SyncedAgent] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list, description="Names already in step with Letta.")
+    missing: list[SyncedAgent] = Field(
+        default_factory=list, description="Registry agents whose letta_id Letta no longer lists (kept, never deleted)."
+    )
+    skipped: list[SkippedAgent] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RevealedConnection:
+    """A stored connection's URL with its password and token in clear: what `sanctum-mcp letta env`
+    hands to Letta's clients. Only LettaService.reveal builds one (admins, audited). Not a result
+    model: no surface prints it whole, and its repr leaves the secrets out (a stray log line or
+    traceback never shows them)."""
+
+    server_id: int
+    url: str
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)

@@ -1,0 +1,25 @@
+"""What sync_smcp_plugins returns."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sanctum_mcp.domain.plugins.models import PluginStatus
+
+
+class SyncEntry(BaseModel):
+    name: str = Field(description="The plugin's name (its folder's name).")
+    folder: str
+    outcome: Literal["registered", "updated", "unchanged", "error", "vanished", "skipped"]
+    status: PluginStatus | None = Field(default=None, description="The plugin's status after the scan.")
+    version: str | None = None
+    commands: list[str] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why the plugin is in Error, or why the folder was skipped.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class SyncReport(BaseModel):
+    plugins_dir: str
+    entries: list[SyncEntry]

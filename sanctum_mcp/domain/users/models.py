@@ -1,0 +1,100 @@
+"""What the user tools return, and a user row as the Caller it stands for."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sanctum_mcp.domain.shared.identity import Caller, Permissions, Role
+
+
+class PermissionSet(BaseModel):
+    """Narrows a user below their role. Omit a key for no limit on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agents: list[str] | None = Field(
+        default=None,
+        description="Only these agents (names, any case) may be named in agent tools; tools that act on "
+        "every agent at once (sync_letta_agents) are refused.",
+    )
+    tools: list[str] | None = Field(default=None, description="Only these tools may be called.")
+
+    def to_json(self) -> str | None:
+        data = self.model_dump(exclude_none=True)
+        return json.dumps(data, separators=(",", ":")) if data else None
+
+
+class ApiTokenInfo(BaseModel):
+    id: int
+    name: str | None = None
+    created_at: str
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+    active: bool = Field(description="False once revoked.")
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ApiTokenInfo:
+        return cls(id=row["id"], name=row["name"], created_at=row["created_at"], last_used_at=row["last_used_at"],
+                   revoked_at=row["revoked_at"], active=row["revoked_at"] is None)
+
+
+class User(BaseModel):
+    id: int
+    username: str
+    email: str | None = None
+    role: Role
+    permissions: PermissionSet | None = Field(default=None, description="Narrowing below the role; none = the role's full rights.")
+    last_login: str | None = None
+    is_active: bool
+    created_at: str
+    updated_at: str
+    tokens: list[ApiTokenInfo] = Field(default_factory=list, description="The user's API tokens (never the token text).")
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, tokens: list[sqlite3.Row] = ()) -> User:
+        return cls(
+            id=row["id"],
+            username=row["username"],
+            email=row["email"],
+            role=row["role"],
+            permissions=PermissionSet.model_validate(json.loads(row["permissions"])) if row["permissions"] else None,
+            last_login=row["last_login"],
+            is_active=bool(row["is_active"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            tokens=[ApiTokenInfo.from_row(t) for t in tokens],
+        )
+
+
+class UserPage(BaseModel):
+    users: list[User]
+    next_cursor: str | None = Field(default=None, description="Pass to list_users for the next page; absent on the last page.")
+
+
+class NewToken(BaseModel):
+    token: str = Field(description="The bearer token. Shown ONLY now: store it; only its hash is kept.")
+    token_id: int
+    username: str
+    name: str | None = None
+    created_at: str
+    usage: str = Field(description="How to use it.")
+
+
+class DeactivatedUser(BaseModel):
+    user: User
+    revoked_token_ids: list[int] = Field(default_factory=list, description="Tokens revoked with the deactivation.")
+
+
+class RevokedToken(BaseModel):
+    token: ApiTokenInfo
+    username: str
+    already_revoked: bool = Field(description="True if it was revoked before this call (nothing changed).")
+
+
+def caller_from_row(row: sqlite3.Row) -> Caller:
+    data = json.loads(row["permissions"]) if row["permissions"] else None
+    return Caller(username=row["username"], role=row["role"], user_id=row["user_id" if "user_id" in row.keys() else "id"],
+                  permissions=Permissions.from_json(data))
