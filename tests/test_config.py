@@ -631,3 +631,16 @@ async def test_user_scope_settings_are_their_owners_to_change(registry, db_path)
     async with Client(build_server(registry)) as admin:  # the operator is an admin: anyone's preferences
         await call(admin, "set_config", {"key": "theme", "value": "light", "scope": "user", "target": "bob"})
     assert (await registry.config.get(op, "theme", user="bob")).value == "light"
+
+
+@pytest.mark.parametrize("scope", ["agent", "tool", "user", "instance"])
+@pytest.mark.parametrize("ref", ["\u00b9", "\u0663", "99999999999999999999"])
+async def test_unicode_digits_and_huge_numbers_as_targets_are_a_clear_not_found(client, db_path, scope, ref):
+    """'¹' and '٣' are digits to Python's isdigit() and int() but no id; 2**66 is beyond SQLite's
+    integers. Each is a reference to nothing: a clear error naming the listing, never an internal one."""
+    before = snapshot(db_path)
+    for tool, args in (("delete_config", {"key": "smcp_port", "scope": scope, "target": ref}),
+                       ("list_config", {"scope": scope, "target": ref})):
+        error = await call_error(client, tool, args)
+        assert "unexpectedly" not in error and ("no " in error or "numeric id" in error), error
+    assert snapshot(db_path) == before

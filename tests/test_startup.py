@@ -35,7 +35,7 @@ def test_opening_the_registry_imports_only_what_it_needs(db_path: Path):
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.split())
     assert "sanctum_mcp.domain.users" in loaded
-    for lazy in ("agents", "config", "letta", "jobs", "logs", "backups", "scheduler", "tools", "plugins"):
+    for lazy in ("agents", "config", "letta", "jobs", "logs", "backups", "jobs.scheduler", "tools", "plugins"):
         assert f"sanctum_mcp.domain.{lazy}" not in loaded, lazy
 
 

@@ -39,17 +39,26 @@ _TARGET_NAME = (
 # --- the objects a scope points at ----------------------------------------------------------
 
 
+def _row_id(ref: str) -> int | None:
+    """The id `ref` names: ASCII digits within SQLite's integers ('¹' and '٣' are digits to Python's
+    str.isdigit and int, not ids; a larger number cannot be bound). None otherwise."""
+    if not (ref.isascii() and ref.isdigit()):
+        return None
+    value = int(ref)
+    return value if value <= 2**63 - 1 else None
+
+
 def find_agent(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
     row = conn.execute("SELECT id, name FROM agents WHERE name = ?", (ref,)).fetchone()
-    if row is None and ref.isdigit():
-        row = conn.execute("SELECT id, name FROM agents WHERE id = ?", (int(ref),)).fetchone()
+    if row is None and (row_id := _row_id(ref)) is not None:
+        row = conn.execute("SELECT id, name FROM agents WHERE id = ?", (row_id,)).fetchone()
     return row
 
 
 def find_tool(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
     row = conn.execute("SELECT id, name FROM tools WHERE name = ?", (ref,)).fetchone()
-    if row is None and ref.isdigit():
-        row = conn.execute("SELECT id, name FROM tools WHERE id = ?", (int(ref),)).fetchone()
+    if row is None and (row_id := _row_id(ref)) is not None:
+        row = conn.execute("SELECT id, name FROM tools WHERE id = ?", (row_id,)).fetchone()
     return row
 
 
@@ -64,8 +73,8 @@ def find_instance(conn: sqlite3.Connection, instance_id: int) -> sqlite3.Row | N
 
 def find_user(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
     row = conn.execute("SELECT id, username AS name FROM users WHERE username = ?", (ref,)).fetchone()
-    if row is None and ref.isdigit():
-        row = conn.execute("SELECT id, username AS name FROM users WHERE id = ?", (int(ref),)).fetchone()
+    if row is None and (row_id := _row_id(ref)) is not None:
+        row = conn.execute("SELECT id, username AS name FROM users WHERE id = ?", (row_id,)).fetchone()
     return row
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sanctum_mcp.domain.config.models import SCOPES, ResolvedConfig
 from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
+from sanctum_mcp.domain.shared.references import as_id
 from sanctum_mcp.storage import config as sql
 
 
@@ -46,11 +47,12 @@ def resolve_target(conn: sqlite3.Connection, scope: str, ref: str | None, *, all
         what = "an instance id" if scope == "instance" else f"the {scope}'s name or id"
         raise InvalidInput(f"scope {scope!r} needs a target: {what}.")
     if scope == "instance":
-        if not ref.isdigit():
+        instance_id = as_id(ref)
+        if instance_id is None:
             raise InvalidInput(
                 f"tool instances are addressed by numeric id, not {ref!r}; call {_LISTING['instance']} to find the id."
             )
-        row = sql.find_instance(conn, int(ref))
+        row = sql.find_instance(conn, instance_id)
         kind = "tool instance with id"
     elif scope == "agent":
         row, kind = sql.find_agent(conn, ref), "agent named"
@@ -59,8 +61,8 @@ def resolve_target(conn: sqlite3.Connection, scope: str, ref: str | None, *, all
     else:
         row, kind = sql.find_user(conn, ref), "user named"
     if row is None:
-        if allow_gone and ref.isdigit():
-            return Target(scope, str(int(ref)), f"#{int(ref)} (deleted)")
+        if allow_gone and (gone_id := as_id(ref)) is not None:
+            return Target(scope, str(gone_id), f"#{gone_id} (deleted)")
         raise NotFound(f"no {kind} {ref!r}; call {_LISTING[scope]} to see what exists.")
     return Target(scope, str(row["id"]), row["name"])
 
