@@ -51,7 +51,7 @@ class ListBackups(ToolInput):
 
 @tool("list_backups", title="List backups", group="Backups", role="viewer", read_only=True, idempotent=True)
 async def list_backups(call: Call, args: ListBackups) -> BackupPage:
-    """List backups, newest first."""
+    """List backups, newest first, with status and expiry."""
     return await call.registry.backups.list(type=args.type, status=args.status, cursor=args.cursor, limit=args.limit)
 
 
