@@ -11,7 +11,7 @@ from sanctum_mcp.domain.users.models import DeactivatedUser, NewToken, Permissio
 
 UserRef = Field(description="Name (any case) or id.")
 PermissionsField = Field(
-    default=None, description="Narrowing below the role: 'agents' they may name, 'tools' they may call.",
+    default=None, description="Narrowing below the role.",
 )
 
 

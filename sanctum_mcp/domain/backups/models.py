@@ -47,14 +47,14 @@ class Backup(BaseModel):
     description: str | None = None
     type: BackupType
     status: BackupStatus
-    file_path: str | None = Field(default=None, description="Absolute path of the backup file.")
+    file_path: str | None = None
     size_bytes: int | None = None
-    checksum: str | None = Field(default=None, description="SHA-256 of the file, hex.")
-    is_auto: bool = Field(description="true: made by the backup_schedule setting.")
-    expires_at: str | None = Field(default=None, description="When the scheduler removes it (UTC); empty = kept.")
+    checksum: str | None = Field(default=None, description="SHA-256, hex.")
+    is_auto: bool = Field(description="Made by backup_schedule.")
+    expires_at: str | None = Field(default=None, description="null: kept.")
     created_at: str
     updated_at: str
-    note: str = Field(description="What the file holds and how secrets are kept in it.")
+    note: str = Field(description="What it holds; secrets stay encrypted.")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, folder: Path) -> Backup:
@@ -77,15 +77,15 @@ class Backup(BaseModel):
 
 class BackupPage(BaseModel):
     backups: list[Backup] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, description="Pass to list_backups for older ones; absent on the last page.")
+    next_cursor: str | None = None
 
 
 class BackupVerification(BaseModel):
     backup: Backup
-    ok: bool = Field(description="true when the file exists and matches the recorded checksum and size.")
+    ok: bool = Field(description="The file matches its checksum and size.")
     actual_checksum: str | None = None
     actual_size: int | None = None
-    problem: str | None = Field(default=None, description="What is wrong, when ok is false.")
+    problem: str | None = None
 
 
 class DeletedBackup(BaseModel):
@@ -95,6 +95,6 @@ class DeletedBackup(BaseModel):
 
 class RestoreResult(BaseModel):
     restored: Backup
-    safety_backup: Backup = Field(description="The copy of the database taken just before the restore.")
-    kept_log_rows: int = Field(description="Log rows newer than the backup, carried over into the restored database.")
+    safety_backup: Backup
+    kept_log_rows: int = Field(description="Newer log rows carried over.")
     message: str
