@@ -52,12 +52,12 @@ KEY = Field(min_length=1, max_length=128, description="e.g. 'smcp_port'.")
 SCOPE = Field(default="system", description="The level the setting is stored at.")
 TARGET = Field(
     default=None,
-    description="The object at that scope: agent, tool or user name (or id), instance id. Omit at system scope.",
+    description="Agent, tool or user (name or id), or instance id; none at system scope.",
 )
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you read (0 = must not exist); refused if it changed since.",
+    description="Check-and-set: the version you read (0: must not exist).",
 )
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
@@ -85,8 +85,8 @@ class GetConfig(ToolInput):
     owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
-    """A setting's effective value and where it comes from: instance -> tool -> agent -> system (a
-    user's preferences first). Secrets are masked. An unknown key's error names the closest keys."""
+    """A setting's effective value and its source: instance -> tool -> agent -> system (a user's
+    preferences first). Secrets are masked."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
         reveal=args.reveal,
@@ -131,8 +131,8 @@ class SetConfig(ToolInput):
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
-    """Set a setting at one scope; the value is checked against the key's type and constraint.
-    Secrets need the admin role. Every change can be undone with rollback_config."""
+    """Set a setting at one scope, checked against the key's type and constraint. Secrets need the
+    admin role. rollback_config undoes it."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,

@@ -10,7 +10,7 @@ from sanctum_mcp.catalogue.base import Call, ToolInput, tool
 from sanctum_mcp.domain.jobs.models import DeletedJob, Job, JobPage, JobRunPreview, JobStatus
 
 JobRef = Field(description="Name (any case) or id.")
-CRON_HELP = "5 fields (minute hour day month weekday), e.g. '0 3 * * *', or @hourly, @daily, @weekly, ..."
+CRON_HELP = "Cron, e.g. '0 3 * * *' or @daily."
 TZ_HELP = "IANA time zone, e.g. 'Europe/Paris' (default UTC)."
 
 

@@ -156,8 +156,7 @@ class SyncSmcpPlugins(ToolInput):
     )
     python: str | None = Field(
         default=None, max_length=4096,
-        description="Absolute path of the Python (python3*, pypy*) SMCP runs plugins with; default "
-        "sanctum-mcp's.",
+        description="Absolute path of the Python SMCP runs plugins with (default sanctum-mcp's).",
     )
 
 
@@ -165,8 +164,8 @@ class SyncSmcpPlugins(ToolInput):
 @tool("sync_smcp_plugins", title="Scan SMCP plugins", group="Plugins", role="admin", read_only=False,
       idempotent=True, open_world=True, agents=ALL_AGENTS)
 async def sync_smcp_plugins(call: Call, args: SyncSmcpPlugins) -> SyncReport:
-    """Scan SMCP's plugins folder: register each plugin its `cli.py --describe` answers for, with its
-    commands and a tool `smcp:<plugin>`. A failed describe marks it Error; a vanished one Inactive."""
+    """Scan SMCP's plugins folder and register each plugin's commands (`cli.py --describe`). A failed
+    describe marks it Error; a vanished one Inactive."""
     chosen = args.plugins_dir or os.environ.get(ENV_PLUGINS_DIR)
     if not chosen:
         raise InvalidInput(f"give plugins_dir (SMCP's plugins folder), or set ${ENV_PLUGINS_DIR} for the server.")

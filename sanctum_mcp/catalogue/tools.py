@@ -26,10 +26,7 @@ def _the_instance(args: Any) -> list[tuple[str, Any]]:
 
 ToolRef = Field(description="Name (any case) or id.")
 InstanceRef = Field(ge=1, description="Tool instance id.")
-SCHEMA_HELP = (
-    "JSON Schema (default 2020-12) of an object that every instance's config must satisfy. Values marked "
-    "\"writeOnly\": true are secrets (encrypted, masked). Patterns are RE2; $refs stay inside."
-)
+SCHEMA_HELP = "JSON Schema every instance's config must satisfy; \"writeOnly\": true marks secrets. RE2 patterns."
 
 
 class ListTools(ToolInput):
@@ -65,8 +62,7 @@ class CreateTool(ToolInput):
     name: str = Field(min_length=1, max_length=64, description="Unique, any case.")
     category: ToolCategory = Field(
         default="master",
-        description="master: instances host-wide (no agent); athena/monday/timbre: each instance an agent's; "
-        "smcp: agent optional.",
+        description="master: host-wide instances; athena/monday/timbre: an agent's; smcp: either.",
     )
     tool_type: ToolType = Field(default="utility", description="Kind of tool.")
     description: str | None = Field(default=None, max_length=2000, description="What the tool does.")
