@@ -63,7 +63,7 @@ class DeletedAgent(BaseModel):
     removed_tool_instances: list[str] = Field(default_factory=list)
     removed_scheduled_jobs: list[str] = Field(default_factory=list)
     removed_configurations: list[str] = Field(
-        default_factory=list, description="As scope:id:key."
+        default_factory=list
     )
 
 

@@ -42,13 +42,13 @@ _internal = logging.getLogger("sanctum_mcp.logs.internal")  # never copied into 
 class LogEntry(BaseModel):
     id: int
     level: LogLevel
-    source: str = Field(description="e.g. 'agent', 'job', 'server'.")
+    source: str
     source_id: str | None = None
     user_id: int | None = None
-    action: str | None = Field(default=None, description="e.g. 'agent.create', 'job.run', 'backup.restore'.")
+    action: str | None = None
     message: str
     details: dict[str, Any] | None = Field(
-        default=None, description="Audit rows: actor, before/after (secrets masked)."
+        default=None, description="Secrets masked."
     )
     created_at: str
 
@@ -69,7 +69,7 @@ class LogEntry(BaseModel):
 
 
 class LogPage(BaseModel):
-    entries: list[LogEntry] = Field(description="Newest first.")
+    entries: list[LogEntry]
     next_cursor: str | None = None
 
 

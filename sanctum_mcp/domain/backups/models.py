@@ -49,12 +49,12 @@ class Backup(BaseModel):
     status: BackupStatus
     file_path: str | None = None
     size_bytes: int | None = None
-    checksum: str | None = Field(default=None, description="SHA-256, hex.")
-    is_auto: bool = Field(description="Made by backup_schedule.")
+    checksum: str | None = Field(default=None, description="SHA-256.")
+    is_auto: bool
     expires_at: str | None = Field(default=None, description="null: kept.")
     created_at: str
     updated_at: str
-    note: str = Field(description="What it holds; secrets stay encrypted.")
+    note: str
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, folder: Path) -> Backup:
@@ -76,13 +76,13 @@ class Backup(BaseModel):
 
 
 class BackupPage(BaseModel):
-    backups: list[Backup] = Field(description="Newest first.")
+    backups: list[Backup]
     next_cursor: str | None = None
 
 
 class BackupVerification(BaseModel):
     backup: Backup
-    ok: bool = Field(description="The file matches its checksum and size.")
+    ok: bool
     actual_checksum: str | None = None
     actual_size: int | None = None
     problem: str | None = None
@@ -96,5 +96,5 @@ class DeletedBackup(BaseModel):
 class RestoreResult(BaseModel):
     restored: Backup
     safety_backup: Backup
-    kept_log_rows: int = Field(description="Newer log rows carried over.")
+    kept_log_rows: int
     message: str

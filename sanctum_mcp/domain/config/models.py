@@ -55,16 +55,16 @@ class ConfigEntry(BaseModel):
     scope: ConfigScope
     target: str = Field(description="'' at system scope.")
     target_id: int | None = None
-    value: str | None = Field(description="As text; masked if sensitive.")
+    value: str | None = Field(description="Masked if sensitive.")
     type: ConfigType
     sensitive: bool
-    has_value: bool = Field(description="false: empty (e.g. a key not set yet).")
+    has_value: bool
     category: str | None = None
     description: str | None = None
     version: int
     updated_at: str | None = None
-    default_value: str | None = Field(default=None, description="What reset_config restores.")
-    constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema.")
+    default_value: str | None = None
+    constraint: dict[str, Any] | None = None
 
 
 class ConfigLayer(BaseModel):
@@ -81,14 +81,14 @@ class ResolvedConfig(BaseModel):
     type: ConfigType
     sensitive: bool
     has_value: bool
-    scope: ConfigScope = Field(description="Where the value comes from.")
+    scope: ConfigScope
     target: str = Field(description="'' at system scope.")
     target_id: int | None = None
     version: int
     overrides: list[ConfigLayer] = Field(
-        default_factory=list, description="Lower levels that also set it."
+        default_factory=list
     )
-    explanation: str = Field(description="In words for a person.")
+    explanation: str
     category: str | None = None
     description: str | None = None
     revealed_value: str | None = Field(
@@ -128,5 +128,5 @@ class ConfigHistory(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    entries: list[HistoryEntry] = Field(description="Newest first.")
+    entries: list[HistoryEntry]
     next_cursor: str | None = None

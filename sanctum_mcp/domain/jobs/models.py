@@ -24,7 +24,7 @@ class Job(BaseModel):
     enabled: bool
     last_run: str | None = None
     next_run: str | None = Field(
-        default=None, description="null while Paused, disabled or in Error."
+        default=None, description="null when not scheduled."
     )
     last_error: str | None = None
     created_at: str
@@ -60,9 +60,9 @@ class JobPage(BaseModel):
 class JobRunPreview(BaseModel):
     cron_expression: str
     timezone: str
-    after: str = Field(description="Runs are strictly after it.")
+    after: str
     runs_utc: list[str]
-    runs_local: list[str] = Field(description="In the job's time zone.")
+    runs_local: list[str]
 
 
 class DeletedJob(BaseModel):

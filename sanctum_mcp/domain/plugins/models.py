@@ -22,14 +22,14 @@ class Plugin(BaseModel):
     type: PluginType
     version: str | None = None
     status: PluginStatus
-    error: str | None = Field(default=None, description="Why it is in Error.")
+    error: str | None = None
     is_enabled: bool
     config: dict[str, Any] = Field(
-        default_factory=dict, description="`smcp` holds what the SMCP scan found."
+        default_factory=dict
     )
     dependencies: list[PluginDependency] = Field(default_factory=list)
-    agents: list[str] = Field(default_factory=list, description="Linked agents.")
-    tools: list[str] = Field(default_factory=list, description="Linked tools.")
+    agents: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
 
@@ -42,7 +42,7 @@ class PluginSummary(BaseModel):
     status: PluginStatus
     error: str | None = None
     is_enabled: bool
-    commands: list[str] = Field(default_factory=list, description="Its SMCP commands.")
+    commands: list[str] = Field(default_factory=list)
     dependencies: list[PluginDependency] = Field(default_factory=list)
     agents: list[str] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list)
@@ -55,56 +55,57 @@ class PluginPage(BaseModel):
 
 
 class DependencyNode(BaseModel):
-    """A dependency, with its own (recursive)."""
+    # One dependency in a plugin's dependency tree, with its own (recursive). A comment: the field
+    # names say it, and a docstring would be published in the output schema.
 
     name: str
-    version_spec: str | None = Field(default=None, description="What the parent accepts.")
+    version_spec: str | None = None
     registered: bool
-    version: str | None = Field(default=None, description="Registered version.")
+    version: str | None = None
     enabled: bool = False
     status: PluginStatus | None = None
-    satisfied: bool = Field(description="Registered and within version_spec.")
-    cycle: bool = Field(default=False, description="Repeats an ancestor (not expanded).")
+    satisfied: bool
+    cycle: bool = Field(default=False, description="Not expanded.")
     dependencies: list[DependencyNode] = Field(default_factory=list)
 
 
 class DependentNode(BaseModel):
-    """A plugin depending on its parent, with its own dependents (recursive)."""
+    """A plugin depending on its parent (recursive)."""
 
     name: str
     version: str | None = None
-    version_spec: str | None = Field(default=None, description="What it accepts of the parent.")
+    version_spec: str | None = None
     enabled: bool
     status: PluginStatus
-    satisfied: bool = Field(description="The parent is within version_spec.")
+    satisfied: bool
     cycle: bool = False
     dependents: list[DependentNode] = Field(default_factory=list)
 
 
 class PluginDetail(Plugin):
     dependency_tree: list[DependencyNode] = Field(
-        default_factory=list, description="Its dependencies, recursively."
+        default_factory=list
     )
-    dependents: list[DependentNode] = Field(default_factory=list, description="Plugins needing it, recursively.")
+    dependents: list[DependentNode] = Field(default_factory=list)
 
 
 class RegisterResult(BaseModel):
     outcome: Literal["registered", "upgraded", "unchanged"]
     plugin: Plugin
-    previous_version: str | None = Field(default=None, description="Before an upgrade.")
+    previous_version: str | None = None
 
 
 class PluginChange(BaseModel):
     plugin: Plugin
-    changed: bool = Field(description="false: it already was.")
-    also_enabled: list[str] = Field(default_factory=list, description="Dependencies enabled first (chain=true).")
-    also_disabled: list[str] = Field(default_factory=list, description="Dependents disabled first (cascade=true).")
+    changed: bool
+    also_enabled: list[str] = Field(default_factory=list)
+    also_disabled: list[str] = Field(default_factory=list)
 
 
 class LinkResult(BaseModel):
     plugin: Plugin
-    changed: list[str] = Field(default_factory=list, description="As 'agent:NAME' or 'tool:NAME'.")
-    unchanged: list[str] = Field(default_factory=list, description="Already as asked.")
+    changed: list[str] = Field(default_factory=list, description="'agent:NAME' or 'tool:NAME'.")
+    unchanged: list[str] = Field(default_factory=list)
 
 
 class DeletedPlugin(BaseModel):

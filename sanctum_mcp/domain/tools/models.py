@@ -64,7 +64,7 @@ class ToolInstance(BaseModel):
     tool: str
     tool_id: int
     tool_enabled: bool = Field(description="A disabled tool's instances do not run.")
-    agent: str | None = Field(default=None, description="null for a host-wide one.")
+    agent: str | None = None
     agent_id: int | None = None
     name: str
     config: dict[str, Any] = Field(default_factory=dict, description="Secrets masked.")

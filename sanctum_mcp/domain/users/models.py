@@ -11,7 +11,8 @@ from sanctum_mcp.domain.shared.identity import Caller, Permissions, Role
 
 
 class PermissionSet(BaseModel):
-    """Narrows a user below their role. Omit a key for no limit on it."""
+    # Narrows a user below their role; a key left out sets no limit. (A comment, not a docstring:
+    # a docstring would be published in every output schema that holds a user.)
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,7 +33,7 @@ class ApiTokenInfo(BaseModel):
     created_at: str
     last_used_at: str | None = None
     revoked_at: str | None = None
-    active: bool = Field(description="False once revoked.")
+    active: bool
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ApiTokenInfo:
@@ -79,7 +80,7 @@ class NewToken(BaseModel):
     username: str
     name: str | None = None
     created_at: str
-    usage: str = Field(description="How to use it.")
+    usage: str
 
 
 class DeactivatedUser(BaseModel):
