@@ -354,3 +354,19 @@ def test_the_schema_comparison_can_fail():
     assert not _disagreements(spec.output_schema, original, [document])
     looser = json.loads(json.dumps(spec.output_schema).replace('"registered", ', ""))
     assert _disagreements(looser, original, [document])
+
+
+async def test_string_length_limits_are_enforced_though_not_published(modern_client, db_path):
+    """Length limits are left out of the listing (catalogue/base.py portable_schema) and still hold:
+    an over-long value is refused, naming the field and the limit, and nothing is written."""
+    from support import call_error, snapshot
+
+    listed = {t.name: t for t in (await modern_client.list_tools()).tools}
+    name = listed["create_agent"].input_schema["properties"]["name"]
+    assert "maxLength" not in name and "minLength" not in name
+    before = snapshot(db_path)
+    error = await call_error(modern_client, "create_agent", {"name": "A" * 65})
+    assert "name" in error and "at most 64 characters" in error, error
+    error = await call_error(modern_client, "create_agent", {"name": ""})
+    assert "name" in error and "at least 1 character" in error, error
+    assert snapshot(db_path) == before

@@ -368,12 +368,20 @@ def describe_validation_error(tool_name: str, exc: ValidationError) -> str:
     return f"invalid arguments for {tool_name}: " + "; ".join(problems)
 
 
+_INPUT_DROPPED = ("title", "$defs", "minLength", "maxLength")
+
+
 def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite pydantic's JSON Schema into the shape strict MCP clients (Letta) accept.
 
     Letta refuses a property without a `type`; pydantic renders `str | None = None` as
     `anyOf: [{type: string}, {type: null}]`. An optional argument is expressed by leaving it out
     of `required`, so the null branch is dropped, `$ref`s are inlined and titles removed.
+
+    String length limits (`minLength`, `maxLength`) are left out of what is published: they guard
+    the server against oversized input and never shape a correct call, yet every model reads them
+    in every listing (issue 16's context budget). The input model still enforces them, and a value
+    past one is refused with a message naming the field and the limit. Numeric ranges stay.
     """
     defs = schema.get("$defs", {})
 
@@ -383,7 +391,7 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 target = resolve(defs[node["$ref"].split("/")[-1]])
                 rest = {k: resolve(v) for k, v in node.items() if k != "$ref"}
                 return {**target, **rest}
-            node = {k: resolve(v) for k, v in node.items() if k not in ("title", "$defs")}
+            node = {k: resolve(v) for k, v in node.items() if k not in _INPUT_DROPPED}
             for union in ("anyOf", "oneOf"):
                 options = node.get(union)
                 if options:
