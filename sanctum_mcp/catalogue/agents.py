@@ -9,19 +9,19 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
 from sanctum_mcp.domain.agents import Agent, AgentPage, AgentStatus, DeletedAgent
 
-AgentRef = Field(description="Name (any case) or id.")
+AgentRef = Field(description="Name or id.")
 
 
 class ListAgents(ToolInput):
     status: AgentStatus | None = Field(default=None, description="Only this status.")
     active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_agents", title="List agents", group="Agents", role="viewer", read_only=True, idempotent=True)
 async def list_agents(call: Call, args: ListAgents) -> AgentPage:
-    """List the registered agents (Athena, Monday, Timbre, ...) by name."""
+    """List the registered agents, by name."""
     return await call.registry.agents.list(status=args.status, is_active=args.active, cursor=args.cursor, limit=args.limit)
 
 
@@ -32,7 +32,7 @@ class GetAgent(ToolInput):
 @tool("get_agent", title="Get an agent", group="Agents", role="viewer", read_only=True, idempotent=True,
       agents=("agent",))
 async def get_agent(call: Call, args: GetAgent) -> Agent:
-    """Show one agent with its status, Letta id and JSON settings."""
+    """Show one agent with its status, Letta id and settings."""
     return await call.registry.agents.get(args.agent)
 
 
@@ -47,7 +47,7 @@ class CreateAgent(ToolInput):
 
 @tool("create_agent", title="Create an agent", group="Agents", role="user", read_only=False, agents=("name",))
 async def create_agent(call: Call, args: CreateAgent) -> Agent:
-    """Register a new agent (names are unique, ignoring case)."""
+    """Register a new agent; names are unique, ignoring case."""
     values = {
         "name": args.name,
         "description": args.description,
@@ -111,5 +111,5 @@ class DeleteAgent(ToolInput):
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
       agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
-    """Delete an agent. Refused, naming them, while tool instances or jobs use it, unless cascade=true."""
+    """Delete an agent; refused while instances or jobs use it, unless cascade=true."""
     return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade)

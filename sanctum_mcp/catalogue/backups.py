@@ -34,8 +34,7 @@ class CreateBackup(ToolInput):
 
 @tool("create_backup", title="Create a backup", group="Backups", role="user", read_only=False)
 async def create_backup(call: Call, args: CreateBackup) -> Backup:
-    """Back up the registry beside its database, with a checksum; secrets stay encrypted. Take a full
-    backup before a risky change."""
+    """Back up the registry (secrets stay encrypted); take a full one before a risky change."""
     return await call.registry.backups.create(
         call.caller, type=args.type, name=args.name, description=args.description, expires_at=args.expires_at,
         progress=call.report,
@@ -45,7 +44,7 @@ async def create_backup(call: Call, args: CreateBackup) -> Backup:
 class ListBackups(ToolInput):
     type: BackupType | None = Field(default=None, description="Only this type.")
     status: BackupStatus | None = Field(default=None, description="Only this status.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
@@ -61,7 +60,7 @@ class BackupOnly(ToolInput):
 
 @tool("verify_backup", title="Verify a backup", group="Backups", role="user", read_only=True, idempotent=True)
 async def verify_backup(call: Call, args: BackupOnly) -> BackupVerification:
-    """Check a backup file against its recorded checksum and size; ok=false: do not restore it."""
+    """Check a backup file against its checksum; ok=false: do not restore it."""
     return await call.registry.backups.verify(args.backup_id)
 
 
@@ -82,6 +81,6 @@ class RestoreBackup(ToolInput):
 @tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True,
       agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
-    """Replace the registry's content with a full backup, atomically, after a safety backup. Kept as
-    now: backups, users, tokens and newer log rows."""
+    """Replace the registry with a full backup, atomically, after a safety backup. Backups, users,
+    tokens and newer log rows are kept."""
     return await call.registry.backups.restore(call.caller, args.backup_id, confirm=args.confirm, progress=call.report)

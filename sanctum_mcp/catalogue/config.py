@@ -49,15 +49,15 @@ Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
 KEY = Field(min_length=1, max_length=128, description="e.g. 'smcp_port'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
-SCOPE = Field(default="system", description="The level the setting is stored at.")
+SCOPE = Field(default="system", description="Where it is stored.")
 TARGET = Field(
     default=None,
-    description="Agent, tool or user (name or id), or instance id; none at system scope.",
+    description="Name or id (instance: id); omit at system scope.",
 )
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you read (0: must not exist).",
+    description="Check-and-set: the version you read (0: new).",
 )
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
@@ -85,7 +85,7 @@ class GetConfig(ToolInput):
     owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
-    """A setting's effective value and its source: instance -> tool -> agent -> system (a user's
+    """A setting's effective value and source: instance > tool > agent > system (a user's
     preferences first). Secrets are masked."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
@@ -131,8 +131,8 @@ class SetConfig(ToolInput):
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
-    """Set a setting at one scope, checked against the key's type and constraint. Secrets need the
-    admin role. rollback_config undoes it."""
+    """Set a setting at one scope, checked against its type and constraint. Secrets need the
+    admin role."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
@@ -145,15 +145,14 @@ class ListConfig(ToolInput):
     scope: ConfigScope | None = Field(default=None, description="Only this scope.")
     target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
     prefix: str | None = Field(default=None, max_length=128, description="Only keys starting with this.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=100, ge=1, le=500, description="Page size.")
 
 
 @tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
       owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
-    """List settings as stored (not resolved): system first, then agent, instance, tool and user
-    overrides. Secrets are masked."""
+    """List settings as stored (not resolved), system first. Secrets are masked."""
     return await call.registry.config.list(
         category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
         limit=args.limit,
@@ -178,8 +177,8 @@ class DeleteConfig(ToolInput):
     owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
-    """Delete a setting at one scope so that lower levels apply again (rollback_config brings it
-    back). For a seeded system default use reset_config."""
+    """Delete a setting at one scope so that lower levels apply again (reset_config for a system
+    default)."""
     return await call.registry.config.delete(
         call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
     )
@@ -193,8 +192,7 @@ class ResetConfig(ToolInput):
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
-    """Restore a seeded system setting (e.g. flask_port) to its default, as a new version. Overrides
-    at other scopes stay."""
+    """Restore a seeded system setting to its default, as a new version."""
     return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version)
 
 
@@ -202,14 +200,14 @@ class ConfigHistoryInput(ToolInput):
     key: str = KEY
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
       idempotent=True, owned=_agent_target)
 async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
-    """A setting's versions at one scope, newest first: value (secrets masked), change, who and when."""
+    """A setting's versions at one scope, newest first (secrets masked)."""
     return await call.registry.config.history(
         args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit
     )
@@ -226,8 +224,7 @@ class RollbackConfig(ToolInput):
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
       idempotent=True, extra_role=lambda args: role_for_key(args.key), owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
-    """Restore a setting's value from an earlier version (see config_history), as a new version.
-    Works after a delete too."""
+    """Restore a setting's value from an earlier version, as a new version (also after a delete)."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version,

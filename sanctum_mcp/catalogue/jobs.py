@@ -9,16 +9,16 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
 from sanctum_mcp.domain.jobs.models import DeletedJob, Job, JobPage, JobRunPreview, JobStatus
 
-JobRef = Field(description="Name (any case) or id.")
+JobRef = Field(description="Name or id.")
 CRON_HELP = "Cron, e.g. '0 3 * * *' or @daily."
-TZ_HELP = "IANA time zone, e.g. 'Europe/Paris' (default UTC)."
+TZ_HELP = "IANA zone (default UTC)."
 
 
 class ListJobs(ToolInput):
     agent: str | None = Field(default=None, description="Only this agent's (name or id), also via their instance.")
     status: JobStatus | None = Field(default=None, description="Only this status.")
     due_before: str | None = Field(default=None, description="Only jobs next due by this ISO-8601 time.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
@@ -37,7 +37,7 @@ def _new_job(args: Any) -> list[tuple[str, Any]]:
 @tool("list_jobs", title="List scheduled jobs", group="Jobs", role="viewer", read_only=True, idempotent=True,
       agents=("agent",))
 async def list_jobs(call: Call, args: ListJobs) -> JobPage:
-    """List scheduled jobs by name with their schedule, status and last and next run (UTC)."""
+    """List scheduled jobs by name, with status and next run."""
     return await call.registry.jobs.list(agent=args.agent, status=args.status, due_before=args.due_before,
                                          cursor=args.cursor, limit=args.limit)
 
@@ -58,7 +58,7 @@ class CreateJob(ToolInput):
     cron_expression: str = Field(min_length=1, max_length=200, description=CRON_HELP)
     tool_instance: str | None = Field(
         default=None,
-        description="Tool instance to run (id or name); an SMCP one runs its config's command.",
+        description="Id or name; an SMCP one runs its config's command.",
     )
     agent: str | None = Field(default=None, description="Agent it is for (name or id).")
     description: str | None = Field(default=None, max_length=2000, description="What the job is for.")
@@ -69,7 +69,7 @@ class CreateJob(ToolInput):
 @tool("create_job", title="Create a scheduled job", group="Jobs", role="user", read_only=False, agents=("agent",),
       owned=_new_job)
 async def create_job(call: Call, args: CreateJob) -> Job:
-    """Schedule a job for a tool_instance and/or an agent (preview_job_runs checks the times first)."""
+    """Schedule a job for a tool_instance and/or an agent."""
     values = args.model_dump(exclude_none=True)
     return await call.registry.jobs.create(call.caller, values)
 
@@ -129,6 +129,6 @@ class PreviewJobRuns(ToolInput):
 @tool("preview_job_runs", title="Preview a schedule", group="Jobs", role="viewer", read_only=True, idempotent=True,
       owned=_the_job)
 async def preview_job_runs(call: Call, args: PreviewJobRuns) -> JobRunPreview:
-    """List the next run times of a cron expression or a job, in UTC and local time."""
+    """List the next run times of a cron expression or job, in UTC and local time."""
     return await call.registry.jobs.preview(cron_expression=args.cron_expression, job=args.job,
                                             timezone=args.timezone, count=args.count, after=args.after)

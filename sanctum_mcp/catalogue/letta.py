@@ -19,7 +19,7 @@ class ListLettaServers(ToolInput):
 @tool("list_letta_servers", title="List Letta connections", group="Letta", role="viewer", read_only=True,
       idempotent=True)
 async def list_letta_servers(call: Call, args: ListLettaServers) -> LettaServerList:
-    """List the Letta connections (secrets masked) and whether LETTA_* variables override them."""
+    """List the Letta connections (secrets masked) and any LETTA_* override."""
     return await call.registry.letta.list()
 
 
@@ -36,7 +36,7 @@ class AddLettaServer(ToolInput):
 @tool("add_letta_server", title="Add a Letta connection", group="Letta", role="admin", read_only=False,
       secrets=("password", "token"))
 async def add_letta_server(call: Call, args: AddLettaServer) -> LettaServer:
-    """Add a Letta connection (secrets encrypted, shown masked); check it with letta_status."""
+    """Add a Letta connection; its secrets are stored encrypted."""
     return await call.registry.letta.add(call.caller, address=args.address, port=args.port, scheme=args.scheme,
                                          password=args.password, token=args.token, timeout=args.timeout,
                                          activate=args.activate)
@@ -90,8 +90,8 @@ class LettaStatusInput(ToolInput):
 @tool("letta_status", title="Check the Letta server", group="Letta", role="viewer", read_only=True,
       idempotent=True, open_world=True)
 async def letta_status(call: Call, args: LettaStatusInput) -> LettaStatus:
-    """Probe the Letta server: reachable, version, credentials, agent count, and whether Letta has this
-    registry as an MCP server. A failure is a status with what to do, not an error."""
+    """Probe the Letta server (reachable, version, credentials, agents) and whether it lists this
+    registry as an MCP server. A failure is a status, not an error."""
     return await call.registry.letta.status(args.server)
 
 
@@ -103,6 +103,5 @@ class SyncLettaAgents(ToolInput):
 @tool("sync_letta_agents", title="Import agents from Letta", group="Letta", role="user", read_only=False,
       idempotent=True, open_world=True, agents=ALL_AGENTS)
 async def sync_letta_agents(call: Call, args: SyncLettaAgents) -> LettaSync:
-    """Import Letta's agents: new ones are added, same-named ones linked, renamed ones follow Letta.
-    Never deletes."""
+    """Import Letta's agents: add new ones, link same-named ones, follow renames. Never deletes."""
     return await call.registry.letta.sync_agents(call.caller, server_id=args.server, dry_run=args.dry_run)

@@ -17,14 +17,13 @@ class QueryLogs(ToolInput):
     since: str | None = Field(default=None, description="ISO-8601 time, inclusive.")
     until: str | None = Field(default=None, description="ISO-8601 time, exclusive.")
     text: str | None = Field(default=None, max_length=200, description="In the message or action, any case.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("query_logs", title="Query the logs and audit trail", group="Logs", role="viewer", read_only=True, idempotent=True)
 async def query_logs(call: Call, args: QueryLogs) -> LogPage:
-    """Read the log, newest first: the audit trail (who changed what, before/after, secrets masked),
-    job runs, backups, agents' notes and server warnings."""
+    """Read the log and audit trail (who changed what, before/after), newest first."""
     return await call.registry.logs.query(
         level=args.level, source=args.source, source_id=args.source_id, since=args.since, until=args.until,
         text=args.text, cursor=args.cursor, limit=args.limit,
@@ -39,5 +38,5 @@ class LogEvent(ToolInput):
 
 @tool("log_event", title="Write a note to the log", group="Logs", role="user", read_only=False)
 async def log_event(call: Call, args: LogEvent) -> LogEntry:
-    """Leave a note in the log (source 'agent'), e.g. what you changed and why."""
+    """Leave a note in the log, e.g. what you changed and why."""
     return await call.registry.logs.log_event(call.caller, level=args.level, message=args.message, details=args.details)

@@ -22,7 +22,7 @@ from sanctum_mcp.domain.plugins.models import (
 from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.domain.smcp.models import SyncReport
 
-PluginRef = Field(description="Name (any case) or id.")
+PluginRef = Field(description="Name or id.")
 ENV_PLUGINS_DIR = "MCP_PLUGINS_DIR"  # SMCP's own variable for its plugins folder
 
 
@@ -30,13 +30,13 @@ class ListPlugins(ToolInput):
     type: PluginType | None = Field(default=None, description="Only this type.")
     status: PluginStatus | None = Field(default=None, description="Only this status.")
     enabled: bool | None = Field(default=None, description="Only enabled (true) or disabled (false) ones.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_plugins", title="List plugins", group="Plugins", role="viewer", read_only=True, idempotent=True)
 async def list_plugins(call: Call, args: ListPlugins) -> PluginPage:
-    """List registered plugins by name, with status, SMCP commands, dependencies and links."""
+    """List plugins by name, with status, commands, dependencies and links."""
     return await call.registry.plugins.list(
         type=args.type, status=args.status, is_enabled=args.enabled, cursor=args.cursor, limit=args.limit
     )
@@ -67,7 +67,7 @@ class RegisterPlugin(ToolInput):
     )
     dependencies: list[str] | None = Field(
         default=None,
-        description="Registered plugins it needs, as pip writes them, e.g. 'core>=1.2,<2'.",
+        description="Registered plugins it needs, e.g. 'core>=1.2,<2'.",
     )
     agents: list[str] | None = Field(default=None, description="Agents to link (names or ids).")
     tools: list[str] | None = Field(default=None, description="Tools to link (names or ids).")
@@ -77,8 +77,8 @@ class RegisterPlugin(ToolInput):
 @tool("register_plugin", title="Register a plugin", group="Plugins", role="admin", read_only=False, idempotent=True,
       agents=("agents",))
 async def register_plugin(call: Call, args: RegisterPlugin) -> RegisterResult:
-    """Register a plugin or upgrade it to a newer version (links are kept). Refused for an older
-    version, an unmet or cyclic dependency, or an upgrade that breaks a dependent."""
+    """Register a plugin or upgrade it (links kept). Refused for an older version, unmet or
+    cyclic dependencies, or a broken dependent."""
     return await call.registry.plugins.register(
         call.caller, name=args.name, type=args.type, version=args.version, config=args.config,
         dependencies=args.dependencies or [], agents=args.agents or [], tools=args.tools or [], enabled=args.enabled,
@@ -91,7 +91,7 @@ class UnregisterPlugin(ToolInput):
 
 @tool("unregister_plugin", title="Unregister a plugin", group="Plugins", role="admin", read_only=False, destructive=True)
 async def unregister_plugin(call: Call, args: UnregisterPlugin) -> DeletedPlugin:
-    """Remove a plugin and its links. Refused while another plugin depends on it."""
+    """Remove a plugin and its links; refused while another depends on it."""
     return await call.registry.plugins.unregister(call.caller, args.plugin)
 
 
@@ -105,8 +105,8 @@ class EnablePlugin(ToolInput):
 
 @tool("enable_plugin", title="Enable a plugin", group="Plugins", role="user", read_only=False, idempotent=True)
 async def enable_plugin(call: Call, args: EnablePlugin) -> PluginChange:
-    """Enable a plugin (Active, unless in Error until a scan or upgrade clears it). Refused while a
-    dependency is disabled (unless chain=true), missing or the wrong version."""
+    """Enable a plugin; refused while a dependency is missing, the wrong version, or disabled
+    (unless chain=true)."""
     return await call.registry.plugins.enable(call.caller, args.plugin, chain=args.chain)
 
 
@@ -120,7 +120,7 @@ class DisablePlugin(ToolInput):
 
 @tool("disable_plugin", title="Disable a plugin", group="Plugins", role="user", read_only=False, idempotent=True)
 async def disable_plugin(call: Call, args: DisablePlugin) -> PluginChange:
-    """Disable a plugin (Inactive). Refused while an enabled plugin depends on it, unless cascade=true."""
+    """Disable a plugin; refused while an enabled plugin depends on it, unless cascade=true."""
     return await call.registry.plugins.disable(call.caller, args.plugin, cascade=args.cascade)
 
 
@@ -164,8 +164,8 @@ class SyncSmcpPlugins(ToolInput):
 @tool("sync_smcp_plugins", title="Scan SMCP plugins", group="Plugins", role="admin", read_only=False,
       idempotent=True, open_world=True, agents=ALL_AGENTS)
 async def sync_smcp_plugins(call: Call, args: SyncSmcpPlugins) -> SyncReport:
-    """Scan SMCP's plugins folder and register each plugin's commands (`cli.py --describe`). A failed
-    describe marks it Error; a vanished one Inactive."""
+    """Register each plugin in SMCP's plugins folder from its `cli.py --describe`; a failure
+    marks it Error, a vanished one Inactive."""
     chosen = args.plugins_dir or os.environ.get(ENV_PLUGINS_DIR)
     if not chosen:
         raise InvalidInput(f"give plugins_dir (SMCP's plugins folder), or set ${ENV_PLUGINS_DIR} for the server.")

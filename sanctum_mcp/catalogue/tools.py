@@ -24,9 +24,9 @@ def _the_instance(args: Any) -> list[tuple[str, Any]]:
     return [("instance", args.instance)]
 
 
-ToolRef = Field(description="Name (any case) or id.")
+ToolRef = Field(description="Name or id.")
 InstanceRef = Field(ge=1, description="Tool instance id.")
-SCHEMA_HELP = "JSON Schema every instance's config must satisfy; \"writeOnly\": true marks secrets. RE2 patterns."
+SCHEMA_HELP = "JSON Schema of every instance's config; \"writeOnly\": true marks secrets."
 
 
 class ListTools(ToolInput):
@@ -34,14 +34,13 @@ class ListTools(ToolInput):
     tool_type: ToolType | None = Field(default=None, description="Only this type.")
     enabled: bool | None = Field(default=None, description="Only enabled (true) or disabled (false) ones.")
     status: ToolStatus | None = Field(default=None, description="Only this status.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_tools", title="List tools", group="Tools", role="viewer", read_only=True, idempotent=True)
 async def list_tools(call: Call, args: ListTools) -> ToolPage:
-    """List the tool catalog by name. Categories: master (host-wide), athena/monday/timbre (one
-    agent's), smcp (an SMCP plugin's commands)."""
+    """List the tool catalog, by name."""
     return await call.registry.tools.list_tools(
         category=args.category, tool_type=args.tool_type, is_enabled=args.enabled, status=args.status,
         cursor=args.cursor, limit=args.limit,
@@ -74,7 +73,7 @@ class CreateTool(ToolInput):
 
 @tool("create_tool", title="Create a tool", group="Tools", role="user", read_only=False)
 async def create_tool(call: Call, args: CreateTool) -> Tool:
-    """Add a tool to the catalog (names are unique, ignoring case)."""
+    """Add a tool to the catalog; names are unique, ignoring case."""
     values = {
         "name": args.name, "category": args.category, "tool_type": args.tool_type,
         "description": args.description, "emoji": args.emoji, "status": args.status,
@@ -93,14 +92,14 @@ class UpdateTool(ToolInput):
     status: ToolStatus | None = Field(default=None, description="New status.")
     enabled: bool | None = Field(default=None, description="Enable or disable.")
     config_schema: dict[str, Any] | None = Field(
-        default=None, description="Replaces the JSON Schema ({} = any object); existing configs must satisfy it.",
+        default=None, description="Replaces it ({} = any object); existing configs must satisfy it.",
     )
 
 
 @tool("update_tool", title="Update a tool", group="Tools", role="user", read_only=False, idempotent=True)
 async def update_tool(call: Call, args: UpdateTool) -> Tool:
-    """Change a tool's fields; those left out stay. While instances hold secrets, only an admin may
-    change config_schema."""
+    """Change a tool's fields; those left out stay. While instances hold secrets, only an admin
+    may change config_schema."""
     changes = {
         column: value
         for column, value in (
@@ -123,8 +122,7 @@ class DeleteTool(ToolInput):
 
 @tool("delete_tool", title="Delete a tool", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
-    """Delete a tool and its plugin links. Refused, naming them, while it has instances, unless
-    cascade=true."""
+    """Delete a tool; refused while it has instances, unless cascade=true."""
     return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade)
 
 
@@ -132,15 +130,14 @@ class ListToolInstances(ToolInput):
     agent: str | None = Field(default=None, description="Only this agent's (name or id).")
     tool: str | None = Field(default=None, description="Only this tool's (name or id).")
     active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_tool_instances", title="List tool instances", group="Tools", role="viewer", read_only=True, idempotent=True,
       agents=("agent",))
 async def list_tool_instances(call: Call, args: ListToolInstances) -> ToolInstancePage:
-    """List tool instances (a tool configured for an agent, or host-wide), oldest first. Secrets are
-    masked."""
+    """List tool instances, oldest first (secrets masked)."""
     return await call.registry.tools.list_instances(
         agent=args.agent, tool=args.tool, is_active=args.active, cursor=args.cursor, limit=args.limit,
     )
@@ -210,5 +207,5 @@ class DeleteToolInstance(ToolInput):
 @tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True,
       owned=_the_instance)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
-    """Delete a tool instance. Refused, naming them, while jobs run it, unless cascade=true."""
+    """Delete a tool instance; refused while jobs run it, unless cascade=true."""
     return await call.registry.tools.delete_instance(call.caller, args.instance, cascade=args.cascade)

@@ -9,7 +9,7 @@ from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.domain.shared.identity import Role
 from sanctum_mcp.domain.users.models import DeactivatedUser, NewToken, PermissionSet, RevokedToken, User, UserPage
 
-UserRef = Field(description="Name (any case) or id.")
+UserRef = Field(description="Name or id.")
 PermissionsField = Field(
     default=None, description="Narrowing below the role.",
 )
@@ -26,13 +26,13 @@ def _check_tool_names(permissions: PermissionSet | None) -> None:
 
 class ListUsers(ToolInput):
     active: bool | None = Field(default=None, description="Only active (true) or deactivated (false) ones.")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_users", title="List users", group="Users", role="admin", read_only=True, idempotent=True)
 async def list_users(call: Call, args: ListUsers) -> UserPage:
-    """List users by name with role, permissions and API tokens (never the token text)."""
+    """List users with role, permissions and API tokens (never their text)."""
     return await call.registry.users.list(is_active=args.active, cursor=args.cursor, limit=args.limit)
 
 
@@ -88,7 +88,7 @@ class DeactivateUser(ToolInput):
 @tool("deactivate_user", title="Deactivate a user", group="Users", role="admin", read_only=False, destructive=True,
       agents=USERS_REACH_EVERY_AGENT)
 async def deactivate_user(call: Call, args: DeactivateUser) -> DeactivatedUser:
-    """Deactivate a user and revoke all their API tokens for good (not the last active admin)."""
+    """Deactivate a user and revoke their tokens (not the last active admin)."""
     return await call.registry.users.deactivate(call.caller, args.user)
 
 
@@ -100,7 +100,7 @@ class CreateApiToken(ToolInput):
 @tool("create_api_token", title="Create an API token", group="Users", role="admin", read_only=False,
       agents=USERS_REACH_EVERY_AGENT, secrets=SECRET_RESULT)
 async def create_api_token(call: Call, args: CreateApiToken) -> NewToken:
-    """Create a bearer token for a user's HTTP access. Its text is in this result only, never again."""
+    """Create a bearer token for a user; its text is shown in this result only."""
     return await call.registry.users.create_token(call.caller, args.user, args.name)
 
 

@@ -51,7 +51,7 @@ class Backup(BaseModel):
     size_bytes: int | None = None
     checksum: str | None = Field(default=None, description="SHA-256.")
     is_auto: bool
-    expires_at: str | None = Field(default=None, description="null: kept.")
+    expires_at: str | None = None
     created_at: str
     updated_at: str
     note: str

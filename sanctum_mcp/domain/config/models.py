@@ -53,7 +53,7 @@ def plaintext(stored: str | None, box: SecretBox) -> str | None:
 class ConfigEntry(BaseModel):
     key: str
     scope: ConfigScope
-    target: str = Field(description="'' at system scope.")
+    target: str
     target_id: int | None = None
     value: str | None = Field(description="Masked if sensitive.")
     type: ConfigType
@@ -82,7 +82,7 @@ class ResolvedConfig(BaseModel):
     sensitive: bool
     has_value: bool
     scope: ConfigScope
-    target: str = Field(description="'' at system scope.")
+    target: str
     target_id: int | None = None
     version: int
     overrides: list[ConfigLayer] = Field(
@@ -106,10 +106,10 @@ class ConfigChange(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    change: ChangeKind = Field(description="'unchanged': it already had this value.")
-    version: int = Field(description="Pass as expected_version next time.")
-    previous_version: int = Field(description="0: it did not exist.")
-    entry: ConfigEntry | None = Field(default=None, description="null after a delete.")
+    change: ChangeKind
+    version: int
+    previous_version: int
+    entry: ConfigEntry | None = None
     message: str
 
 

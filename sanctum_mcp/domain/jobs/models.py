@@ -23,9 +23,7 @@ class Job(BaseModel):
     status: JobStatus
     enabled: bool
     last_run: str | None = None
-    next_run: str | None = Field(
-        default=None, description="null when not scheduled."
-    )
+    next_run: str | None = None
     last_error: str | None = None
     created_at: str
     updated_at: str

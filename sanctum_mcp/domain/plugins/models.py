@@ -13,7 +13,7 @@ PluginStatus = Literal["Active", "Inactive", "Error"]
 
 class PluginDependency(BaseModel):
     name: str
-    version_spec: str | None = Field(default=None, description="e.g. '>=1.2,<2'; null: any.")
+    version_spec: str | None = None
 
 
 class Plugin(BaseModel):

@@ -24,9 +24,7 @@ class Tool(BaseModel):
     category: str
     status: ToolStatus
     tool_type: str
-    config_schema: dict[str, Any] | None = Field(
-        default=None, description="null: any object."
-    )
+    config_schema: dict[str, Any] | None = None
     is_enabled: bool
     created_at: str
     updated_at: str
