@@ -21,8 +21,8 @@ BackupId = Field(ge=1, description="From list_backups.")
 class CreateBackup(ToolInput):
     type: BackupType = Field(
         default="full",
-        description="full: the database (restorable); config_only: configuration as JSON; incremental: "
-        "history and audit since the last backup.",
+        description="full (the database, restorable), config_only, or incremental (history and audit since "
+        "the last).",
     )
     name: str | None = Field(
         default=None, max_length=100,

@@ -422,7 +422,7 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
 # pre_parse_json), the CLI and the SMCP plugin (json_kind) decode the text into the object the
 # input model validates.
 JSON_TEXT = "application/json"
-JSON_TEXT_NOTE = " A JSON object as text."
+JSON_TEXT_NOTE = " JSON object as text."
 
 
 def as_json_text(prop: dict[str, Any]) -> dict[str, Any]:

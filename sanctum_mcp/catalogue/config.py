@@ -85,8 +85,8 @@ class GetConfig(ToolInput):
     owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
-    """A setting's effective value and source: instance > tool > agent > system (a user's
-    preferences first). Secrets are masked."""
+    """A setting's effective value and its source (instance > tool > agent > system; a user's
+    preferences first)."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
         reveal=args.reveal,
@@ -103,7 +103,7 @@ class SetConfig(ToolInput):
     target: Ref | None = TARGET
     type: ConfigType | None = Field(
         default=None,
-        description="For a new key (default string); an existing key keeps its type.",
+        description="A new key's type (default string).",
     )
     description: str | None = Field(default=None, max_length=2000, description="What the setting is for.")
     category: str | None = Field(
@@ -113,7 +113,7 @@ class SetConfig(ToolInput):
     )
     sensitive: bool | None = Field(
         default=None,
-        description="true: a secret (encrypted, masked, admin only; for good).",
+        description="true: a secret (encrypted, masked, admin only).",
     )
     expected_version: Expected = EXPECTED
 
@@ -131,8 +131,7 @@ class SetConfig(ToolInput):
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
-    """Set a setting at one scope, checked against its type and constraint. Secrets need the
-    admin role."""
+    """Set a setting at one scope, checked against its type and constraint. Secrets need admin."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
@@ -152,7 +151,7 @@ class ListConfig(ToolInput):
 @tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
       owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
-    """List settings as stored (not resolved), system first. Secrets are masked."""
+    """List settings as stored (not resolved), system settings first."""
     return await call.registry.config.list(
         category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
         limit=args.limit,
@@ -177,8 +176,7 @@ class DeleteConfig(ToolInput):
     owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
-    """Delete a setting at one scope so that lower levels apply again (reset_config for a system
-    default)."""
+    """Delete a setting at one scope so that lower levels apply again."""
     return await call.registry.config.delete(
         call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
     )
@@ -189,7 +187,7 @@ class ResetConfig(ToolInput):
     expected_version: Expected = EXPECTED
 
 
-@tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
+@tool("reset_config", title="Reset a setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
     """Restore a seeded system setting to its default, as a new version."""
@@ -224,7 +222,7 @@ class RollbackConfig(ToolInput):
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
       idempotent=True, extra_role=lambda args: role_for_key(args.key), owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
-    """Restore a setting's value from an earlier version, as a new version (also after a delete)."""
+    """Restore a setting's earlier version, as a new version (also after a delete)."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version,

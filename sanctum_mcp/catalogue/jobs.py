@@ -129,6 +129,6 @@ class PreviewJobRuns(ToolInput):
 @tool("preview_job_runs", title="Preview a schedule", group="Jobs", role="viewer", read_only=True, idempotent=True,
       owned=_the_job)
 async def preview_job_runs(call: Call, args: PreviewJobRuns) -> JobRunPreview:
-    """List the next run times of a cron expression or job, in UTC and local time."""
+    """The next run times of a cron expression or job, in UTC and local time."""
     return await call.registry.jobs.preview(cron_expression=args.cron_expression, job=args.job,
                                             timezone=args.timezone, count=args.count, after=args.after)

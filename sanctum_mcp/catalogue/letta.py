@@ -90,8 +90,8 @@ class LettaStatusInput(ToolInput):
 @tool("letta_status", title="Check the Letta server", group="Letta", role="viewer", read_only=True,
       idempotent=True, open_world=True)
 async def letta_status(call: Call, args: LettaStatusInput) -> LettaStatus:
-    """Probe the Letta server (reachable, version, credentials, agents) and whether it lists this
-    registry as an MCP server. A failure is a status, not an error."""
+    """Probe the Letta server and whether it lists this registry as an MCP server. A failure is a
+    status, not an error."""
     return await call.registry.letta.status(args.server)
 
 

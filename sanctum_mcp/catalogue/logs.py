@@ -21,7 +21,7 @@ class QueryLogs(ToolInput):
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
-@tool("query_logs", title="Query the logs and audit trail", group="Logs", role="viewer", read_only=True, idempotent=True)
+@tool("query_logs", title="Query the logs", group="Logs", role="viewer", read_only=True, idempotent=True)
 async def query_logs(call: Call, args: QueryLogs) -> LogPage:
     """Read the log and audit trail (who changed what, before/after), newest first."""
     return await call.registry.logs.query(

@@ -36,7 +36,7 @@ class ListPlugins(ToolInput):
 
 @tool("list_plugins", title="List plugins", group="Plugins", role="viewer", read_only=True, idempotent=True)
 async def list_plugins(call: Call, args: ListPlugins) -> PluginPage:
-    """List plugins by name, with status, commands, dependencies and links."""
+    """List plugins by name, with status, dependencies and links."""
     return await call.registry.plugins.list(
         type=args.type, status=args.status, is_enabled=args.enabled, cursor=args.cursor, limit=args.limit
     )
@@ -60,7 +60,7 @@ class RegisterPlugin(ToolInput):
     type: PluginType = Field(description="Kind of plugin.")
     version: str = Field(
         min_length=1, max_length=64,
-        description="Semantic version, e.g. '1.4.0' or '1.4.0rc1'.",
+        description="Semantic version, e.g. '1.4.0'.",
     )
     config: dict[str, Any] | None = Field(
         default=None, description="Settings; an upgrade without it keeps them."
@@ -71,14 +71,14 @@ class RegisterPlugin(ToolInput):
     )
     agents: list[str] | None = Field(default=None, description="Agents to link (names or ids).")
     tools: list[str] | None = Field(default=None, description="Tools to link (names or ids).")
-    enabled: bool | None = Field(default=None, description="A new plugin's flag (default true); kept on upgrade.")
+    enabled: bool | None = Field(default=None, description="For a new plugin (default true).")
 
 
 @tool("register_plugin", title="Register a plugin", group="Plugins", role="admin", read_only=False, idempotent=True,
       agents=("agents",))
 async def register_plugin(call: Call, args: RegisterPlugin) -> RegisterResult:
-    """Register a plugin or upgrade it (links kept). Refused for an older version, unmet or
-    cyclic dependencies, or a broken dependent."""
+    """Register a plugin or upgrade it, keeping links; refused if a dependency or dependent would
+    break."""
     return await call.registry.plugins.register(
         call.caller, name=args.name, type=args.type, version=args.version, config=args.config,
         dependencies=args.dependencies or [], agents=args.agents or [], tools=args.tools or [], enabled=args.enabled,
@@ -105,7 +105,7 @@ class EnablePlugin(ToolInput):
 
 @tool("enable_plugin", title="Enable a plugin", group="Plugins", role="user", read_only=False, idempotent=True)
 async def enable_plugin(call: Call, args: EnablePlugin) -> PluginChange:
-    """Enable a plugin; refused while a dependency is missing, the wrong version, or disabled
+    """Enable a plugin; refused while a dependency is missing, the wrong version or disabled
     (unless chain=true)."""
     return await call.registry.plugins.enable(call.caller, args.plugin, chain=args.chain)
 
@@ -130,7 +130,7 @@ class LinkPlugin(ToolInput):
     tools: list[str] | None = Field(default=None, description="Names or ids.")
 
 
-@tool("link_plugin", title="Link a plugin to agents or tools", group="Plugins", role="user", read_only=False, idempotent=True,
+@tool("link_plugin", title="Link a plugin", group="Plugins", role="user", read_only=False, idempotent=True,
       agents=("agents",))
 async def link_plugin(call: Call, args: LinkPlugin) -> LinkResult:
     """Link a plugin to agents and/or tools."""
@@ -138,7 +138,7 @@ async def link_plugin(call: Call, args: LinkPlugin) -> LinkResult:
                                             tools=args.tools or [], add=True)
 
 
-@tool("unlink_plugin", title="Unlink a plugin from agents or tools", group="Plugins", role="user", read_only=False,
+@tool("unlink_plugin", title="Unlink a plugin", group="Plugins", role="user", read_only=False,
       idempotent=True, agents=("agents",))
 async def unlink_plugin(call: Call, args: LinkPlugin) -> LinkResult:
     """Unlink a plugin from agents and/or tools."""
@@ -149,14 +149,14 @@ async def unlink_plugin(call: Call, args: LinkPlugin) -> LinkResult:
 class SyncSmcpPlugins(ToolInput):
     plugins_dir: str | None = Field(
         default=None, max_length=4096,
-        description=f"Absolute path of SMCP's plugins folder (default ${ENV_PLUGINS_DIR}).",
+        description=f"Absolute path (default ${ENV_PLUGINS_DIR}).",
     )
     timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Per plugin's `cli.py --describe`."
     )
     python: str | None = Field(
         default=None, max_length=4096,
-        description="Absolute path of the Python SMCP runs plugins with (default sanctum-mcp's).",
+        description="Absolute path of SMCP's Python (default sanctum-mcp's).",
     )
 
 
@@ -164,8 +164,8 @@ class SyncSmcpPlugins(ToolInput):
 @tool("sync_smcp_plugins", title="Scan SMCP plugins", group="Plugins", role="admin", read_only=False,
       idempotent=True, open_world=True, agents=ALL_AGENTS)
 async def sync_smcp_plugins(call: Call, args: SyncSmcpPlugins) -> SyncReport:
-    """Register each plugin in SMCP's plugins folder from its `cli.py --describe`; a failure
-    marks it Error, a vanished one Inactive."""
+    """Register the plugins in SMCP's folder from their `cli.py --describe` (a failure: Error; a
+    vanished one: Inactive)."""
     chosen = args.plugins_dir or os.environ.get(ENV_PLUGINS_DIR)
     if not chosen:
         raise InvalidInput(f"give plugins_dir (SMCP's plugins folder), or set ${ENV_PLUGINS_DIR} for the server.")

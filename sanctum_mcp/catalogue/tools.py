@@ -98,8 +98,8 @@ class UpdateTool(ToolInput):
 
 @tool("update_tool", title="Update a tool", group="Tools", role="user", read_only=False, idempotent=True)
 async def update_tool(call: Call, args: UpdateTool) -> Tool:
-    """Change a tool's fields; those left out stay. While instances hold secrets, only an admin
-    may change config_schema."""
+    """Change a tool's fields; those left out stay. config_schema: admin only while instances hold
+    secrets."""
     changes = {
         column: value
         for column, value in (

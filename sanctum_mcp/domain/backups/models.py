@@ -49,7 +49,7 @@ class Backup(BaseModel):
     status: BackupStatus
     file_path: str | None = None
     size_bytes: int | None = None
-    checksum: str | None = Field(default=None, description="SHA-256.")
+    checksum: str | None = None
     is_auto: bool
     expires_at: str | None = None
     created_at: str

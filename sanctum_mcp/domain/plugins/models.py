@@ -65,12 +65,13 @@ class DependencyNode(BaseModel):
     enabled: bool = False
     status: PluginStatus | None = None
     satisfied: bool
-    cycle: bool = Field(default=False, description="Not expanded.")
+    cycle: bool = Field(default=False)
     dependencies: list[DependencyNode] = Field(default_factory=list)
 
 
 class DependentNode(BaseModel):
-    """A plugin depending on its parent (recursive)."""
+    # A plugin that depends on the one above it, with its own dependents (recursive). A comment, as
+    # for DependencyNode: the field names say it.
 
     name: str
     version: str | None = None

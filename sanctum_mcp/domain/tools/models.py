@@ -61,11 +61,11 @@ class ToolInstance(BaseModel):
     id: int
     tool: str
     tool_id: int
-    tool_enabled: bool = Field(description="A disabled tool's instances do not run.")
+    tool_enabled: bool
     agent: str | None = None
     agent_id: int | None = None
     name: str
-    config: dict[str, Any] = Field(default_factory=dict, description="Secrets masked.")
+    config: dict[str, Any] = Field(default_factory=dict)  # secrets in it are masked
     status: ToolStatus
     last_run: str | None = None
     next_run: str | None = None

@@ -18,7 +18,7 @@ class PermissionSet(BaseModel):
 
     agents: list[str] | None = Field(
         default=None,
-        description="Only these agents may be named; tools acting on every agent are refused.",
+        description="Only these agents may be named; all-agent tools are refused.",
     )
     tools: list[str] | None = Field(default=None, description="Only these tools may be called.")
 
@@ -51,7 +51,7 @@ class User(BaseModel):
     is_active: bool
     created_at: str
     updated_at: str
-    tokens: list[ApiTokenInfo] = Field(default_factory=list, description="Never the token text.")
+    tokens: list[ApiTokenInfo] = Field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, tokens: list[sqlite3.Row] = ()) -> User:
