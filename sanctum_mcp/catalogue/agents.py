@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.agents import Agent, AgentPage, AgentStatus, DeletedAgent
 
 AgentRef = Field(description="The agent's name (any case), e.g. 'Athena', or its numeric id.")
@@ -107,9 +107,10 @@ class DeleteAgent(ToolInput):
     agent: str = AgentRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the agent's tool instances and scheduled jobs. Without it, deletion is "
-        "refused while any exist, and the error lists them.",
+        description="Also delete the agent's tool instances and scheduled jobs (previewed first). Without it, "
+        "deletion is refused while any exist, and the error lists them.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
@@ -117,4 +118,5 @@ class DeleteAgent(ToolInput):
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
     """Delete an agent. Refuses while tool instances or jobs reference it (and names them) unless
     cascade=true, which deletes those too. Returns what was removed."""
-    return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade)
+    return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade,
+                                             confirm=confirmation("delete_agent", call, args) if args.cascade else None)

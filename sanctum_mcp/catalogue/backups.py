@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.backups.models import (
     Backup,
     BackupPage,
@@ -77,9 +77,7 @@ async def delete_backup(call: Call, args: BackupOnly) -> DeletedBackup:
 
 class RestoreBackup(ToolInput):
     backup_id: int = BackupId
-    confirm: bool = Field(
-        default=False, description="Must be true: the whole registry is replaced by the backup's content."
-    )
+    confirm: Confirm = CONFIRM
 
 
 # A restore rolls back every agent's objects at once.
@@ -87,7 +85,9 @@ class RestoreBackup(ToolInput):
       agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
     """Replace the registry's content with a full backup, atomically, while the server keeps serving.
-    Refuses unless confirm=true, and refuses a file that does not match its checksum. A safety backup of
-    the current state is taken first. Kept as they are now: the backups list, users and API tokens,
-    and the log rows newer than the backup."""
-    return await call.registry.backups.restore(call.caller, args.backup_id, confirm=args.confirm, progress=call.report)
+    Refuses a file that does not match its checksum. A safety backup of the current state is taken
+    first. Kept as they are now: the backups list, users and API tokens, and the log rows newer than
+    the backup."""
+    return await call.registry.backups.restore(call.caller, args.backup_id,
+                                               confirm=confirmation("restore_backup", call, args),
+                                               progress=call.report)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, not_null, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, not_null, tool
 from sanctum_mcp.domain.config.access import role_for_key
 from sanctum_mcp.domain.config.models import (
     ConfigChange,
@@ -129,6 +129,8 @@ class SetConfig(ToolInput):
         "stays sensitive.",
     )
     expected_version: Expected = EXPECTED
+    create: bool = Field(default=False, description="true: the key is new on purpose. Without it, a key set nowhere "
+                         "that is one slip from an existing key (flask_prot) is refused.")
 
 
 @tool(
@@ -154,7 +156,7 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, create=args.create,
     )
 
 
@@ -242,6 +244,7 @@ class RollbackConfig(ToolInput):
     target: Ref | None = TARGET
     version: int = Field(ge=1, description="The version to restore (from config_history).")
     expected_version: Expected = EXPECTED
+    confirm: Confirm = CONFIRM
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
@@ -251,5 +254,5 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     version, so it can itself be undone. Works after a delete too."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, confirm=confirmation("rollback_config", call, args),
     )

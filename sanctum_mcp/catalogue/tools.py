@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.tools.models import (
     DeletedTool,
     DeletedToolInstance,
@@ -130,16 +130,18 @@ class DeleteTool(ToolInput):
     tool: str = ToolRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the tool's instances and the scheduled jobs that run them. Without it, deletion "
-        "is refused while instances exist, and the error lists them.",
+        description="Also delete the tool's instances and the scheduled jobs that run them (previewed first). "
+        "Without it, deletion is refused while instances exist, and the error lists them.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool", title="Delete a tool", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
     """Delete a tool from the catalog. Refuses while it has instances (and names them) unless cascade=true.
     Its plugin links go with it. Returns what was removed."""
-    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade)
+    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade,
+                                                 confirm=confirmation("delete_tool", call, args) if args.cascade else None)
 
 
 class ListToolInstances(ToolInput):
@@ -228,13 +230,16 @@ class DeleteToolInstance(ToolInput):
     instance: int = InstanceRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the scheduled jobs that run this instance. Without it, deletion is refused while "
-        "any exist, and the error lists them.",
+        description="Also delete the scheduled jobs that run this instance (previewed first). Without it, "
+        "deletion is refused while any exist, and the error lists them.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True,
       owned=_the_instance)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
     """Delete a tool instance. Refuses while scheduled jobs run it (and names them) unless cascade=true."""
-    return await call.registry.tools.delete_instance(call.caller, args.instance, cascade=args.cascade)
+    return await call.registry.tools.delete_instance(
+        call.caller, args.instance, cascade=args.cascade,
+        confirm=confirmation("delete_tool_instance", call, args) if args.cascade else None)
