@@ -158,7 +158,7 @@ async def test_restore_refusals_change_nothing(client, db_path):
     config = await call(client, "create_backup", {"type": "config_only"})
     before = snapshot(db_path)
     error = await call_error(client, "restore_backup", {"backup_id": full["id"]})
-    assert "asks for confirmation first" in error and "confirm='" in error
+    assert "shows what it would do first" in error and "confirm='" in error
     error = await call_error(client, "restore_backup", {"backup_id": config["id"]})
     assert "config_only" in error and "Only full backups" in error and "list_backups" in error
     error = await call_error(client, "restore_backup", {"backup_id": 999})

@@ -8,7 +8,7 @@ import difflib
 import sqlite3
 from dataclasses import dataclass
 
-from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
+from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage import config as sql
 
@@ -85,8 +85,8 @@ def check_new_key(conn: sqlite3.Connection, caller: Caller, key: str, info: KeyI
     permissions.agents are never named."""
     if create:
         if info.exists and sql.existing_keys_among(conn, [key], _visible_agent_ids(conn, caller)):
-            raise InvalidInput(f"{key} already exists, and create=true is only for a new key. Nothing was changed; "
-                               "leave create out to change it.")
+            raise Conflict(f"{key} already exists, and create=true is only for a new key. Nothing was changed; "
+                           "leave create out to change it.")
         return
     if info.exists:
         return

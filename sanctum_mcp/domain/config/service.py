@@ -223,7 +223,6 @@ class ConfigService:
             check_own_preferences(caller, "set_config", t)
             current = sql.get_row(conn, t.scope, t.id, key)
             info = key_info(conn, key)
-            check_new_key(conn, caller, key, info, create=create)
             if value_type is not None and info.type is not None and value_type != info.type:
                 raise InvalidInput(
                     f"{key} is a {info.type} key (as set at {info.type_where}); a key has one type at every scope. "
@@ -243,6 +242,7 @@ class ConfigService:
                 need_admin(caller, "set_config", key)
             previous = current["version"] if current else 0
             _check_version(expected_version, previous, key, t, "get_config or list_config")
+            check_new_key(conn, caller, key, info, create=create)
             text, typed = coerce(key, value, final_type, sensitive=secret)
             check_constraint(key, info.constraint_json, typed, text, sensitive=secret)
 

@@ -45,10 +45,10 @@ class Confirmation:
         if self.given is not None and hmac.compare_digest(self.given, token):
             return
         if self.given is None:
-            message = (f"Nothing was changed: {self.tool} asks for confirmation first. It would {preview}. To go "
+            message = (f"Nothing was changed: {self.tool} shows what it would do first. It would {preview}. To go "
                        f"ahead, call {self.tool} again with the same arguments and confirm='{token}'.")
         else:
-            message = (f"Nothing was changed: this confirmation is not for this call, or the registry changed "
-                       f"since the preview. It would now {preview}. To go ahead, call {self.tool} again with the "
-                       f"same arguments and confirm='{token}'.")
+            message = (f"Nothing was changed: the registry changed since the preview, or the preview was of "
+                       f"another call. It would now {preview}. To go ahead, call {self.tool} again with the same "
+                       f"arguments and confirm='{token}'.")
         raise ConfirmationNeeded(message, tool=self.tool, preview=preview, token=token)
