@@ -107,8 +107,7 @@ class DeleteAgent(ToolInput):
     agent: str = AgentRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the agent's tool instances and scheduled jobs (previewed first). Without it, "
-        "deletion is refused while any exist, and the error lists them.",
+        description="Also delete its tool instances and scheduled jobs (previewed first).",
     )
     confirm: Confirm = CONFIRM
 
@@ -116,7 +115,7 @@ class DeleteAgent(ToolInput):
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
       agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
-    """Delete an agent. Refuses while tool instances or jobs reference it (and names them) unless
-    cascade=true, which deletes those too. Returns what was removed."""
+    """Delete an agent. Refused while tool instances or jobs reference it (the error names them) unless
+    cascade=true. Returns what was removed."""
     return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade,
                                              confirm=confirmation("delete_agent", call, args) if args.cascade else None)

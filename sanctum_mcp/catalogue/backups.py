@@ -84,10 +84,9 @@ class RestoreBackup(ToolInput):
 @tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True,
       agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
-    """Replace the registry's content with a full backup, atomically, while the server keeps serving.
-    Refuses a file that does not match its checksum. A safety backup of the current state is taken
-    first. Kept as they are now: the backups list, users and API tokens, and the log rows newer than
-    the backup."""
+    """Replace the registry's content with a full backup, atomically, while serving. A file that does
+    not match its checksum is refused. A safety backup of the current state is taken first. Kept as
+    now: the backups list, users and API tokens, and log rows newer than the backup."""
     return await call.registry.backups.restore(call.caller, args.backup_id,
                                                confirm=confirmation("restore_backup", call, args),
                                                progress=call.report)

@@ -87,8 +87,8 @@ def _confirmation_text(value: Any) -> Any:
 # The `confirm` argument of a destructive tool (domain/shared/confirm.py): left out, the call answers
 # with a preview; given, it must be that preview's confirmation.
 Confirm = Annotated[str | None, BeforeValidator(_confirmation_text)]
-CONFIRM = Field(default=None, max_length=64, description="Leave out: the answer previews the change and gives "
-                "the confirm value that does it.")
+# No length limit is needed: the value is only compared (in constant time) with the expected one.
+CONFIRM = Field(default=None, description="From the preview; leave out at first.")
 
 
 @dataclass

@@ -107,8 +107,7 @@ class SetConfig(ToolInput):
     key: str = KEY
     value: ValueText = Field(
         max_length=MAX_VALUE,
-        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text). Checked "
-        "against the key's type and constraint.",
+        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text).",
     )
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
@@ -125,12 +124,10 @@ class SetConfig(ToolInput):
     )
     sensitive: bool | None = Field(
         default=None,
-        description="true for a secret (encrypted at rest, always masked; needs the admin role). A sensitive key "
-        "stays sensitive.",
+        description="true for a secret (encrypted at rest, always masked). A sensitive key stays sensitive.",
     )
     expected_version: Expected = EXPECTED
-    create: bool = Field(default=False, description="true: the key is new on purpose. Without it, a key set nowhere "
-                         "that is one slip from an existing key (flask_prot) is refused.")
+    create: bool = Field(default=False, description="true: the key is new on purpose.")
 
 
 @tool(
@@ -148,11 +145,11 @@ class SetConfig(ToolInput):
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
 
-    The value is validated against the key's type and constraint (e.g. environment is development,
-    staging or production; ports are 1-65535; URLs must parse). Returns the new version. Pass
-    expected_version (the version you read) so that a concurrent change is refused instead of
-    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role.
-    Every change is kept in config_history and can be undone with rollback_config."""
+    The value is checked against the key's type and constraint (e.g. environment is development,
+    staging or production; ports are 1-65535). Returns the new version. Pass expected_version (the
+    version you read) so that a concurrent change is refused, not overwritten. Secrets
+    (sensitive=true, or a key already sensitive) need the admin role. Every change is kept in
+    config_history; rollback_config undoes it."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,

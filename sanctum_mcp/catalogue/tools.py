@@ -130,15 +130,14 @@ class DeleteTool(ToolInput):
     tool: str = ToolRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the tool's instances and the scheduled jobs that run them (previewed first). "
-        "Without it, deletion is refused while instances exist, and the error lists them.",
+        description="Also delete its instances and the scheduled jobs that run them (previewed first).",
     )
     confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool", title="Delete a tool", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
-    """Delete a tool from the catalog. Refuses while it has instances (and names them) unless cascade=true.
+    """Delete a tool. Refused while it has instances (the error names them) unless cascade=true.
     Its plugin links go with it. Returns what was removed."""
     return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade,
                                                  confirm=confirmation("delete_tool", call, args) if args.cascade else None)
@@ -230,8 +229,7 @@ class DeleteToolInstance(ToolInput):
     instance: int = InstanceRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the scheduled jobs that run this instance (previewed first). Without it, "
-        "deletion is refused while any exist, and the error lists them.",
+        description="Also delete the scheduled jobs that run it (previewed first).",
     )
     confirm: Confirm = CONFIRM
 
