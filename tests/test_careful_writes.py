@@ -20,9 +20,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import mcp.types as types
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from support import REPO, call, call_error, server_env, snapshot
 
 from sanctum_mcp.domain.registry import Registry
@@ -268,6 +270,34 @@ async def test_elicitation_capable_client_may_still_confirm_in_two_steps(registr
     async with eliciting(registry, "decline", "modern") as (client, asked):
         await call(client, "delete_agent", {"agent": "Athena", "cascade": True, "confirm": token_in(preview)})
     assert asked == []
+
+
+@pytest.mark.parametrize("mode", ["modern", "legacy"])
+async def test_elicitation_over_streamable_http(http_server, db_path, mode):
+    """A real server process: accept once (done), then a stale two-step confirmation is refused."""
+    asked: list[str] = []
+
+    async def answer(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={})
+
+    options = {"mode": "legacy"} if mode == "legacy" else {}
+    async with httpx2.AsyncClient(timeout=60) as http:
+        async with Client(streamable_http_client(http_server.mcp_url, http_client=http), **options) as plain:
+            await call(plain, "create_agent", {"name": "Athena"})
+            await call(plain, "create_tool", {"name": "notes", "category": "athena", "tool_type": "utility"})
+            await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "a"})
+            token = token_in(await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True}))
+            await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "b"})
+            before = snapshot(db_path)
+            stale = await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True, "confirm": token})
+            assert "changed since the preview" in stale and "'b'" in stale, stale
+            assert snapshot(db_path) == before
+        async with Client(streamable_http_client(http_server.mcp_url, http_client=http), elicitation_callback=answer,
+                          **options) as client:
+            removed = await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+    assert removed["removed_tool_instances"] == ["a", "b"]
+    assert len(asked) == 1 and "'a'" in asked[0] and "'b'" in asked[0], asked
 
 
 # --- the CLI says --yes ---------------------------------------------------------------------------------------

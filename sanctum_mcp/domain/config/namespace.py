@@ -68,7 +68,7 @@ def one_slip(key: str) -> list[str]:
             if tail:
                 found.add(head + c + tail[1:])
     found.discard(key)
-    return sorted(found)
+    return list(found)
 
 
 def _visible_agent_ids(conn: sqlite3.Connection, caller: Caller) -> list[int] | None:
