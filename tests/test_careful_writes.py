@@ -25,7 +25,7 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import REPO, call, call_error, server_env, snapshot
+from support import REPO, call, call_error, server_env, snapshot, start_http_server, stdio_params, stop
 
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.users.models import PermissionSet
@@ -272,32 +272,71 @@ async def test_elicitation_capable_client_may_still_confirm_in_two_steps(registr
     assert asked == []
 
 
-@pytest.mark.parametrize("mode", ["modern", "legacy"])
-async def test_elicitation_over_streamable_http(http_server, db_path, mode):
-    """A real server process: accept once (done), then a stale two-step confirmation is refused."""
+@pytest.mark.parametrize(("mode", "stream", "asks"), [("modern", False, True), ("legacy", True, True),
+                                                    ("legacy", False, False)])
+async def test_elicitation_over_streamable_http(db_path, mode, stream, asks):
+    """A real server process. A stale two-step confirmation is refused; an eliciting client is asked
+    and one accept does it, except on a 2025 session answered in JSON bodies (no back-channel to
+    ask on: serve's default without --stream-responses), which gets the two-step answer."""
     asked: list[str] = []
 
     async def answer(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params.message)
         return types.ElicitResult(action="accept", content={})
 
+    server = start_http_server(db_path, "--trust-loopback", *(["--stream-responses"] if stream else []))
     options = {"mode": "legacy"} if mode == "legacy" else {}
-    async with httpx2.AsyncClient(timeout=60) as http:
-        async with Client(streamable_http_client(http_server.mcp_url, http_client=http), **options) as plain:
-            await call(plain, "create_agent", {"name": "Athena"})
-            await call(plain, "create_tool", {"name": "notes", "category": "athena", "tool_type": "utility"})
-            await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "a"})
-            token = token_in(await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True}))
-            await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "b"})
-            before = snapshot(db_path)
-            stale = await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True, "confirm": token})
-            assert "changed since the preview" in stale and "'b'" in stale, stale
-            assert snapshot(db_path) == before
-        async with Client(streamable_http_client(http_server.mcp_url, http_client=http), elicitation_callback=answer,
-                          **options) as client:
-            removed = await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+    try:
+        async with httpx2.AsyncClient(timeout=60) as http:
+            async with Client(streamable_http_client(server.mcp_url, http_client=http), **options) as plain:
+                await call(plain, "create_agent", {"name": "Athena"})
+                await call(plain, "create_tool", {"name": "notes", "category": "athena", "tool_type": "utility"})
+                await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "a"})
+                token = token_in(await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True}))
+                await call(plain, "create_tool_instance", {"tool": "notes", "agent": "Athena", "name": "b"})
+                before = snapshot(db_path)
+                stale = await call_error(plain, "delete_agent", {"agent": "Athena", "cascade": True, "confirm": token})
+                assert "changed since the preview" in stale and "'b'" in stale, stale
+                assert snapshot(db_path) == before
+            async with Client(streamable_http_client(server.mcp_url, http_client=http), elicitation_callback=answer,
+                              **options) as client:
+                if asks:
+                    removed = await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+                else:
+                    preview = await call_error(client, "delete_agent", {"agent": "Athena", "cascade": True})
+                    removed = await call(client, "delete_agent", {"agent": "Athena", "cascade": True,
+                                                                  "confirm": token_in(preview)})
+    finally:
+        stop(server.process)
+        server.log.close()
     assert removed["removed_tool_instances"] == ["a", "b"]
-    assert len(asked) == 1 and "'a'" in asked[0] and "'b'" in asked[0], asked
+    if asks:
+        assert len(asked) == 1 and "'a'" in asked[0] and "'b'" in asked[0], asked
+    else:
+        assert asked == []
+
+
+@pytest.mark.parametrize("mode", ["modern", "legacy"])
+async def test_elicitation_over_stdio(db_path, mode):
+    """A real `sanctum-mcp serve` over stdio, asked and declined, then asked and accepted."""
+    answers = ["decline", "accept"]
+    asked: list[str] = []
+
+    async def answer(_context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        action = answers.pop(0)
+        return types.ElicitResult(action=action, content={} if action == "accept" else None)
+
+    options = {"mode": "legacy"} if mode == "legacy" else {}
+    async with Client(stdio_params(db_path), elicitation_callback=answer, **options) as client:
+        await call(client, "set_config", {"key": "flask_port", "value": "5001"})
+        before = snapshot(db_path)
+        error = await call_error(client, "rollback_config", {"key": "flask_port", "version": 1})
+        assert "not confirmed" in error and "decline" in error, error
+        assert snapshot(db_path) == before
+        done = await call(client, "rollback_config", {"key": "flask_port", "version": 1})
+    assert done["entry"]["value"] == "5000"
+    assert len(asked) == 2 and "5001" in asked[0] and "5000" in asked[0], asked
 
 
 # --- the CLI says --yes ---------------------------------------------------------------------------------------

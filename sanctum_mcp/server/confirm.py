@@ -6,7 +6,9 @@ the server asks the person instead, and a "yes" runs the call again with that pr
 (so a registry that changed while the question was open is still refused, with a new preview):
 - 2026-07-28: the call answers InputRequiredResult with the question, the confirmation travelling as
   its request_state; the client retries the call with the answer and that state;
-- earlier versions: elicitation/create on the request's back-channel, answered within the call.
+- earlier versions: elicitation/create on the request's back-channel, answered within the call
+  (stdio, legacy SSE, Streamable HTTP with --stream-responses; a JSON-body answer has no
+  back-channel, so such a client gets the two-step answer).
 A call that carries `confirm` is never asked: a client may still do the two steps itself, as every
 client without elicitation (Letta, SMCP) does.
 """
@@ -33,10 +35,15 @@ class _Nothing(BaseModel):
 
 
 def _can_ask(context: Context) -> bool:
-    capabilities = context.request_context.session.client_capabilities
+    session = context.request_context.session
+    capabilities = session.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
     # An empty elicitation capability ({}) is form mode (the 2025-06-18 shape).
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False
+    # Before 2026-07-28 the question is a request on the call's back-channel, which a Streamable HTTP
+    # answer in one JSON body (serve's default, without --stream-responses) does not have.
+    return context.protocol_version in MODERN_PROTOCOL_VERSIONS or session.can_send_request
 
 
 def _question(spec: ToolSpec, need: ConfirmationNeeded) -> str:
