@@ -9,6 +9,17 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
 from sanctum_mcp.domain.letta.models import LettaServer, LettaServerList, LettaStatus, LettaSync, RemovedLettaServer
 
+def serves_names(names: str) -> bool:
+    """Whether /mcp/x/NAMES is an endpoint of the HTTP server (toolsets and profiles it knows)."""
+    from sanctum_mcp.catalogue.toolsets import UnknownSelection, url_selection
+
+    try:
+        url_selection(names)
+    except UnknownSelection:
+        return False
+    return True
+
+
 ServerId = Field(ge=1, description="The connection's id (list_letta_servers shows them).")
 
 
@@ -94,10 +105,9 @@ class LettaStatusInput(ToolInput):
       idempotent=True, open_world=True)
 async def letta_status(call: Call, args: LettaStatusInput) -> LettaStatus:
     """Probe the Letta server: reachable or not, latency, version, whether the credentials work,
-    how many agents it has, and whether this registry is registered in Letta as an MCP server.
-    Failures (refused, DNS, timeout, TLS, 401, 5xx, non-JSON) come back as a status with a message
-    saying what to do, never as an error."""
-    return await call.registry.letta.status(args.server)
+    its agent count, and which MCP servers registered in Letta reach this registry. Failures come
+    back as a status with a message saying what to do, never as an error."""
+    return await call.registry.letta.status(args.server, serves_names=serves_names)
 
 
 class SyncLettaAgents(ToolInput):

@@ -57,12 +57,15 @@ class RemovedLettaServer(BaseModel):
     removed: LettaServer
 
 
+RegistrationState = Literal["usable", "wrong-token", "no-token", "other-host", "unreachable", "stdio"]
+
+
 class LettaMcpServer(BaseModel):
     name: str
     type: str | None = None
     url: str | None = Field(default=None, description="Without credentials or query string.")
-    matches_this_registry: bool
-    match_reason: str | None = None
+    state: RegistrationState  # usable: Letta gets in with it (registration.py)
+    reason: str
 
 
 class ProbeStep(BaseModel):
@@ -92,7 +95,7 @@ class LettaStatus(BaseModel):
     auth_header: HeaderName | None = Field(default=None, description="The header Letta accepted.")
     agent_count: int | None = None
     mcp_servers: list[LettaMcpServer] | None = Field(default=None, description="MCP servers registered in Letta.")
-    registered: bool | None = Field(default=None, description="Whether this registry is one of them (None: unknown).")
+    registered: bool | None = Field(default=None, description="One of them is usable (None: unknown).")
     registered_as: list[str] = Field(default_factory=list)
     steps: list[ProbeStep] = Field(default_factory=list)
 
