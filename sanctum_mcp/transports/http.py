@@ -106,7 +106,8 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     server.load_catalogue()  # now, not on the first client's first call
     security = transport_security(host, port, wide=not is_loopback(host), extra=limits.allowed_hosts)
     # letta_status tells which of Letta's MCP entries reach this very server (domain/letta/registration.py).
-    registry.letta.serving = OwnEndpoint(host=host, port=port, trust_loopback=trust_loopback, source="this server's own",
+    registry.letta.serving = OwnEndpoint(host=host, port=port, trust_loopback=trust_loopback,
+                                         source="this server's own address",
                                          allowed_hosts=frozenset(h.lower() for h in security.allowed_hosts or ()))
     # Each POST to /mcp is answered with one JSON body unless stream_responses: an SSE stream per
     # request costs the server and the client more than the call itself (every Letta-style call

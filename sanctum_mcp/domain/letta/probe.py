@@ -289,7 +289,7 @@ class LettaHttp:
             parts.append(
                 "this registry is NOT registered in Letta as a usable MCP server"
                 + "".join(f"; {s.name!r} points here but is {s.state} ({s.reason})" for s in near[:3])
-                + f"; register {url} (Streamable HTTP; this address is {registration.own.source}) with "
+                + f"; register {url} (Streamable HTTP; {registration.own.source}) with "
                 "'Authorization: Bearer <a token of a user of role user>' (README, Letta)"
             )
         if result.source == "environment":

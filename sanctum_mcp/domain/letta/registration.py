@@ -63,8 +63,9 @@ def configured_endpoint() -> OwnEndpoint:
         port = settings.http_port()
     except SystemExit:  # a malformed $SANCTUM_MCP_PORT: serve would refuse it too
         port, named = settings.DEFAULT_PORT, [n for n in named if n != settings.ENV_PORT]
-    source = (f"from ${' and $'.join(named)}" if named else
-              f"serve's defaults; set ${settings.ENV_HOST}/${settings.ENV_PORT} here if the HTTP server uses others")
+    source = (f"the address from ${' and $'.join(named)}" if named else
+              f"serve's default address; set ${settings.ENV_HOST}/${settings.ENV_PORT} for this process if the "
+              "HTTP server uses another")
     return OwnEndpoint(host=settings.http_host(), port=port, trust_loopback=None, source=source)
 
 
