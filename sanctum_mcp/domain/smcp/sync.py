@@ -41,7 +41,7 @@ from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso
 from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
-from sanctum_mcp.domain.smcp.contract import run_plugin
+from sanctum_mcp.domain.smcp.contract import run_plugin, smcp_falls_back_to_help
 from sanctum_mcp.domain.smcp.folders import MANIFEST, Folder, Found, discover, evaluate
 from sanctum_mcp.domain.smcp.interpreter import check_python
 from sanctum_mcp.domain.smcp.models import SyncEntry, SyncReport
@@ -74,6 +74,10 @@ async def sync(db: Database, clock: Callable[[], datetime], caller: Caller, plug
         folder.run = await anyio.to_thread.run_sync(
             partial(run_plugin, folder.path, ["--describe"], timeout=timeout, python=python)
         )
+        if smcp_falls_back_to_help(folder.run):  # as SMCP does: what it serves is what gets registered
+            folder.help_run = await anyio.to_thread.run_sync(
+                partial(run_plugin, folder.path, ["--help"], timeout=timeout, python=python)
+            )
 
     # Every describe runs at once: one hanging plugin costs one timeout, not one per plugin after it.
     async with anyio.create_task_group() as group:
@@ -138,6 +142,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
                            "left alone. Rename the folder, or unregister_plugin that plugin and scan again")
             continue
         found = evaluate(folder)
+        entry.warnings = list(folder.warnings)  # evaluate may add some (the entry holds a copy)
         if found.version is None and folder.has_cli and found.commands is None and row is not None:
             found.version = row["version"]  # describe failed: the last known version stays
         pending.append(Pending(folder, entry, row, found))
@@ -205,6 +210,7 @@ def _upsert(conn: sqlite3.Connection, item: Pending, now: str, python: str | Non
             # The interpreter the scan ran cli.py with, when one was named (SMCP's own, typically);
             # absent means sanctum-mcp's Python.
             "python": python,
+            "discovery": found.discovery,  # "help": commands scraped from --help, as SMCP does
         }
         config["smcp"] = {k: v for k, v in smcp.items() if v is not None}
     else:
