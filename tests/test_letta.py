@@ -648,3 +648,18 @@ def test_letta_use_activates_and_the_other_letta_verbs_exist(db_path, letta):
     for verb in ("status", "list", "add", "use", "env"):
         helped = sanctum_cli(db_path, "letta", verb, "--help")
         assert helped.returncode == 0, f"letta {verb}: {helped.stderr}"
+
+
+async def test_when_letta_runs_elsewhere_its_loopback_is_not_this_registry(registry):
+    """Letta on another machine (a documentation address, never contacted): `localhost` in its list is
+    that machine, and the hint says to serve on an address Letta can reach first."""
+    from sanctum_mcp.catalogue.letta import serves_names
+    from sanctum_mcp.domain.letta.registration import OwnEndpoint, Registration
+
+    own = OwnEndpoint(host="127.0.0.1", port=OWN_PORT, trust_loopback=True, source="this server's own address")
+    registration = Registration(own, "http://192.0.2.9:8283", registry.users.token_is_active, serves_names)
+    entry = await registration.classify("sanctum", {"type": "streamable_http",
+                                                    "server_url": f"http://localhost:{OWN_PORT}/mcp"})
+    assert entry.state == "other-host" and "Letta's own machine (192.0.2.9)" in entry.reason
+    assert await registration.letta_is_here() is False
+    assert "serve --host" in registration.register_url(False)

@@ -239,12 +239,18 @@ class Registration:
         return entry("usable", "this server, with an active sanctum token")
 
     def register_url(self, letta_here: bool) -> str:
-        """The URL to register in Letta: this server's address as Letta can use it."""
+        """The URL to register in Letta: this server's address as Letta can use it (with what to do
+        first when Letta cannot reach the address this server listens on)."""
         host = self.own.host.strip("[]")
+        first = ""
         if host in WILDCARDS:
             host = "127.0.0.1" if letta_here else socket.gethostname()
+        elif not letta_here and self._bind_covers(Place("local")) is not None:
+            first = (f" after serving on an address Letta at {self.letta_host} can reach (this server listens on "
+                     f"{self.own.host} only: serve --host ...)")
+            host = socket.gethostname()
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{self.own.port}{ASSISTANT_PATH}"
+        return f"http://{shown}:{self.own.port}{ASSISTANT_PATH}{first}"
 
 
 def bearer_of(config: dict[str, Any]) -> str | None:
