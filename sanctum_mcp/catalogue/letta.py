@@ -9,6 +9,7 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
 from sanctum_mcp.domain.letta.models import LettaServer, LettaServerList, LettaStatus, LettaSync, RemovedLettaServer
 
+
 def serves_names(names: str) -> bool:
     """Whether /mcp/x/NAMES is an endpoint of the HTTP server (toolsets and profiles it knows)."""
     from sanctum_mcp.catalogue.toolsets import UnknownSelection, url_selection

@@ -261,6 +261,7 @@ class LettaHttp:
                 result.mcp_servers = servers
                 result.registered_as = [s.name for s in servers if s.state == "usable"]
                 result.registered = bool(result.registered_as)
+                await registration.letta_is_here()  # for the summary's hint; resolved here, within the timeout
                 progress.steps.append(ProbeStep(step="mcp-servers", request=f"GET {path}", outcome="ok",
                                                 http_status=200, detail=f"{len(servers)} MCP servers"))
                 break
