@@ -40,7 +40,7 @@ def from_audit(conn: sqlite3.Connection, actor: str, *, action: str, source: str
     elif kind == "config" and extra:
         # source_id is "scope:target id:key"; the target's id says whose it is.
         scope, target_id, _key = str(source_id).split(":", 2)
-        row.update(scope=scope, key=extra.get("key"), name=extra.get("target"), object_id=target_id or None)
+        row.update(scope=scope, key=extra.get("key"), name=extra.get("target") or None, object_id=target_id or None)
         row["agent_id"] = _config_owner(conn, scope, target_id)
     elif kind == "job" and row.get("agent_id") is None and source_id is not None:
         row["agent_id"] = sql.job_agent(conn, source_id)

@@ -8,6 +8,7 @@ from collections.abc import Collection
 from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain.feed.record import RESTORE
+from sanctum_mcp.domain.feed.topics import EVERYTHING, Topic, agent_topic, config_topic, touched
 from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage import changes as sql
@@ -90,6 +91,31 @@ class FeedService:
                                message=message, changes=seen)
 
         return await self.db.read(read)
+
+    async def touched_since(self, revision: int) -> tuple[int, set[Topic]]:
+        """(up_to, the topics the changes after `revision` touched, at most SCAN of them): for the
+        subscriptions, which tell each follower only that its resource changed, not how. A
+        revision older than the window touched everything."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, set[Topic]]:
+            current = sql.current(conn)
+            oldest = sql.oldest(conn)
+            if revision < current and (oldest is None or oldest > revision + 1):
+                return current, {EVERYTHING}
+            rows = sql.since(conn, revision, SCAN)
+            found: set[Topic] = set()
+            for row in rows:
+                found |= touched(row)
+            return (rows[-1]["revision"] if rows else max(revision, current)), found
+
+        return await self.db.read(read)
+
+    async def topic_of(self, resource: str, *args: str) -> Topic:
+        """The topic a follower of this resource ("agent" with a name or id, "config" with a scope
+        and target) names."""
+        if resource == "agent":
+            return await self.db.read(agent_topic, *args)
+        return await self.db.read(config_topic, *args)
 
 
 def _visible(row: sqlite3.Row, kinds: Collection[str], allowed: set[int] | None) -> bool:
