@@ -21,7 +21,6 @@ from support import REPO, call, call_error, server_env, start_http_server, stop
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
-from sanctum_mcp.storage import changes as changes_sql
 
 CANARY = "sk-canary-feed-0123456789"
 WAIT = 60  # seconds: a generous bound that fails on a hang, never a timing assertion
@@ -66,6 +65,8 @@ async def test_every_committed_change_gets_a_growing_revision_naming_no_value(mo
 
 
 async def test_changes_since_pages_and_says_reload_everything_when_it_cannot_answer(modern_client, registry):
+    from sanctum_mcp.storage import changes as changes_sql
+
     for name in ("A1", "A2", "A3"):
         await call(modern_client, "create_agent", {"name": name})
     first = await call(modern_client, "changes_since", {"revision": 0, "limit": 2})
