@@ -130,6 +130,8 @@ async def test_a_restore_keeps_revisions_growing_and_says_reload_everything(mode
     after = await call(modern_client, "changes_since", {"revision": before})
     assert after["revision"] > before and after["reset"] is True and "restored" in after["message"]
     assert [c["action"] for c in after["changes"]] == ["backup.restore"]
+    # The feed is the live database's, carried over: the changes before the restore are still there.
+    assert "Monday" in [c["name"] for c in (await call(modern_client, "changes_since", {"revision": 0}))["changes"]]
     await call(modern_client, "create_agent", {"name": "Zeus"})
     assert (await call(modern_client, "changes_since", {"revision": after["revision"]}))["changes"][0]["name"] == "Zeus"
 

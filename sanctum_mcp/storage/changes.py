@@ -41,13 +41,16 @@ def since(conn: sqlite3.Connection, revision: int, limit: int) -> list[sqlite3.R
     ).fetchall()
 
 
-def start_after(conn: sqlite3.Connection, revision: int) -> None:
-    """Forget every row and continue numbering after `revision` (a restore: the restored file's
-    own feed describes another history, and revisions must never go backwards)."""
-    conn.execute("DELETE FROM changes")
-    updated = conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'changes'", (revision,)).rowcount
-    if not updated:
-        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (revision,))
+def carry_over(work: sqlite3.Connection, live: sqlite3.Connection) -> None:
+    """For a restore: the restored copy `work` gets the live database's feed (its rows and its
+    counter) instead of its own, which describes another history: revisions never go backwards."""
+    work.execute("DELETE FROM changes")
+    for row in live.execute("SELECT * FROM changes ORDER BY revision").fetchall():
+        keys = list(row.keys())
+        work.execute(f"INSERT INTO changes ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})", tuple(row))
+    revision = current(live)
+    if not work.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'changes'", (revision,)).rowcount:
+        work.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (revision,))
 
 
 def agent_ids_named(conn: sqlite3.Connection, names: list[str]) -> set[int]:

@@ -13,7 +13,6 @@ from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage import backups as sql
-from sanctum_mcp.storage import changes as changes_sql
 
 # Carried over from the current database by a restore instead of being rolled back: the backups
 # catalogue (every file stays listed) and access control (a restore must never re-enable a revoked
@@ -65,8 +64,8 @@ def restore_into_live(live: sqlite3.Connection, work: Path, caller: Caller, back
                     f"backup {backup.id} cannot be restored without breaking references in {', '.join(tables)} "
                     "(rows pointing at rows that would not exist); nothing was restored."
                 )
-            # The feed goes on from the live revision: the copy's own rows describe another history.
-            feed.restart_after(source, changes_sql.current(live))
+            # The change feed goes on from the live database's, as the log does.
+            feed.carry_over(source, live)
             restored = sql.get_by_id(source, backup.id)
             audit.record(source, caller, action="backup.restore", source="backup", source_id=backup.id,
                          message=(f"registry restored from backup {backup.name!r} (taken {backup.created_at}); "

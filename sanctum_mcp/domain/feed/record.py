@@ -55,10 +55,10 @@ def job_run(conn: sqlite3.Connection, job_id: int, name: str, action: str) -> in
                              "agent_id": sql.job_agent(conn, job_id), "actor": "scheduler"})
 
 
-def restart_after(conn: sqlite3.Connection, revision: int) -> None:
+def carry_over(work: sqlite3.Connection, live: sqlite3.Connection) -> None:
     """For a restore, on the restored copy before its audit row: the feed goes on from the live
-    database's revision (never backwards), with none of the copy's own rows."""
-    sql.start_after(conn, revision)
+    database's (its rows and numbering, never backwards), not the copy's own."""
+    sql.carry_over(work, live)
 
 
 def _config_owner(conn: sqlite3.Connection, scope: str, target_id: str) -> int | None:
