@@ -276,3 +276,61 @@ async def test_subscribing_passes_the_gate_of_reading(registry):
             await client.subscribe_resource("sanctum://agents/Athena")
             await client.subscribe_resource("test://watched-resource")  # not served here: never fires
             assert server.followers.count() == 2
+
+
+# --- no write skips the feed ---------------------------------------------------------------------
+
+IGNORED = ("logs", "changes", "sqlite_sequence")  # the log and the feed themselves (logs_fts* too)
+
+
+def registry_content(db_path) -> dict[str, list[tuple]]:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+                for t in tables if not t.startswith(IGNORED)}
+
+
+async def test_every_tool_call_that_changes_the_registry_gets_a_revision_and_no_other_does(tmp_path):
+    """Each tool with test_roles.py's harmless arguments on a fresh copy of its small world: a call
+    that changed any table (but the log and the feed) moved the revision, and one that changed
+    nothing did not."""
+    import shutil
+
+    from fake_letta import FakeLetta
+    from test_roles import HARMLESS, world
+
+    from sanctum_mcp.catalogue import all_tools
+    from sanctum_mcp.domain.registry import Registry
+
+    changed = []
+    with FakeLetta() as letta:
+        letta.agents = [{"id": "agent-a", "name": "Athena"}]
+        base = tmp_path / "world"
+        base.mkdir()
+        registry = await Registry.open(base / "registry.db")
+        try:
+            await world(registry, letta)
+        finally:
+            await registry.close()
+        for name in all_tools():
+            here = tmp_path / name
+            shutil.copytree(base, here)
+            registry = await Registry.open(here / "registry.db")
+            try:
+                async with Client(build_server(registry)) as client:
+                    before, revision = registry_content(registry.db.path), await registry.notifier.current()
+                    result = await client.call_tool(name, HARMLESS[name])
+                    after, now = registry_content(registry.db.path), await registry.notifier.current()
+            finally:
+                await registry.close()
+            assert not result.is_error, (name, result.content[0].text[:300])
+            differs = sorted(t for t in before if before[t] != after.get(t))
+            assert (now > revision) == bool(differs), (name, differs, revision, now)
+            if differs:
+                changed.append(name)
+    mutating = {name for name, spec in all_tools().items() if spec.mutates}
+    # Every tool that may change something did here, but those whose harmless call is a no-op.
+    # (already enabled, not linked, at its default, already synced; a note only writes the log)
+    no_ops = {"enable_plugin", "unlink_plugin", "reset_config", "rollback_config", "sync_letta_agents",
+              "sync_smcp_plugins", "log_event"}
+    assert mutating - set(changed) <= no_ops, sorted(mutating - set(changed))

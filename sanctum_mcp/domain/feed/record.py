@@ -3,8 +3,10 @@
 `domain/shared/audit.py:record` calls `from_audit` for every audit row, so every mutation that is
 audited (all of them: that is the audit rule) gets its revision in the same transaction, and a
 change that rolls back leaves no revision. Audit rows that change nothing (refusals, reveals, an
-agent's own log events) get none. The scheduler's runs change jobs without an audit row and call
-`job_run`. A row names the object and the configuration key, never a value or a message.
+agent's own log events, `changed=False`) get none. The two writes that keep no audit row call in
+themselves: the scheduler's runs (`job_run`) and letta_status (`unaudited`). A row names the object
+and the configuration key, never a value or a message. tests/test_feed.py runs every tool and
+fails for one that changes a table without a revision.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def job_run(conn: sqlite3.Connection, job_id: int, name: str, action: str) -> in
     """A scheduled run changed a job (its last and next run, or its status): the scheduler's change."""
     return sql.insert(conn, {"kind": "job", "action": action, "object_id": str(job_id), "name": name,
                              "agent_id": sql.job_agent(conn, job_id), "actor": "scheduler"})
+
+
+def unaudited(conn: sqlite3.Connection, *, kind: str, action: str, object_id: Any, actor: str) -> int:
+    """A change that writes no audit row (letta_status noting when a connection last answered)."""
+    return sql.insert(conn, {"kind": kind, "action": action, "object_id": str(object_id), "actor": actor})
 
 
 def carry_over(work: sqlite3.Connection, live: sqlite3.Connection) -> None:

@@ -35,7 +35,10 @@ def record(
     after: Any = None,
     level: str = "INFO",
     extra: dict[str, Any] | None = None,
+    changed: bool = True,
 ) -> None:
+    """changed=False: the row records an action that changed nothing this time (a scan that found
+    nothing new), so the change feed gives it no revision."""
     details: dict[str, Any] = {"actor": caller.username}
     before, after = _plain(before), _plain(after)
     if before is not None:
@@ -56,5 +59,6 @@ def record(
             json.dumps(details, separators=(",", ":"), default=str),
         ),
     )
-    feed.from_audit(conn, caller.username, action=action, source=source, source_id=source_id,
-                    before=before, after=after, extra=extra)
+    if changed:
+        feed.from_audit(conn, caller.username, action=action, source=source, source_id=source_id,
+                        before=before, after=after, extra=extra)
