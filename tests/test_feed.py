@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import REPO, call, call_error, server_env, start_http_server, stop
+from support import REPO, call, call_error, server_env, start_http_server, stdio_params, stop
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
@@ -223,6 +223,19 @@ async def test_a_subscriber_over_http_hears_of_changes_by_another_client_and_by_
         while "sanctum://config/agent/athena" not in await inbox.next():
             pass
         assert set(inbox.uris) == {"sanctum://agents/Athena", "sanctum://config/agent/athena"}
+
+
+async def test_a_stdio_subscriber_hears_of_a_change_made_by_the_cli(db_path):
+    done = cli(db_path, "agents", "create", "Athena")
+    assert done.returncode == 0, done.stderr
+    inbox = Inbox()
+    async with Client(stdio_params(db_path, "--no-scheduler"), mode="legacy", message_handler=inbox) as follower:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            await follower.subscribe_resource("sanctum://agents")
+        done = await anyio.to_thread.run_sync(lambda: cli(db_path, "agents", "set-status", "Athena", "Off"))
+        assert done.returncode == 0, done.stderr
+        assert await inbox.next() == ["sanctum://agents"]
 
 
 async def test_a_listen_stream_of_2026_hears_of_a_change(served):

@@ -56,6 +56,7 @@ MAX_PER_SESSION = 100
 MAX_LISTEN_STREAMS = 256
 MAX_URI = 2_048
 FOLLOW_TIMEOUT = 30.0  # seconds the task waits for a revision in one go (it simply waits again)
+RETRY_DELAY = 5.0
 NOTIFY_TIMEOUT = 5.0  # a client that does not read its stream is skipped after this long, not waited for
 
 log = logging.getLogger("sanctum_mcp.subscriptions")
@@ -148,21 +149,27 @@ class Followers:
     # --- telling them -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow the feed for as long as the server runs (cancelled with it)."""
-        notifier, feed = self.registry.notifier, self.registry.feed
-        revision = await notifier.current()
+        """Follow the feed for as long as the server runs (cancelled with it). A failure (a locked or
+        damaged file) is logged and retried: it must never take the server down with it."""
+        revision: int | None = None
         while True:
-            now = await notifier.wait_beyond(revision, FOLLOW_TIMEOUT)
-            if now <= revision:
-                continue
-            if not self.count():
-                revision = now  # nobody follows anything: nothing to read
-                continue
             try:
-                revision, topics = await feed.touched_since(revision)
-                await self._deliver(topics)
-            except Exception:  # a locked or busy file: try again at the next revision, keep following
-                log.exception("could not read the change feed; retrying at the next change")
+                if revision is None:
+                    revision = await self.registry.notifier.current()
+                revision = await self._follow(revision)
+            except Exception:
+                log.exception("could not read the change feed; retrying in %s s", RETRY_DELAY)
+                await anyio.sleep(RETRY_DELAY)
+
+    async def _follow(self, revision: int) -> int:
+        now = await self.registry.notifier.wait_beyond(revision, FOLLOW_TIMEOUT)
+        if now <= revision:
+            return revision
+        if not self.count():
+            return now  # nobody follows anything: nothing to read
+        up_to, topics = await self.registry.feed.touched_since(revision)
+        await self._deliver(topics)
+        return up_to
 
     async def _deliver(self, topics: set[Topic]) -> None:
         everything = EVERYTHING in topics
