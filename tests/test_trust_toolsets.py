@@ -170,9 +170,9 @@ async def test_resources_and_prompt_follow_the_selection(registry):
 # annotations.title, with letta-fit's strict schemas), so its budget is the figure reached: it may
 # shrink, never grow. Lower these as descriptions and schemas are tightened, until the targets are met.
 # The one exception is a new tool, counted here at its own size: changes_since (the change feed,
-# issue 15) is +98 tokens, +1,450 B.
+# issue 15) is +107 tokens, +1,486 B.
 BUDGETS = {  # selection -> (model-facing tokens, whole listing bytes or None)
-    "all": (11_455 + 98, 131_739 + 1_450),
+    "all": (11_455 + 107, 131_739 + 1_486),
     "assistant": (3_000, None),
 }
 

@@ -64,7 +64,7 @@ FEED_READS = {
 
 class ChangesSince(ToolInput):
     revision: int = Field(ge=0, description="0 or a previous up_to.")
-    limit: int = Field(default=100, ge=1, le=500)
+    limit: int = Field(default=100, ge=1, le=500, description="Changes per answer.")
 
 
 @tool("changes_since", title="Changes since a revision", group="Logs", role="viewer", read_only=True, idempotent=True)
