@@ -35,7 +35,7 @@ def from_audit(conn: sqlite3.Connection, actor: str, *, action: str, source: str
                            "object_id": None if source_id is None else str(source_id)}
     model = after if after is not None else before
     if isinstance(model, dict):
-        row["name"] = model.get("name")
+        row["name"] = model.get("name") or model.get("username")
         row["agent_id"] = model.get("agent_id")
     if kind == "agent":
         row["agent_id"] = source_id
