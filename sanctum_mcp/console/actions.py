@@ -27,7 +27,7 @@ def spec(name: str) -> ToolSpec:
     return all_tools()[name]
 
 
-async def run(registry: Registry, caller: Caller, name: str, **arguments: Any) -> Any:
+async def run(registry: Registry, caller: Caller, name: str, /, **arguments: Any) -> Any:
     """Run tool `name` for `caller`; raises Refused with the tool's own message."""
     tool = spec(name)
     try:
@@ -39,7 +39,7 @@ async def run(registry: Registry, caller: Caller, name: str, **arguments: Any) -
     return result
 
 
-def may(caller: Caller, name: str, **arguments: Any) -> bool:
+def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     """Whether the caller's role reaches what this call of tool `name` needs (role_needed with these
     arguments), so that a page shows no control its viewer cannot use. Only hides controls: the
     call itself is still decided by run_tool's gate."""
