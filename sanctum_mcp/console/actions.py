@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.catalogue.base import Call, ToolSpec, explain_failure, parse_arguments, run_tool
+from sanctum_mcp.catalogue.base import Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller
 
@@ -27,12 +27,14 @@ def spec(name: str) -> ToolSpec:
     return all_tools()[name]
 
 
-async def run(registry: Registry, caller: Caller, name: str, /, **arguments: Any) -> Any:
-    """Run tool `name` for `caller`; raises Refused with the tool's own message."""
+async def run(registry: Registry, caller: Caller, name: str, /, *, progress: ProgressFn | None = None,
+              **arguments: Any) -> Any:
+    """Run tool `name` for `caller`; raises Refused with the tool's own message. `progress` gets the
+    tool's progress reports, as an MCP client's notifications do."""
     tool = spec(name)
     try:
         args = parse_arguments(tool, arguments)
-        result: BaseModel = await run_tool(tool, Call(registry, caller), args)
+        result: BaseModel = await run_tool(tool, Call(registry, caller, progress), args)
     except Exception as exc:  # every failure becomes the message the tool gives, never a traceback
         kind, message = explain_failure(name, exc)
         raise Refused(name, kind, message) from None
