@@ -28,6 +28,7 @@ from support import HttpServer, snapshot, start_http_server, stop
 
 INSTANCE_CANARY = "sk-CANARY-instance-4e1b77d0"
 LETTA_CANARY = "pw-CANARY-letta-93c2aa51"
+SYSTEM_CANARY = "sk-CANARY-system-0b5d2e8f"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 try:
@@ -93,6 +94,7 @@ async def seed(db_path: Path, letta_port: int) -> dict[str, str]:
             await tool("create_user", username=username, role=role)
         tokens = {name: (await tool("create_api_token", user=name, name="test")).token
                   for name in ("operator", "alice", "vic")}
+        await tool("set_config", key="openai_api_key", value=SYSTEM_CANARY)
         await tool("create_agent", name="athena", description="research")
         await tool("set_config", key="flask_port", value="5050", scope="agent", target="athena")
         await tool("create_tool", name="weather", category="athena", tool_type="service", emoji="🌦️",
@@ -416,6 +418,27 @@ async def test_a_user_who_is_not_an_admin_gets_the_tools_refusal_on_the_users_pa
         await page.goto(server.base + "/console/users")
         assert "admin" in await page.text_content(".message.error")
         assert await page.locator("#new-user").count() == 0
+
+
+async def test_no_secret_reaches_the_browser_on_any_of_these_pages(db_path, server, seeded, browser):
+    """The admin sees every control and every masked value; no payload carries a secret's text:
+    the system key, the instance's secret, the Letta password, or any API token."""
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        recorder = Recorder(page)
+        for path in [*PAGES, "/console/objects?agent=athena", "/console/objects?tool=weather",
+                     f"/console/objects?instance={seeded['instance']}", "/console/plugins?plugin=core"]:
+            await page.goto(server.base + path)
+            assert await page.locator(".message.error").count() == 0, (path, await page.content())
+        await page.goto(server.base + "/console/letta")
+        await page.click('.server:first-child >> text=Test connection')
+        await page.wait_for_selector(".probe")
+        await page.goto(server.base + "/console/objects?agent=athena")
+        assert "********" in await page.text_content('.setting[data-key="openai_api_key"] .explanation')
+        assert await page.locator('.setting[data-key="openai_api_key"] input[name="value"]').input_value() == ""
+        bodies = await recorder.collect()
+        assert len([body for _url, body in bodies if b"<h1>" in body]) >= len(PAGES) + 5
+        secrets = [SYSTEM_CANARY, INSTANCE_CANARY, LETTA_CANARY, seeded["operator"], seeded["alice"], seeded["vic"]]
+        assert [(url, secret) for url, body in bodies for secret in secrets if secret.encode() in body] == []
 
 
 # --- every page: a viewer, forged posts, CSRF ---------------------------------------------------
