@@ -31,6 +31,7 @@ from sanctum_mcp.console.render import STATIC, render
 from sanctum_mcp.console.sessions import COOKIE, Session, SessionStore, same
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.transports.hosts import host_allowed, origin_allowed
 
 log = logging.getLogger("sanctum_mcp.console")
@@ -93,6 +94,9 @@ class Console:
         self.security = security
         self.db_path = Path(db_path) if db_path is not None else registry.db.path
         self.sessions = sessions or SessionStore()
+        # Any page on the web can make a browser send these refusals, one per request: each WARNING
+        # is also a row in the logs table, so at most one a minute per reason (server/lograte.py).
+        self.warnings = RateLimitedLog(log.warning)
 
     def routes(self) -> list[BaseRoute]:
         from sanctum_mcp.console.pages import PAGES
@@ -123,7 +127,8 @@ class Console:
         if posting:
             problem = self._cross_site(request)
             if problem:
-                log.warning("console: refused a %s from another site (%s)", request.url.path[:100], problem)
+                self.warnings.emit("cross-site", "console: refused a POST to %r from another site (%s)",
+                                   request.url.path[:100], problem)
                 return refusal(ctx, 403, f"Refused: this request came from another site ({problem}). Nothing was "
                                          "changed. Use the console's own pages.")
             length = request.headers.get("content-length")
@@ -148,8 +153,8 @@ class Console:
                 if sent is None:
                     sent = (await ctx.form()).get("csrf")
                 if not same(sent if isinstance(sent, str) else None, ctx.session.csrf):
-                    log.warning("console: refused a POST to %s without this session's CSRF token",
-                                request.url.path[:100])
+                    self.warnings.emit("csrf", "console: refused a POST to %r without this session's CSRF token",
+                                       request.url.path[:100])
                     return refusal(ctx, 403, "Refused: this form did not carry the console's CSRF token (it was not "
                                              "sent by a console page, or the page is from an earlier session). "
                                              "Nothing was changed. Reload the page and try again.")
