@@ -496,3 +496,36 @@ def test_sign_in_links_are_single_use_expire_and_stay_few(tmp_path):
         links.create_link(db, 7, now=2000.0)
     assert len(links.links_file(db).read_text().splitlines()) == links.MAX_PENDING
     assert links.links_file(db).stat().st_mode & 0o777 == 0o600
+
+
+# --- live updates (the change feed) ---------------------------------------------------------
+
+
+@needs_browser
+async def test_a_change_by_another_client_shows_up_live_and_a_changed_field_being_edited_says_so(
+        db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_a, watching), \
+            signed_in(browser, server, seeded["alice"]) as (_b, other):
+        await watching.goto(server.base + "/console/settings")
+        await watching.fill(field("smcp_port"), "9555")  # being edited, not saved
+        # Another browser saves flask_port; an MCP client changes smcp_port underneath the edit.
+        await other.goto(server.base + "/console/settings")
+        await other.fill(field("flask_port"), "5005")
+        await other.click("text=Review changes")
+        await other.click("text=Apply 1 change")
+        await other.wait_for_url(re.compile(r".*saved=flask_port$"))
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {seeded['alice']}"}, timeout=30) as http, \
+                Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+            await client.call_tool("set_config", {"key": "smcp_port", "value": "9600"})
+        # Bounded waits (they fail on a page that never updates): the untouched field now shows the
+        # new value, the edited one keeps the edit and says who changed it.
+        await watching.wait_for_function(
+            """() => document.querySelector('[name="f.flask_port"]').value === "5005" """, timeout=20_000)
+        notice = watching.locator('.field[data-key="smcp_port"] .field-notice')
+        await notice.wait_for(timeout=20_000)
+        assert "alice" in await notice.text_content()
+        assert await watching.locator(field("smcp_port")).input_value() == "9555"
+        # Saving it is refused as a conflict naming the change.
+        await watching.click("text=Review changes")
+        await watching.wait_for_selector(".conflict")
+        assert re.search(r"alice set it to 9600", " ".join((await watching.text_content(".conflict")).split()))

@@ -68,6 +68,8 @@ class Ctx:
     request: Request
     session: Session | None = None
     caller: Caller | None = None
+    # The change feed's revision read before a full page's data (pages/live.py follows from it).
+    revision: int | None = None
 
     @property
     def registry(self) -> Registry:
@@ -97,6 +99,8 @@ class Console:
         # Any page on the web can make a browser send these refusals, one per request: each WARNING
         # is also a row in the logs table, so at most one a minute per reason (server/lograte.py).
         self.warnings = RateLimitedLog(log.warning)
+        # Whether the server is shutting down (set by serve_http): long waits end early then.
+        self.stopping: Callable[[], bool] = lambda: False
 
     def routes(self) -> list[BaseRoute]:
         from sanctum_mcp.console.pages import PAGES
@@ -158,6 +162,9 @@ class Console:
                     return refusal(ctx, 403, "Refused: this form did not carry the console's CSRF token (it was not "
                                              "sent by a console page, or the page is from an earlier session). "
                                              "Nothing was changed. Reload the page and try again.")
+            elif not ctx.htmx:
+                # Before the page reads anything: a change committed while it renders is followed too.
+                ctx.revision = await self.registry.notifier.current()
         return await handler(ctx)
 
     def _cross_site(self, request: Request) -> str | None:

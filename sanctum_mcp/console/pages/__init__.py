@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-_MODULES = ("signin", "overview", "settings")
+_MODULES = ("signin", "overview", "settings", "live")
 
 
 @dataclass(frozen=True)
