@@ -29,7 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sanctum_mcp.console import links
 from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
 from sanctum_mcp.domain.registry import Registry
-from support import REPO, HttpServer, call_error, server_env, snapshot, start_http_server, stop
+from support import REPO, HttpServer, call_error, server_env, server_log, snapshot, start_http_server, stop
 
 CANARY = "sk-CANARY-console-7f3a9c1e5b2d"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -529,3 +529,38 @@ async def test_a_change_by_another_client_shows_up_live_and_a_changed_field_bein
         await watching.click("text=Review changes")
         await watching.wait_for_selector(".conflict")
         assert re.search(r"alice set it to 9600", " ".join((await watching.text_content(".conflict")).split()))
+
+
+def http_sign_in(server: HttpServer, token: str) -> tuple[httpx.Client, dict[str, str]]:
+    """A signed-in client without a browser (as a script would be): the client and the CSRF header."""
+    http = httpx.Client(base_url=server.base, timeout=60)
+    pre = re.search(r'name="pre" value="([^"]+)"', http.get("/console/signin").text).group(1)
+    assert http.post("/console/signin", data={"pre": pre, "token": token}).status_code == 303
+    page = http.get("/console/settings").text
+    return http, {"X-CSRF-Token": json.loads(re.search(r"hx-headers='([^']+)'", page).group(1))["X-CSRF-Token"]}
+
+
+async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_nothing(db_path, server, seeded):
+    http, csrf = http_sign_in(server, seeded["operator"])
+    before = settings_rows(db_path)
+    try:
+        def chunked():
+            yield b"f.smcp_port=1&o.smcp_port=9000&v.smcp_port=1"
+
+        form = {**csrf, "content-type": "application/x-www-form-urlencoded"}
+        assert http.post("/console/settings/apply", content=chunked(), headers=form).status_code == 411
+        many = b"&".join(b"f.x%d=1" % i for i in range(5000))
+        assert http.post("/console/settings/review", content=many, headers=form).status_code == 400
+        assert http.post("/console/settings/review", content=b"x" * (2 * 1024 * 1024), headers=form).status_code == 413
+        upload = http.post("/console/settings/review", files={"f.smcp_port": ("x", b"1")}, headers=csrf)
+        assert upload.status_code == 400
+        assert http.get("/console/changes", params={"after": "-1"}).status_code == 400
+        assert http.get("/console/changes", params={"after": "9" * 40}).status_code == 400
+        long_key = http.get("/console/settings/history", params={"key": "k" * 10_000})
+        assert long_key.status_code == 422 and "at most 128 characters" in long_key.text
+        cookie = {"sanctum_console": "x" * 100_000}
+        assert httpx.get(server.base + "/console/settings", cookies=cookie).status_code in (303, 431)
+    finally:
+        http.close()
+    assert settings_rows(db_path) == before
+    assert "Traceback" not in server_log(server)

@@ -135,8 +135,12 @@ class Console:
                                    request.url.path[:100], problem)
                 return refusal(ctx, 403, f"Refused: this request came from another site ({problem}). Nothing was "
                                          "changed. Use the console's own pages.")
+            # A browser states a form's length; a body without one (chunked) could be any size.
             length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+            if length is None or not length.isdigit():
+                return refusal(ctx, 411, "Refused: a console form states its length (Content-Length). Nothing was "
+                                         "changed.")
+            if int(length) > MAX_FORM_BYTES:
                 return refusal(ctx, 413, "This form is too large to be one of the console's. Nothing was changed.")
         if not public:
             ctx.session = self.sessions.get(request.cookies.get(COOKIE))
