@@ -564,3 +564,37 @@ async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_n
         http.close()
     assert settings_rows(db_path) == before
     assert "Traceback" not in server_log(server)
+
+
+@needs_browser
+async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_validating_editor(
+        db_path, server, seeded, browser):
+    registry = await Registry.open(db_path)
+    try:
+        await registry.config.set(registry.operator, "feature_flags", '{"beta": false}', scope="system",
+                                  value_type="json", category="general")
+    finally:
+        await registry.close()
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        editor = page.locator(field("feature_flags"))
+        assert await editor.evaluate("el => el.tagName") == "TEXTAREA"
+        await editor.fill('{"beta": tru')
+        assert "Not valid JSON yet" in await field_error(page, "feature_flags")
+        await page.click("text=Review changes")  # the server says so too, in the domain's words
+        await page.wait_for_selector('.field[data-key="feature_flags"] .field-error:not(:empty)')
+        assert "feature_flags holds JSON" in await field_error(page, "feature_flags")
+        await editor.fill('{"beta": true}')
+        await page.click("text=Review changes")
+        await page.click("text=Apply 1 change")
+        await page.wait_for_url(re.compile(r".*saved=feature_flags$"))
+        await page.click('.field[data-key="feature_flags"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        rows = await page.inner_text(".history-table tbody")
+        assert '{"beta": true}' in rows and '{"beta": false}' in rows
+        await page.locator(".history-table tr", has_text="operator").filter(
+            has_text='{"beta": false}').locator("text=Roll back to this").click()
+        await page.wait_for_url(re.compile(r".*saved=feature_flags$"))
+        assert await page.locator(field("feature_flags")).input_value() == '{"beta": false}'
+    assert await stored(db_path, "feature_flags") == ('{"beta": false}', 3)
+    assert [row.details["actor"] for row in await audit_rows(db_path, "config.rollback")] == ["operator"]
