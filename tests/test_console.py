@@ -549,7 +549,7 @@ async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_n
 
         form = {**csrf, "content-type": "application/x-www-form-urlencoded"}
         assert http.post("/console/settings/apply", content=chunked(), headers=form).status_code == 411
-        many = b"&".join(b"f.x%d=1" % i for i in range(5000))
+        many = b"&".join(b"f.x%d=1" % i for i in range(5000))  # beyond MAX_FORM_FIELDS
         assert http.post("/console/settings/review", content=many, headers=form).status_code == 400
         assert http.post("/console/settings/review", content=b"x" * (2 * 1024 * 1024), headers=form).status_code == 413
         upload = http.post("/console/settings/review", files={"f.smcp_port": ("x", b"1")}, headers=csrf)

@@ -38,7 +38,7 @@ log = logging.getLogger("sanctum_mcp.console")
 
 PREFIX = "/console"
 SIGN_IN = f"{PREFIX}/signin"
-MAX_FORM_FIELDS = 500  # a form with more fields is refused before it is read into memory
+MAX_FORM_FIELDS = 4000  # about 1,300 settings at 3 fields each; more is refused while parsing
 MAX_FORM_BYTES = 1024 * 1024
 
 # On every console response: no framing (clickjacking), no inline or foreign script, a Referer only
