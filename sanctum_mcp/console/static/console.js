@@ -76,7 +76,9 @@ document.addEventListener("input", (event) => {
     for (;;) {
       let response;
       try {
-        response = await fetch(`/console/changes?after=${encodeURIComponent(revision)}`, { cache: "no-store" });
+        // As a fragment request: signed out, it is answered 401 (not a redirect to the sign-in page).
+        response = await fetch(`/console/changes?after=${encodeURIComponent(revision)}`,
+          { cache: "no-store", headers: { "HX-Request": "true" } });
       } catch (problem) {
         await sleep(5000);
         continue;
