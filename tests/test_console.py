@@ -598,3 +598,11 @@ async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_va
         assert await page.locator(field("feature_flags")).input_value() == '{"beta": false}'
     assert await stored(db_path, "feature_flags") == ('{"beta": false}', 3)
     assert [row.details["actor"] for row in await audit_rows(db_path, "config.rollback")] == ["operator"]
+
+
+def test_console_link_refuses_a_port_that_is_not_one_in_one_line(db_path):
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", "console", "link", "--port", "70000"],
+                          env=server_env(db_path), capture_output=True, text=True, cwd=str(REPO.parent), timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == "sanctum-mcp: --port 70000 is not a port number (1-65535)."
+    assert not links.links_file(db_path).exists()
