@@ -26,7 +26,7 @@ from sanctum_mcp.server.app import build_server
 ASSISTANT = {
     "list_agents", "get_agent", "set_agent_status",
     "get_config", "list_config", "config_history", "set_config", "reset_config",
-    "list_jobs", "get_job", "preview_job_runs", "query_logs",
+    "list_jobs", "get_job", "preview_job_runs", "query_logs", "changes_since",
 }
 
 
@@ -169,8 +169,10 @@ async def test_resources_and_prompt_follow_the_selection(registry):
 # profile meets its target; all does not yet (11,455 tokens, 131,739 B after dropping the duplicate
 # annotations.title, with letta-fit's strict schemas), so its budget is the figure reached: it may
 # shrink, never grow. Lower these as descriptions and schemas are tightened, until the targets are met.
+# The one exception is a new tool, counted here at its own size: changes_since (the change feed,
+# issue 15) is +98 tokens, +1,450 B.
 BUDGETS = {  # selection -> (model-facing tokens, whole listing bytes or None)
-    "all": (11_455, 131_739),
+    "all": (11_455 + 98, 131_739 + 1_450),
     "assistant": (3_000, None),
 }
 

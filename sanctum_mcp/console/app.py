@@ -31,13 +31,14 @@ from sanctum_mcp.console.render import STATIC, render
 from sanctum_mcp.console.sessions import COOKIE, Session, SessionStore, same
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.transports.hosts import host_allowed, origin_allowed
 
 log = logging.getLogger("sanctum_mcp.console")
 
 PREFIX = "/console"
 SIGN_IN = f"{PREFIX}/signin"
-MAX_FORM_FIELDS = 500  # a form with more fields is refused before it is read into memory
+MAX_FORM_FIELDS = 4000  # about 1,300 settings at 3 fields each; more is refused while parsing
 MAX_FORM_BYTES = 1024 * 1024
 
 # On every console response: no framing (clickjacking), no inline or foreign script, a Referer only
@@ -67,6 +68,8 @@ class Ctx:
     request: Request
     session: Session | None = None
     caller: Caller | None = None
+    # The change feed's revision read before a full page's data (pages/live.py follows from it).
+    revision: int | None = None
 
     @property
     def registry(self) -> Registry:
@@ -93,6 +96,11 @@ class Console:
         self.security = security
         self.db_path = Path(db_path) if db_path is not None else registry.db.path
         self.sessions = sessions or SessionStore()
+        # Any page on the web can make a browser send these refusals, one per request: each WARNING
+        # is also a row in the logs table, so at most one a minute per reason (server/lograte.py).
+        self.warnings = RateLimitedLog(log.warning)
+        # Whether the server is shutting down (set by serve_http): long waits end early then.
+        self.stopping: Callable[[], bool] = lambda: False
 
     def routes(self) -> list[BaseRoute]:
         from sanctum_mcp.console.pages import PAGES
@@ -123,11 +131,16 @@ class Console:
         if posting:
             problem = self._cross_site(request)
             if problem:
-                log.warning("console: refused a %s from another site (%s)", request.url.path[:100], problem)
+                self.warnings.emit("cross-site", "console: refused a POST to %r from another site (%s)",
+                                   request.url.path[:100], problem)
                 return refusal(ctx, 403, f"Refused: this request came from another site ({problem}). Nothing was "
                                          "changed. Use the console's own pages.")
+            # A browser states a form's length; a body without one (chunked) could be any size.
             length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+            if length is None or not length.isdigit():
+                return refusal(ctx, 411, "Refused: a console form states its length (Content-Length). Nothing was "
+                                         "changed.")
+            if int(length) > MAX_FORM_BYTES:
                 return refusal(ctx, 413, "This form is too large to be one of the console's. Nothing was changed.")
         if not public:
             ctx.session = self.sessions.get(request.cookies.get(COOKIE))
@@ -148,11 +161,14 @@ class Console:
                 if sent is None:
                     sent = (await ctx.form()).get("csrf")
                 if not same(sent if isinstance(sent, str) else None, ctx.session.csrf):
-                    log.warning("console: refused a POST to %s without this session's CSRF token",
-                                request.url.path[:100])
+                    self.warnings.emit("csrf", "console: refused a POST to %r without this session's CSRF token",
+                                       request.url.path[:100])
                     return refusal(ctx, 403, "Refused: this form did not carry the console's CSRF token (it was not "
                                              "sent by a console page, or the page is from an earlier session). "
                                              "Nothing was changed. Reload the page and try again.")
+            elif not ctx.htmx:
+                # Before the page reads anything: a change committed while it renders is followed too.
+                ctx.revision = await self.registry.notifier.current()
         return await handler(ctx)
 
     def _cross_site(self, request: Request) -> str | None:

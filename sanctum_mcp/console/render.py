@@ -29,6 +29,7 @@ def render(ctx: Ctx, template: str, *, status: int = 200, **context: Any) -> HTM
         "csrf": ctx.session.csrf if ctx.session else None,
         "nav": NAV,
         "path": ctx.request.url.path,
+        "revision": ctx.revision,
         "version": __version__,
     }
     return HTMLResponse(_env.get_template(template).render(**base, **context), status_code=status)

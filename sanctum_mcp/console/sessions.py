@@ -45,6 +45,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     started: float = 0.0
     seen: float = 0.0
+    waits: int = 0  # live-update requests of this session waiting now (pages/live.py bounds them)
 
 
 class SessionStore:

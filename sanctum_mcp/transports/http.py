@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.settings import AuthSettings
 from starlette.applications import Starlette
@@ -118,9 +119,12 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        # A mounted sub-app's lifespan never runs; the Streamable HTTP session manager is started here.
-        async with server.session_manager.run():
+        # A mounted sub-app's lifespan never runs; the Streamable HTTP session manager is started here,
+        # and beside it the one task that tells subscribers of changes (server/subscriptions.py).
+        async with server.session_manager.run(), anyio.create_task_group() as tg:
+            tg.start_soon(server.followers.run)
             yield
+            tg.cancel_scope.cancel()
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "name": "sanctum-mcp", "version": __version__})
@@ -143,7 +147,9 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
         Middleware(SessionGate, manager=server.session_manager, per_user=limits.max_sessions_per_user,
                    total=limits.max_sessions, idle_timeout=limits.session_idle_seconds),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.console = console
+    return app
 
 
 class NamedSelection:
@@ -201,6 +207,9 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", http=protocol,
                                 ws="none", backlog=limits.backlog)
         server = uvicorn.Server(config)
+        # The console's waiting requests (live updates) end within a second once uvicorn stops,
+        # instead of holding its graceful shutdown for their whole wait.
+        app.state.console.stopping = lambda: server.should_exit
         async with background(registry, scheduler=scheduler, db_log=db_log):
             # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
             # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.

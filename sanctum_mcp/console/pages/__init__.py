@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-_MODULES = ("signin", "overview", "settings", "objects", "letta", "plugins", "jobs", "logs", "backups", "users")
+_MODULES = ("signin", "overview", "settings", "live", "objects", "letta", "plugins", "jobs", "logs", "backups", "users")
 
 
 @dataclass(frozen=True)

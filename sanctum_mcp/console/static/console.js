@@ -14,3 +14,82 @@ document.addEventListener("input", (event) => {
     if (error) error.textContent = "Not valid JSON yet: " + problem.message;
   }
 });
+
+// Live updates: follow the change feed from the revision this page was rendered at (pages/live.py)
+// and refresh what changed. A settings field being edited keeps what was typed and says who
+// changed it underneath (its save would be refused as a conflict).
+(() => {
+  const start = document.body.dataset.revision;
+  if (start === undefined) return;
+  let revision = start;
+  const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+  const edited = (field) => [...field.querySelectorAll("input, select, textarea")].some((el) => {
+    if (el.type === "hidden") return false;
+    if (el.type === "checkbox") return el.checked !== el.defaultChecked;
+    if (el instanceof HTMLSelectElement) return [...el.options].some((o) => o.selected !== o.defaultSelected);
+    return el.value !== el.defaultValue;
+  });
+
+  const fresh = async () => {
+    const response = await fetch(location.href, { cache: "no-store" });
+    if (!response.ok) return null;
+    return new DOMParser().parseFromString(await response.text(), "text/html");
+  };
+
+  const settle = (node) => { if (window.htmx) window.htmx.process(node); };
+
+  const apply = async (data) => {
+    const form = document.getElementById("settings-form");
+    const page = await fresh();
+    if (!page) return;
+    if (!form) {  // every other page: its content again
+      const main = page.querySelector("main");
+      if (main) { document.querySelector("main").replaceWith(main); settle(main); }
+      return;
+    }
+    for (const change of data.changes) {
+      if (change.kind !== "config" || change.scope !== "system" || !change.key) continue;
+      const selector = `.field[data-key="${CSS.escape(change.key)}"]`;
+      const current = document.querySelector(selector);
+      const replacement = page.querySelector(selector);
+      if (!current || !replacement) continue;
+      if (edited(current)) {
+        let notice = current.querySelector(".field-notice");
+        if (!notice) {
+          notice = document.createElement("p");
+          notice.className = "field-notice";
+          notice.setAttribute("role", "alert");
+          current.appendChild(notice);
+        }
+        notice.textContent = `Changed by ${change.actor} since this page loaded: your edit is kept here, but saving ` +
+          "it will be refused; reload the page to see the new value.";
+      } else {
+        const node = document.importNode(replacement, true);
+        current.replaceWith(node);
+        settle(node);
+      }
+    }
+  };
+
+  const follow = async () => {
+    for (;;) {
+      let response;
+      try {
+        // As a fragment request: signed out, it is answered 401 (not a redirect to the sign-in page).
+        response = await fetch(`/console/changes?after=${encodeURIComponent(revision)}`,
+          { cache: "no-store", headers: { "HX-Request": "true" } });
+      } catch (problem) {
+        await sleep(5000);
+        continue;
+      }
+      if (response.status === 401) return;  // signed out: the next navigation shows the sign-in page
+      if (!response.ok) { await sleep(5000); continue; }
+      const data = await response.json();
+      if (data.reset && !document.querySelector(".field-notice")) { location.reload(); return; }
+      if (data.changes.length) await apply(data);
+      revision = String(data.revision);
+    }
+  };
+  follow();
+})();

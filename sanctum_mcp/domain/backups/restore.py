@@ -8,10 +8,12 @@ import sqlite3
 from pathlib import Path
 
 from sanctum_mcp.domain.backups.models import Backup
+from sanctum_mcp.domain.feed import record as feed
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.storage import backups as sql
+from sanctum_mcp.storage import changes as changes_sql
 
 # Carried over from the current database by a restore instead of being rolled back: the backups
 # catalogue (every file stays listed) and access control (a restore must never re-enable a revoked
@@ -63,6 +65,8 @@ def restore_into_live(live: sqlite3.Connection, work: Path, caller: Caller, back
                     f"backup {backup.id} cannot be restored without breaking references in {', '.join(tables)} "
                     "(rows pointing at rows that would not exist); nothing was restored."
                 )
+            # The feed goes on from the live revision: the copy's own rows describe another history.
+            feed.restart_after(source, changes_sql.current(live))
             restored = sql.get_by_id(source, backup.id)
             audit.record(source, caller, action="backup.restore", source="backup", source_id=backup.id,
                          message=(f"registry restored from backup {backup.name!r} (taken {backup.created_at}); "
