@@ -326,6 +326,24 @@ async def test_jobs_show_their_next_runs_and_pause_then_resume(db_path, server, 
     assert (await read(db_path, "get_job", job="nightly-report")).status == "Active"
 
 
+async def test_a_change_from_another_client_refreshes_the_list_and_keeps_the_answer_shown(db_path, server, seeded,
+                                                                                        browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/users")
+        await page.click('.user-row[data-name="vic"] >> button:has-text("New token")')
+        await result(page, "shown only now")
+        # Meanwhile another client (the CLI's way: the domain through a tool) pauses the job; the
+        # operator's jobs page in a second tab follows, and the token stays on screen in the first.
+        jobs = await _context.new_page()
+        await jobs.goto(server.base + "/console/jobs")
+        await jobs.wait_for_selector('.job[data-name="nightly-report"] .badge.status-active')
+        await read(db_path, "pause_job", job="nightly-report")
+        await jobs.wait_for_selector('.job[data-name="nightly-report"] .badge.status-paused')
+        await read(db_path, "create_user", username="dave", role="viewer")
+        await page.wait_for_selector('.user-row[data-name="dave"]')
+        assert "shown only now" in await page.text_content("#result")
+
+
 # --- 5. logs ----------------------------------------------------------------------------------
 
 

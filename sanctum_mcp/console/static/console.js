@@ -41,6 +41,12 @@ document.addEventListener("input", (event) => {
 
   const apply = async (data) => {
     const form = document.getElementById("settings-form");
+    // A page whose lists reload themselves (data-live-list, on the `changed` event): only they do,
+    // so the answer to the last action (a new token shown once, a cascade, a restore form) stays.
+    if (!form && document.querySelector("[data-live-list]")) {
+      if (window.htmx) window.htmx.trigger(document.body, "changed");
+      return;
+    }
     const page = await fresh();
     if (!page) return;
     if (!form) {  // every other page: its content again
