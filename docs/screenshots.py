@@ -6,7 +6,10 @@ Creates a registry with the example Sanctum in a temporary folder (`sanctum-mcp 
 starts `sanctum-mcp serve --transport http` on a free 127.0.0.1 port, signs in with a new admin
 token in Debian's chromium (Playwright with executable_path; no browser download) and saves:
 signin.png, overview.png, settings.png (System Settings, a refused value next to its field) and
-settings-review.png (the diff before Apply). Colour emoji need fonts-noto-color-emoji.
+settings-review.png (the diff before Apply); then the pages after it: objects.png (an agent's
+settings with where each value comes from), plugins.png (the cascade shown before a disable),
+jobs.png, logs.png, backups.png (the typed confirmation of a restore) and users.png (a new token,
+shown once). Colour emoji need fonts-noto-color-emoji.
 """
 
 from __future__ import annotations
@@ -64,7 +67,34 @@ async def shoot(base: str, token: str) -> None:
         await page.wait_for_selector("table.diff")
         await page.locator("#review").scroll_into_view_if_needed()
         await page.screenshot(path=OUT / "settings-review.png")
+        await shoot_pages(base, page)
         await browser.close()
+
+
+async def shoot_pages(base: str, page) -> None:
+    """The pages after System Settings (console/pages/: objects, plugins, jobs, logs, backups, users)."""
+    await page.goto(base + "/console/objects?agent=athena")
+    await page.screenshot(path=OUT / "objects.png", full_page=True)
+    await page.goto(base + "/console/plugins?plugin=core")
+    await page.click("text=Disable…")
+    await page.wait_for_selector(".cascade")
+    await page.screenshot(path=OUT / "plugins.png", full_page=True)
+    await page.goto(base + "/console/jobs")
+    await page.screenshot(path=OUT / "jobs.png", full_page=True)
+    await page.goto(base + "/console/logs?limit=25")
+    await page.screenshot(path=OUT / "logs.png")
+    await page.goto(base + "/console/backups")
+    await page.fill('#create input[name="name"]', "before-upgrade")
+    await page.click("text=Create backup")
+    await page.wait_for_selector('.backup[data-name="before-upgrade"]')
+    await page.click('.backup[data-name="before-upgrade"] >> text=Restore…')
+    await page.fill('#restore input[name="typed"]', "before-upgr")
+    await page.screenshot(path=OUT / "backups.png", full_page=True)
+    await page.goto(base + "/console/users")
+    await page.fill('.user-row[data-name="operator"] input[name="name"]', "letta")
+    await page.click('.user-row[data-name="operator"] >> button:has-text("New token")')
+    await page.wait_for_selector("#result .new-token")
+    await page.screenshot(path=OUT / "users.png", full_page=True)
 
 
 def main() -> None:
@@ -73,6 +103,9 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")}
         env["SANCTUM_MCP_DB"] = str(Path(folder) / "registry.db")
         cli(env, "init", "--example")
+        # Plugins for the plugins page: ui needs core (the example has none).
+        cli(env, "plugins", "register", "core", "--type", "extension", "--version", "1.2.0")
+        cli(env, "plugins", "register", "ui", "--type", "extension", "--version", "0.3.0", "--dependencies", "core>=1.0")
         token = cli(env, "user", "token", "operator").split()[0]
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--port",

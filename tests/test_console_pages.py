@@ -162,22 +162,24 @@ async def browser() -> AsyncIterator[Any]:
 
 
 class Recorder:
-    """Every response the browser receives: body and headers, with its URL. Each body is read as
-    soon as it arrives (after the page navigates away, Chromium no longer has it)."""
+    """Every response the browser receives, body and headers, with its URL: each request goes
+    through the recorder (page.route), which fetches it, keeps a copy and hands the browser exactly
+    that (redirects included, not followed), so nothing is missed when the page navigates on."""
 
-    def __init__(self, page: Page) -> None:
-        self.reads: list[asyncio.Future[tuple[str, bytes]]] = []
-        page.on("response", lambda response: self.reads.append(asyncio.ensure_future(self._read(response))))
+    def __init__(self) -> None:
+        self.bodies: list[tuple[str, bytes]] = []
 
-    @staticmethod
-    async def _read(response: Any) -> tuple[str, bytes]:
-        headers = json.dumps(await response.all_headers()).encode()
-        if 300 <= response.status < 400:
-            return response.url, headers  # a redirect has no body
-        return response.url, await response.body() + headers
+    async def attach(self, page: Page) -> Recorder:
+        await page.route("**/*", self._pass)
+        return self
+
+    async def _pass(self, route: Any) -> None:
+        response = await route.fetch(max_redirects=0)
+        self.bodies.append((route.request.url, await response.body() + json.dumps(response.headers).encode()))
+        await route.fulfill(response=response)
 
     async def collect(self) -> list[tuple[str, bytes]]:
-        return list(await asyncio.gather(*self.reads))
+        return self.bodies
 
 
 @asynccontextmanager
@@ -251,7 +253,7 @@ async def test_object_settings_explain_where_a_value_comes_from_and_override_the
 
 async def test_an_instance_shows_its_chain_and_its_secret_stays_masked(db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
-        recorder = Recorder(page)
+        recorder = await Recorder().attach(page)
         await page.goto(server.base + "/console/objects")
         await page.click("text=weather-athena")
         await page.wait_for_selector("#instance-config")
@@ -268,7 +270,7 @@ async def test_an_instance_shows_its_chain_and_its_secret_stays_masked(db_path, 
 async def test_letta_test_connection_probes_and_activate_switches_without_sending_the_password(
         db_path, server, seeded, browser, letta):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
-        recorder = Recorder(page)
+        recorder = await Recorder().attach(page)
         await page.goto(server.base + "/console/letta")
         first = page.locator(f'.server[data-url="http://127.0.0.1:{letta}"]')
         assert "********" in await first.text_content()
@@ -405,7 +407,7 @@ async def test_backups_create_with_progress_verify_and_restore_only_with_the_typ
 
 async def test_a_new_token_is_shown_once_and_never_again(db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
-        recorder = Recorder(page)
+        recorder = await Recorder().attach(page)
         await page.goto(server.base + "/console/users")
         await page.fill('#new-user input[name="username"]', "carol")
         await page.select_option('#new-user select[name="role"]', "viewer")
@@ -442,7 +444,7 @@ async def test_no_secret_reaches_the_browser_on_any_of_these_pages(db_path, serv
     """The admin sees every control and every masked value; no payload carries a secret's text:
     the system key, the instance's secret, the Letta password, or any API token."""
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
-        recorder = Recorder(page)
+        recorder = await Recorder().attach(page)
         for path in [*PAGES, "/console/objects?agent=athena", "/console/objects?tool=weather",
                      f"/console/objects?instance={seeded['instance']}", "/console/plugins?plugin=core"]:
             await page.goto(server.base + path)
