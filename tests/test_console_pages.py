@@ -484,12 +484,17 @@ FORGED = {  # path: (the tool it runs, a form a user of the right role could sen
 async def test_a_viewer_sees_no_write_controls_and_every_forged_post_is_refused_as_the_tool_refuses_it(
         db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["vic"]) as (_context, page):
-        for path in PAGES:
+        for path in [*PAGES, "/console/objects?agent=athena", f"/console/objects?instance={seeded['instance']}",
+                     "/console/plugins?plugin=core"]:
             await page.goto(server.base + path)
             assert await page.locator("h1").count() == 1, path
             assert await page.locator(".write").count() == 0, path
+            # Nothing else that posts either: only the probe (letta_status is a viewer's) and sign-out.
+            assert await page.locator('[hx-post]:not([hx-post="/console/letta/test"])').count() == 0, path
+            assert await page.locator('form[method="post"]:not([action="/console/signout"])').count() == 0, path
+        assert await page.locator('#dependents').count() == 1  # the plugin's detail is shown, read-only
         await page.goto(server.base + "/console/objects?agent=athena")
-        assert await page.locator('.setting[data-key="flask_port"]').count() == 1
+        assert await page.locator('.setting[data-key="flask_port"] .explanation').count() == 1
         headers = {"X-CSRF-Token": await csrf_of(page), "HX-Request": "true"}
         before = rows(db_path)
         for path, (_tool, form) in FORGED.items():
