@@ -592,9 +592,10 @@ async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_va
         await page.wait_for_selector(".history-table")
         rows = await page.inner_text(".history-table tbody")
         assert '{"beta": true}' in rows and '{"beta": false}' in rows
-        await page.locator(".history-table tr", has_text="operator").filter(
-            has_text='{"beta": false}').locator("text=Roll back to this").click()
-        await page.wait_for_url(re.compile(r".*saved=feature_flags$"))
+        # The page is already at ?saved=feature_flags: wait for the reload itself, not the URL.
+        async with page.expect_navigation(url=re.compile(r".*saved=feature_flags$")):
+            await page.locator(".history-table tr", has_text="operator").filter(
+                has_text='{"beta": false}').locator("text=Roll back to this").click()
         assert await page.locator(field("feature_flags")).input_value() == '{"beta": false}'
     assert await stored(db_path, "feature_flags") == ('{"beta": false}', 3)
     assert [row.details["actor"] for row in await audit_rows(db_path, "config.rollback")] == ["operator"]
