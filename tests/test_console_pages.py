@@ -20,11 +20,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console.actions import run
 from sanctum_mcp.domain.registry import Registry
-from support import HttpServer, snapshot, start_http_server, stop
+from support import HttpServer, call_error, snapshot, start_http_server, stop
 
 INSTANCE_CANARY = "sk-CANARY-instance-4e1b77d0"
 LETTA_CANARY = "pw-CANARY-letta-93c2aa51"
@@ -497,17 +500,28 @@ async def test_a_viewer_sees_no_write_controls_and_every_forged_post_is_refused_
         assert await page.locator('.setting[data-key="flask_port"] .explanation').count() == 1
         headers = {"X-CSRF-Token": await csrf_of(page), "HX-Request": "true"}
         before = rows(db_path)
+        shown: dict[str, str] = {}
         for path, (_tool, form) in FORGED.items():
             response = await page.request.post(server.base + path, form=form, headers=headers)
             text = await response.text()
             assert response.status == 403, (path, response.status, text)
             assert "viewer" in text or "admin" in text, (path, text)
+            shown[path] = text.replace("&#39;", "'")
         assert rows(db_path) == before
+    # In the same words as the MCP tool's refusal for the same viewer.
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {seeded['vic']}"}, timeout=30) as http, \
+            Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+        for path in ("/console/jobs/pause", "/console/users/token", "/console/backups/restore"):
+            tool, form = FORGED[path]
+            arguments = {"job": "nightly-report"} if tool == "pause_job" else \
+                {"user": "vic", "name": "forged"} if tool == "create_api_token" else {"backup_id": 1, "confirm": True}
+            assert await call_error(client, tool, arguments) in shown[path]
     denied = await read(db_path, "query_logs", text="access.denied", limit=100)
     refused_tools = [e.details["tool"] for e in denied.entries if e.action == "access.denied"]
-    # Each forged POST, and the viewer's visit to the users page (list_users is the admin's), as the
-    # tools audit a refusal.
-    assert sorted(refused_tools) == sorted([*(tool for tool, _form in FORGED.values()), "list_users"])
+    # Each forged POST, the viewer's visit to the users page (list_users is the admin's) and the three
+    # MCP calls, as the tools audit a refusal.
+    assert sorted(refused_tools) == sorted([*(tool for tool, _form in FORGED.values()), "list_users", "pause_job",
+                                            "create_api_token", "restore_backup"])
 
 
 async def test_a_post_to_these_pages_without_the_csrf_token_is_refused(db_path, server, seeded, browser):

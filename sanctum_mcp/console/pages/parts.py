@@ -35,10 +35,6 @@ async def act(ctx: Ctx, tool: str, /, **arguments: Any) -> Any:
     return await run(ctx.registry, ctx.caller, tool, **arguments)
 
 
-async def fields(ctx: Ctx) -> FormData:
-    return await ctx.form()
-
-
 def text(form: FormData, name: str, *, default: str | None = None) -> str | None:
     """A form field as text (absent or empty = default); a file upload is not text."""
     value = form.get(name)
