@@ -349,6 +349,21 @@ async def test_a_change_from_another_client_refreshes_the_list_and_keeps_the_ans
         assert "shown only now" in await page.text_content("#result")
 
 
+async def test_a_change_from_another_client_keeps_what_is_being_typed_in_a_list_and_says_so(db_path, server, seeded,
+                                                                                           browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/objects?agent=athena")
+        typed = page.locator('.setting[data-key="smcp_port"] input[name="value"]')
+        await typed.fill("9321")
+        await read(db_path, "set_config", key="flask_port", value="5151", scope="agent", target="athena")
+        await page.wait_for_selector("[data-live-list] .live-notice")
+        assert "operator" in await page.text_content(".live-notice")
+        assert await typed.input_value() == "9321"
+        await page.click('.setting[data-key="smcp_port"] >> text=Override here')
+        await result(page, "smcp_port set at agent 'athena': now 9321")
+        await page.wait_for_selector('.setting[data-key="flask_port"] .explanation:has-text("5151")')
+
+
 # --- 5. logs ----------------------------------------------------------------------------------
 
 

@@ -43,8 +43,23 @@ document.addEventListener("input", (event) => {
     const form = document.getElementById("settings-form");
     // A page whose lists reload themselves (data-live-list, on the `changed` event): only they do,
     // so the answer to the last action (a new token shown once, a cascade, a restore form) stays.
+    // A list with an input being edited is not reloaded (the edit would be lost): it says so.
     if (!form && document.querySelector("[data-live-list]")) {
-      if (window.htmx) window.htmx.trigger(document.body, "changed");
+      const editing = [...document.querySelectorAll("[data-live-list]")].find((list) => edited(list));
+      if (!editing) {
+        if (window.htmx) window.htmx.trigger(document.body, "changed");
+        return;
+      }
+      let notice = editing.querySelector(".live-notice");
+      if (!notice) {
+        notice = document.createElement("p");
+        notice.className = "message info live-notice";
+        notice.setAttribute("role", "status");
+        editing.prepend(notice);
+      }
+      const actors = [...new Set(data.changes.map((change) => change.actor).filter(Boolean))].join(", ");
+      notice.textContent = `Changed meanwhile${actors ? " by " + actors : ""}: this list is not reloaded while you ` +
+        "edit it (your input is kept); it reloads after your next action.";
       return;
     }
     const page = await fresh();
