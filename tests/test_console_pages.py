@@ -489,13 +489,16 @@ FORGED = {  # path: (the tool it runs, a form a user of the right role could sen
                                                  "expected_version": "1"}),
     "/console/letta/activate": ("activate_letta_server", {"server": "2"}),
     "/console/plugins/disable": ("disable_plugin", {"plugin": "core", "cascade": "true", "shown": "ui"}),
+    "/console/plugins/enable": ("enable_plugin", {"plugin": "ui", "chain": "false", "shown": ""}),
     "/console/jobs/pause": ("pause_job", {"job": "nightly-report"}),
+    "/console/jobs/resume": ("resume_job", {"job": "nightly-report"}),
     "/console/backups/create": ("create_backup", {"type": "full", "name": "forged"}),
     "/console/backups/verify": ("verify_backup", {"backup_id": "1"}),
     "/console/backups/restore": ("restore_backup", {"backup_id": "1", "typed": "before-pages"}),
     "/console/users/create": ("create_user", {"username": "mallory", "role": "admin"}),
     "/console/users/token": ("create_api_token", {"user": "vic", "name": "forged"}),
     "/console/users/revoke": ("revoke_api_token", {"token_id": "1"}),
+    "/console/users/deactivate": ("deactivate_user", {"user": "alice"}),
 }
 
 
@@ -542,7 +545,8 @@ async def test_a_viewer_sees_no_write_controls_and_every_forged_post_is_refused_
 async def test_a_post_to_these_pages_without_the_csrf_token_is_refused(db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
         before = rows(db_path)
-        for path, (_tool, form) in FORGED.items():
+        posts = [(path, form) for path, (_tool, form) in FORGED.items()] + [("/console/letta/test", {"server": "1"})]
+        for path, form in posts:
             response = await page.request.post(server.base + path, form=form)
             assert response.status == 403 and "CSRF token" in await response.text(), path
         assert rows(db_path) == before
