@@ -309,8 +309,37 @@ async def test_disabling_a_plugin_shows_the_cascade_first_and_only_then_disables
         assert rows(db_path) == before  # shown first: nothing changed yet
         await page.click("text=Disable core and 1 dependent")
         await result(page, "core disabled; also disabled: ui")
-    plugins = {p.name: p.is_enabled for p in (await read(db_path, "list_plugins")).plugins}
-    assert plugins == {"core": False, "ui": False}
+        assert {p.name: p.is_enabled for p in (await read(db_path, "list_plugins")).plugins} == \
+            {"core": False, "ui": False}
+        # Enabling ui: its disabled dependency first, shown before anything changes.
+        await page.goto(server.base + "/console/plugins?plugin=ui")
+        await page.click("text=Enable…")
+        await page.wait_for_selector(".cascade")
+        assert "first enables core" in words(await page.text_content(".cascade"))
+        assert {p.name: p.is_enabled for p in (await read(db_path, "list_plugins")).plugins} == \
+            {"core": False, "ui": False}
+        await page.click("text=Enable ui and 1 dependency")
+        await result(page, "ui enabled; also enabled: core")
+    assert {p.name: p.is_enabled for p in (await read(db_path, "list_plugins")).plugins} == {"core": True, "ui": True}
+
+
+async def test_a_cascade_that_grew_after_it_was_shown_is_shown_again_and_nothing_changes(db_path, server, seeded,
+                                                                                        browser):
+    async with signed_in(browser, server, seeded["alice"]) as (_context, page):
+        await page.goto(server.base + "/console/plugins?plugin=core")
+        await page.click("text=Disable…")
+        await page.wait_for_selector(".cascade")
+        await read(db_path, "register_plugin", name="charts", type="extension", version="1.0.0",
+                   dependencies=["core"])
+        before = rows(db_path)
+        await page.click("text=Disable core and 1 dependent")
+        await page.wait_for_selector('.cascade:has-text("not the ones shown any more")')
+        assert "also disables ui, charts" in words(await page.text_content(".cascade")) or \
+            "also disables charts, ui" in words(await page.text_content(".cascade"))
+        assert rows(db_path) == before
+        await page.click("text=Disable core and 2 dependents")
+        await result(page, "core disabled; also disabled:")
+    assert not any(p.is_enabled for p in (await read(db_path, "list_plugins")).plugins)
 
 
 # --- 4. jobs ----------------------------------------------------------------------------------
