@@ -107,8 +107,11 @@ document.addEventListener("input", (event) => {
       if (response.status === 401) return;  // signed out: the next navigation shows the sign-in page
       if (!response.ok) { await sleep(5000); continue; }
       const data = await response.json();
-      if (data.reset && !document.querySelector(".field-notice")) { location.reload(); return; }
-      if (data.changes.length) await apply(data);
+      // The feed restarted (a restore, say): a page reloads, but a page of live lists reloads only
+      // them (apply), so the answer on screen (the restore's own) stays.
+      const lists = document.querySelector("[data-live-list]");
+      if (data.reset && !lists && !document.querySelector(".field-notice")) { location.reload(); return; }
+      if (data.changes.length || (data.reset && lists)) await apply(data);
       revision = String(data.revision);
     }
   };
