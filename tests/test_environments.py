@@ -101,12 +101,13 @@ async def test_get_config_explains_which_environments_value_applied_and_what_it_
     await call(client, "set_config", {"key": "flask_port", "value": "5002", "scope": "agent", "target": "Athena"})
     dev = await call(client, "get_config", {"key": "flask_port"})
     assert dev["value"] == "5000" and dev["environment"] is None and dev["active_environment"] == "development"
-    assert "development" in dev["explanation"]
+    assert dev["explanation"] == "flask_port = 5000 (integer) comes from the system level."  # as before environments
     await switch(client, "production")
     prod = await call(client, "get_config", {"key": "flask_port"})
     assert (prod["value"], prod["environment"], prod["active_environment"]) == ("5001", "production", "production")
     assert [(o["scope"], o["environment"], o["value"]) for o in prod["overrides"]] == [("system", None, "5000")]
-    assert "production value" in prod["explanation"] and "general value (5000)" in prod["explanation"], prod["explanation"]
+    assert prod["explanation"] == ("flask_port = 5001 (integer) comes from the system level's production value; it "
+                                   "overrides the system level's general value (5000). Active environment: production.")
     athena = await call(client, "get_config", {"key": "flask_port", "agent": "Athena"})
     assert athena["value"] == "5002" and athena["scope"] == "agent" and athena["environment"] is None
     assert [(o["scope"], o["environment"]) for o in athena["overrides"]] == [("system", "production"), ("system", None)]

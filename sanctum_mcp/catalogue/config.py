@@ -15,6 +15,8 @@ from sanctum_mcp.domain.config.models import (
     ConfigPage,
     ConfigScope,
     ConfigType,
+    Environment,
+    EnvironmentSwitch,
     ResolvedConfig,
 )
 from sanctum_mcp.domain.config.values import MAX_VALUE
@@ -61,6 +63,7 @@ EXPECTED = Field(
     description="Check-and-set: the version you last read (0 = must not exist yet). If the setting has changed since, "
     "nothing is written and the error names the current version.",
 )
+ENVIRONMENT = Field(default=None, description="The value for this environment only; leave out for the general value.")
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
 
@@ -93,7 +96,8 @@ class GetConfig(ToolInput):
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
     """Get the effective value of a setting for an agent, tool or tool instance, and where it comes from.
 
-    Resolution order: instance -> tool -> agent -> system (user preferences first when user is given).
+    Resolution order: instance -> tool -> agent -> system (user preferences first when user is given); at
+    each level the active environment's value wins over the general one.
     The result names the scope the value came from, the levels it overrides and an explanation you can
     repeat to a person. Sensitive values are masked; an admin may pass reveal=true for the plaintext
     (audited). An unknown key is an error that names the closest existing keys."""
@@ -129,6 +133,7 @@ class SetConfig(ToolInput):
         "stays sensitive.",
     )
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool(
@@ -154,7 +159,7 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, environment=args.environment,
     )
 
 
@@ -184,6 +189,7 @@ class DeleteConfig(ToolInput):
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool(
@@ -201,13 +207,15 @@ async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
     to fall back to the system value). A seeded system default cannot be deleted: use reset_config.
     The deletion is recorded in config_history, and rollback_config can bring a value back."""
     return await call.registry.config.delete(
-        call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
+        call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version,
+        environment=args.environment,
     )
 
 
 class ResetConfig(ToolInput):
     key: str = KEY
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
@@ -215,7 +223,8 @@ class ResetConfig(ToolInput):
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
     """Restore a seeded system setting (e.g. flask_port, environment) to its default value. Recorded in
     config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
-    return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version)
+    return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version,
+                                            environment=args.environment)
 
 
 class ConfigHistoryInput(ToolInput):
@@ -224,6 +233,7 @@ class ConfigHistoryInput(ToolInput):
     target: Ref | None = TARGET
     cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest.")
     limit: int = Field(default=50, ge=1, le=500, description="Entries per page (1-500).")
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
@@ -232,7 +242,8 @@ async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
     """Every recorded version of one setting at one scope, newest first: value (masked when sensitive),
     what changed (set, delete, rollback, reset), who and when. Use a version with rollback_config."""
     return await call.registry.config.history(
-        args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit
+        args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit,
+        environment=args.environment,
     )
 
 
@@ -242,6 +253,7 @@ class RollbackConfig(ToolInput):
     target: Ref | None = TARGET
     version: int = Field(ge=1, description="The version to restore (from config_history).")
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
@@ -251,5 +263,19 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     version, so it can itself be undone. Works after a delete too."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, environment=args.environment,
     )
+
+
+class SwitchEnvironment(ToolInput):
+    environment: Environment = Field(description="development, staging or production.")
+    confirm: bool = Field(default=False, description="false: only list what would change; true: switch.")
+
+
+@tool("switch_environment", title="Switch the environment", group="Configuration", role="admin", read_only=False,
+      idempotent=True)
+async def switch_environment(call: Call, args: SwitchEnvironment) -> EnvironmentSwitch:
+    """Switch Sanctum between development, staging and production (the environment setting). Values set for
+    an environment apply only while it is active. First call lists every value that would change (secrets
+    masked); confirm=true switches, in one audited step."""
+    return await call.registry.config.switch_environment(call.caller, args.environment, confirm=args.confirm)

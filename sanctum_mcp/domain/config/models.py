@@ -13,6 +13,8 @@ from sanctum_mcp.domain.shared.secrets import SecretBox, SecretUnreadable, mask
 ConfigScope = Literal["system", "agent", "tool", "instance", "user"]
 ConfigType = Literal["string", "integer", "number", "boolean", "json"]
 ChangeKind = Literal["set", "delete", "rollback", "reset", "unchanged"]
+Environment = Literal["development", "staging", "production"]
+ENVIRONMENT_HELP = "development, staging or production"
 SCOPES: tuple[str, ...] = ConfigScope.__args__  # type: ignore[attr-defined]
 TYPES: tuple[str, ...] = ConfigType.__args__  # type: ignore[attr-defined]
 SYSTEM_CATEGORIES = ("api_keys", "paths", "ports", "general")
@@ -65,6 +67,7 @@ class ConfigEntry(BaseModel):
     updated_at: str | None = None
     default_value: str | None = Field(default=None, description="Seeded default (system scope); reset_config restores it.")
     constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema (system scope).")
+    environment: Environment | None = Field(default=None, description="Applies only in this environment; null: in every one.")
 
 
 class ConfigLayer(BaseModel):
@@ -73,6 +76,7 @@ class ConfigLayer(BaseModel):
     target_id: int | None = None
     value: str | None = Field(description="Masked when sensitive.")
     version: int
+    environment: Environment | None = None
 
 
 class ResolvedConfig(BaseModel):
@@ -85,6 +89,8 @@ class ResolvedConfig(BaseModel):
     target: str = Field(description="The object at that scope ('' for system).")
     target_id: int | None = None
     version: int
+    environment: Environment | None = Field(default=None, description="The environment whose value applied; null: the general value.")
+    active_environment: Environment
     overrides: list[ConfigLayer] = Field(
         default_factory=list, description="Lower-priority levels that also set this key and are overridden."
     )
@@ -106,6 +112,7 @@ class ConfigChange(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
+    environment: Environment | None = None
     change: ChangeKind = Field(description="What happened; 'unchanged' when the setting already had this value.")
     version: int = Field(description="The version now recorded (pass as expected_version for the next change).")
     previous_version: int = Field(description="The version before this change; 0 when the setting did not exist.")
@@ -128,5 +135,26 @@ class ConfigHistory(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
+    environment: Environment | None = None
     entries: list[HistoryEntry] = Field(description="Newest first.")
     next_cursor: str | None = Field(default=None, description="Pass to config_history for older entries; absent at the end.")
+
+
+class EnvironmentChange(BaseModel):
+    key: str
+    scope: ConfigScope
+    target: str
+    target_id: int | None = None
+    before: str | None = Field(description="The value that applies here now (null: none); masked when sensitive.")
+    after: str | None = Field(description="The value that would apply after the switch; masked when sensitive.")
+    sensitive: bool
+
+
+class EnvironmentSwitch(BaseModel):
+    from_environment: Environment
+    to_environment: Environment
+    applied: bool = Field(description="False: a preview, nothing changed.")
+    changes: list[EnvironmentChange] = Field(description="Every stored place whose value changes, by scope, target, key.")
+    omitted: int = Field(default=0, description="Changes beyond the list's limit, not listed.")
+    version: int = Field(description="The version of the environment setting now.")
+    message: str
