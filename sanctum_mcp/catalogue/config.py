@@ -151,8 +151,8 @@ class SetConfig(ToolInput):
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
 
-    The value is validated against the key's type and constraint (e.g. environment is development,
-    staging or production; ports are 1-65535; URLs must parse). Returns the new version. Pass
+    The value is validated against the key's type and constraint (e.g. ports are 1-65535; URLs must
+    parse). With environment, the value applies only while that environment is active. Returns the new version. Pass
     expected_version (the version you read) so that a concurrent change is refused instead of
     overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role.
     Every change is kept in config_history and can be undone with rollback_config."""
@@ -221,7 +221,7 @@ class ResetConfig(ToolInput):
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
-    """Restore a seeded system setting (e.g. flask_port, environment) to its default value. Recorded in
+    """Restore a seeded system setting (e.g. flask_port) to its default value. Recorded in
     config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
     return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version,
                                             environment=args.environment)

@@ -537,6 +537,9 @@ class ConfigService:
 
     # --- environments ---------------------------------------------------------------------------------
 
+    async def active_environment(self) -> str:
+        return await self.db.read(environments.active_environment)
+
     async def values_in(self, environment: str) -> list[ConfigEntry]:
         """The value that applies at every stored place while `environment` is active (masked); see
         environments.values_in. For config export by environment and the console."""
