@@ -119,7 +119,7 @@ async def test_get_config_explains_which_environments_value_applied_and_what_it_
 async def test_set_delete_history_rollback_and_reset_take_an_environment(modern_client, db_path):
     client = modern_client
     first = await call(client, "set_config", {"key": "smcp_port", "value": "9100", "environment": "staging"})
-    assert (first["change"], first["version"], first["environment"]) == ("set", 1, "staging")
+    assert (first["change"], first["version"], first["entry"]["environment"]) == ("set", 1, "staging")
     assert "staging" in first["message"]
     # The general value is untouched; its versions go on separately.
     general = await call(client, "get_config", {"key": "smcp_port"})
@@ -138,7 +138,7 @@ async def test_set_delete_history_rollback_and_reset_take_an_environment(modern_
     back = await call(client, "rollback_config", {"key": "smcp_port", "version": 1, "environment": "staging"})
     assert (back["change"], back["entry"]["value"], back["version"]) == ("rollback", "9100", 3)
     reset = await call(client, "reset_config", {"key": "smcp_port", "environment": "staging"})
-    assert (reset["change"], reset["entry"]["value"], reset["environment"]) == ("reset", "9000", "staging")
+    assert (reset["change"], reset["entry"]["value"], reset["entry"]["environment"]) == ("reset", "9000", "staging")
     # The constraint of the key binds environment values too; a refusal changes nothing.
     before = snapshot(db_path)
     error = await call_error(client, "set_config", {"key": "smcp_port", "value": "70000", "environment": "staging"})

@@ -49,21 +49,20 @@ def _agent_target(args: Any) -> list[tuple[str, Any]]:
 ValueText = Annotated[str, BeforeValidator(_as_text)]
 Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
-KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port' or 'openai_api_key'.")
+KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
-SCOPE = Field(default="system", description="system, agent, tool, instance or user.")
+SCOPE = Field(default="system")
 TARGET = Field(
     default=None,
-    description="Which object at that scope: the agent's or tool's name (or id), the instance's numeric id, the "
-    "user's name. Leave out for scope system.",
+    description="The agent's or tool's name or id, the instance's id, the user's name; none for system.",
 )
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you last read (0 = must not exist yet). If the setting has changed since, "
-    "nothing is written and the error names the current version.",
+    description="Check-and-set: the version you last read (0: must not exist yet); if changed since, nothing is "
+    "written.",
 )
-ENVIRONMENT = Field(default=None, description="The value for this environment only; leave out for the general value.")
+ENVIRONMENT = Field(default=None, description="Only for this environment (default: all).")
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
 
@@ -97,7 +96,7 @@ async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
     """Get the effective value of a setting for an agent, tool or tool instance, and where it comes from.
 
     Resolution order: instance -> tool -> agent -> system (user preferences first when user is given); at
-    each level the active environment's value wins over the general one.
+    each level the active environment's value comes first.
     The result names the scope the value came from, the levels it overrides and an explanation you can
     repeat to a person. Sensitive values are masked; an admin may pass reveal=true for the plaintext
     (audited). An unknown key is an error that names the closest existing keys."""
@@ -111,26 +110,23 @@ class SetConfig(ToolInput):
     key: str = KEY
     value: ValueText = Field(
         max_length=MAX_VALUE,
-        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text). Checked "
-        "against the key's type and constraint.",
+        description="As text: '8080', 'true', '{\"a\": 1}'; checked against the key's type and constraint.",
     )
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
     type: ConfigType | None = Field(
         default=None,
-        description="string, integer, number, boolean or json. Only for a new key (default string); an existing key "
-        "keeps its type.",
+        description="Only for a new key (default string).",
     )
     description: str | None = Field(default=None, max_length=2000, description="What the setting is for.")
     category: str | None = Field(
         default=None,
         max_length=64,
-        description="Grouping. At system scope one of api_keys, paths, ports, general (default general).",
+        description="At system scope: api_keys, paths, ports or general (default).",
     )
     sensitive: bool | None = Field(
         default=None,
-        description="true for a secret (encrypted at rest, always masked; needs the admin role). A sensitive key "
-        "stays sensitive.",
+        description="true: a secret (encrypted, masked, admin only); it stays sensitive.",
     )
     expected_version: Expected = EXPECTED
     environment: Environment | None = ENVIRONMENT
@@ -152,10 +148,8 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
 
     The value is validated against the key's type and constraint (e.g. ports are 1-65535; URLs must
-    parse). With environment, the value applies only while that environment is active. Returns the new version. Pass
-    expected_version (the version you read) so that a concurrent change is refused instead of
-    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role.
-    Every change is kept in config_history and can be undone with rollback_config."""
+    parse). Returns the new version. Pass expected_version (the version you read) so that a concurrent change is refused instead of
+    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
@@ -176,8 +170,8 @@ class ListConfig(ToolInput):
       owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
     """List stored settings as they are stored (not resolved): system settings first, then agent, instance,
-    tool and user overrides. Filter by category, scope, target or key prefix. Sensitive values are masked.
-    When the result has next_cursor, call again with it; the last page has none."""
+    tool and user overrides, then values per environment. Filter by category, scope, target or key prefix.
+    Sensitive values are masked. Call again with next_cursor while there is one."""
     return await call.registry.config.list(
         category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
         limit=args.limit,
@@ -204,8 +198,7 @@ class DeleteConfig(ToolInput):
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
     """Delete a setting at one scope, so that lower levels apply again (e.g. remove Athena's override
-    to fall back to the system value). A seeded system default cannot be deleted: use reset_config.
-    The deletion is recorded in config_history, and rollback_config can bring a value back."""
+    to fall back to the system value). A seeded system default cannot be deleted: use reset_config."""
     return await call.registry.config.delete(
         call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version,
         environment=args.environment,
@@ -221,8 +214,8 @@ class ResetConfig(ToolInput):
 @tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
-    """Restore a seeded system setting (e.g. flask_port) to its default value. Recorded in
-    config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
+    """Restore a seeded system setting (e.g. flask_port) to its default value, as a new version.
+    Overrides at agent, tool or instance scope are not touched."""
     return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version,
                                             environment=args.environment)
 
@@ -268,14 +261,13 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
 
 
 class SwitchEnvironment(ToolInput):
-    environment: Environment = Field(description="development, staging or production.")
-    confirm: bool = Field(default=False, description="false: only list what would change; true: switch.")
+    environment: Environment
+    confirm: bool = Field(default=False, description="false: only list what would change.")
 
 
 @tool("switch_environment", title="Switch the environment", group="Configuration", role="admin", read_only=False,
       idempotent=True)
 async def switch_environment(call: Call, args: SwitchEnvironment) -> EnvironmentSwitch:
-    """Switch Sanctum between development, staging and production (the environment setting). Values set for
-    an environment apply only while it is active. First call lists every value that would change (secrets
-    masked); confirm=true switches, in one audited step."""
+    """Switch the active environment (values set for one apply only while it is active). Lists the values
+    that would change (masked); confirm=true switches, audited."""
     return await call.registry.config.switch_environment(call.caller, args.environment, confirm=args.confirm)

@@ -89,8 +89,7 @@ def diff(conn: sqlite3.Connection, box: SecretBox, old: str, new: str,
         known = next(e for e in shown if e is not None)
         sensitive = any(e.sensitive for e in shown if e is not None)
         changes.append(EnvironmentChange(
-            key=known.key, scope=known.scope, target=known.target, target_id=known.target_id,
-            before=shown[0].value if shown[0] else None, after=shown[1].value if shown[1] else None,
+            key=known.key, scope=known.scope, target=known.target, before=shown[0].value if shown[0] else None, after=shown[1].value if shown[1] else None,
             sensitive=sensitive,
         ))
     return changes

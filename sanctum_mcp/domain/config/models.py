@@ -55,19 +55,19 @@ def plaintext(stored: str | None, box: SecretBox) -> str | None:
 class ConfigEntry(BaseModel):
     key: str
     scope: ConfigScope
-    target: str = Field(description="The agent, tool, instance or user name; '' at system scope.")
-    target_id: int | None = Field(default=None, description="The object's id; null at system scope.")
-    value: str | None = Field(description="The value as text (see type). A sensitive value is masked.")
+    target: str = Field(description="The object's name; '' at system scope.")
+    target_id: int | None = None
+    value: str | None = Field(description="Masked when sensitive.")
     type: ConfigType
     sensitive: bool
-    has_value: bool = Field(description="False when the value is empty (e.g. an API key not set yet).")
+    has_value: bool = Field(description="False when empty (e.g. an API key not set yet).")
     category: str | None = None
     description: str | None = None
     version: int
     updated_at: str | None = None
-    default_value: str | None = Field(default=None, description="Seeded default (system scope); reset_config restores it.")
-    constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema (system scope).")
-    environment: Environment | None = Field(default=None, description="Applies only in this environment; null: in every one.")
+    default_value: str | None = Field(default=None, description="Seeded default (system scope).")
+    constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema.")
+    environment: str | None = None  # the environment it applies in; None: every one
 
 
 class ConfigLayer(BaseModel):
@@ -76,7 +76,7 @@ class ConfigLayer(BaseModel):
     target_id: int | None = None
     value: str | None = Field(description="Masked when sensitive.")
     version: int
-    environment: Environment | None = None
+    environment: str | None = None
 
 
 class ResolvedConfig(BaseModel):
@@ -89,8 +89,8 @@ class ResolvedConfig(BaseModel):
     target: str = Field(description="The object at that scope ('' for system).")
     target_id: int | None = None
     version: int
-    environment: Environment | None = Field(default=None, description="The environment whose value applied; null: the general value.")
-    active_environment: Environment
+    environment: str | None = Field(default=None, description="Whose value applied; null: the general one.")
+    active_environment: str
     overrides: list[ConfigLayer] = Field(
         default_factory=list, description="Lower-priority levels that also set this key and are overridden."
     )
@@ -104,7 +104,7 @@ class ResolvedConfig(BaseModel):
 
 class ConfigPage(BaseModel):
     entries: list[ConfigEntry]
-    next_cursor: str | None = Field(default=None, description="Pass to list_config for the next page; absent on the last page.")
+    next_cursor: str | None = Field(default=None, description="For the next page; absent on the last.")
 
 
 class ConfigChange(BaseModel):
@@ -112,10 +112,9 @@ class ConfigChange(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    environment: Environment | None = None
-    change: ChangeKind = Field(description="What happened; 'unchanged' when the setting already had this value.")
-    version: int = Field(description="The version now recorded (pass as expected_version for the next change).")
-    previous_version: int = Field(description="The version before this change; 0 when the setting did not exist.")
+    change: ChangeKind
+    version: int = Field(description="Pass as expected_version next time.")
+    previous_version: int = Field(description="0: it did not exist.")
     entry: ConfigEntry | None = Field(default=None, description="The setting after the change; null after a delete.")
     message: str
 
@@ -135,26 +134,27 @@ class ConfigHistory(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    environment: Environment | None = None
+    environment: str | None = None
     entries: list[HistoryEntry] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, description="Pass to config_history for older entries; absent at the end.")
+    next_cursor: str | None = Field(default=None, description="For older entries; absent at the end.")
 
 
 class EnvironmentChange(BaseModel):
+    """One stored place whose applying value changes (values masked when sensitive)."""
+
     key: str
     scope: ConfigScope
     target: str
-    target_id: int | None = None
-    before: str | None = Field(description="The value that applies here now (null: none); masked when sensitive.")
-    after: str | None = Field(description="The value that would apply after the switch; masked when sensitive.")
+    before: str | None
+    after: str | None
     sensitive: bool
 
 
 class EnvironmentSwitch(BaseModel):
-    from_environment: Environment
-    to_environment: Environment
-    applied: bool = Field(description="False: a preview, nothing changed.")
-    changes: list[EnvironmentChange] = Field(description="Every stored place whose value changes, by scope, target, key.")
-    omitted: int = Field(default=0, description="Changes beyond the list's limit, not listed.")
-    version: int = Field(description="The version of the environment setting now.")
+    from_environment: str
+    to_environment: str
+    applied: bool
+    changes: list[EnvironmentChange]
+    omitted: int = Field(default=0, description="Changes not listed.")
+    version: int
     message: str

@@ -299,7 +299,7 @@ class ConfigService:
             ):
                 entry = self.entry(current, t)
                 return ConfigChange(key=key, scope=t.scope, target=t.name, target_id=t.target_id, change="unchanged",
-                                    version=previous, previous_version=previous, entry=entry, environment=environment,
+                                    version=previous, previous_version=previous, entry=entry,
                                     message=f"{key} at {_where(t, environment)} already is {entry.value}; nothing "
                                             f"changed (version {previous}).")
 
@@ -378,8 +378,7 @@ class ConfigService:
         audit.record(conn, caller, action=f"config.{change}", source="config",
                      source_id=f"{t.scope}:{t.id}:{key}", message=message, before=before, after=after, extra=extra)
         return ConfigChange(key=key, scope=t.scope, target=t.name, target_id=t.target_id, change=change,
-                            version=version, previous_version=previous, entry=after, message=message,
-                            environment=environment)
+                            version=version, previous_version=previous, entry=after, message=message)
 
     async def delete(
         self, caller: Caller, key: str, *, scope: str, target: str | None, expected_version: int | None = None,
@@ -446,7 +445,7 @@ class ConfigService:
             if self._same_value(current["value"], default, secret):
                 entry = self.entry(current, SYSTEM)
                 return ConfigChange(key=key, scope="system", target="", change="unchanged", version=current["version"],
-                                    previous_version=current["version"], entry=entry, environment=environment,
+                                    previous_version=current["version"], entry=entry,
                                     message=f"{key} already has its default value; nothing changed.")
             before = self.entry(current, SYSTEM)
             stored = self.box.encrypt(default) if secret and default != "" else default
@@ -515,7 +514,7 @@ class ConfigService:
             ):
                 entry = self.entry(current, t, sensitive=secret)
                 return ConfigChange(key=key, scope=t.scope, target=t.name, target_id=t.target_id, change="unchanged",
-                                    version=previous, previous_version=previous, entry=entry, environment=environment,
+                                    version=previous, previous_version=previous, entry=entry,
                                     message=f"{key} at {_where(t, environment)} already holds the value of version "
                                             f"{version}; nothing changed.")
             if secret and stored and not SecretBox.is_encrypted(stored):
