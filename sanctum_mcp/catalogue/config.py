@@ -51,16 +51,15 @@ Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
 KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
-SCOPE = Field(default="system")
+SCOPE = Field(default="system", description="Default system.")
 TARGET = Field(
     default=None,
-    description="The agent's or tool's name or id, the instance's id, the user's name; none for system.",
+    description="Agent or tool name or id, instance id, or user name; none for system.",
 )
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you last read (0: must not exist yet); if changed since, nothing is "
-    "written.",
+    description="Check-and-set: the version you read (0: must not exist yet).",
 )
 ENVIRONMENT = Field(default=None, description="Only for this environment (default: all).")
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
@@ -261,7 +260,7 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
 
 
 class SwitchEnvironment(ToolInput):
-    environment: Environment
+    environment: Environment = Field(description="The one to switch to.")
     confirm: bool = Field(default=False, description="false: only list what would change.")
 
 
