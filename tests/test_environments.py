@@ -300,3 +300,41 @@ def test_the_cli_switches_after_showing_the_diff(tmp_path):
     assert json.loads(got.stdout)["value"] == "8081"
     refused = cli(db, "config", "set", "environment", "production")
     assert refused.returncode == 1 and "sanctum-mcp config environment switch" in refused.stderr, refused.stderr
+
+
+async def test_the_registrys_own_services_read_the_active_environments_system_values(modern_client):
+    """The backup quota (read by the backup service, not through get_config) follows the environment."""
+    client = modern_client
+    await call(client, "set_config", {"key": "backup_max_count", "value": "1", "environment": "production"})
+    await call(client, "create_backup", {"type": "config_only"})
+    await call(client, "create_backup", {"type": "config_only"})  # development: no limit of 1
+    await switch(client, "production")
+    error = await call_error(client, "create_backup", {"type": "config_only"})
+    assert "backup quota reached" in error and "backup_max_count" in error, error
+
+
+async def test_list_config_pages_through_general_and_environment_values(modern_client, registry):
+    client = modern_client
+    await registry.agents.create(registry.operator, {"name": "Athena", "config": {}})
+    for env in (None, "staging", "production"):
+        extra = {"environment": env} if env else {}
+        await call(client, "set_config", {"key": "paged", "value": f"s-{env}", **extra})
+        await call(client, "set_config", {"key": "paged", "value": f"a-{env}", "scope": "agent", "target": "Athena",
+                                          **extra})
+    for where in ({}, {"scope": "agent", "target": "Athena"}, {"scope": "system"}):
+        seen, cursor = [], None
+        while True:
+            page = await call(client, "list_config", {"prefix": "paged", "limit": 2, **where,
+                                                      **({"cursor": cursor} if cursor else {})})
+            seen += [(e["scope"], e["environment"], e["value"]) for e in page["entries"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        whole = (await call(client, "list_config", {"prefix": "paged", **where}))["entries"]
+        assert seen == [(e["scope"], e["environment"], e["value"]) for e in whole]
+        expected = {("system", None, "s-None"), ("system", "staging", "s-staging"),
+                    ("system", "production", "s-production"), ("agent", None, "a-None"),
+                    ("agent", "staging", "a-staging"), ("agent", "production", "a-production")}
+        if where:
+            expected = {e for e in expected if e[0] == where["scope"]}
+        assert set(seen) == expected and len(seen) == len(expected), (where, seen)

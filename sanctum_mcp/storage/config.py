@@ -101,6 +101,17 @@ def active_environment(conn: sqlite3.Connection) -> str:
     return row[0] if row is not None and row[0] in ENVIRONMENTS else ENVIRONMENTS[0]
 
 
+def system_value(conn: sqlite3.Connection, key: str) -> str | None:
+    """The system-level value of `key` in the active environment: its own value there, else the
+    general one (None when neither exists). For the registry's own readers of system settings."""
+    return conn.execute(
+        "SELECT coalesce((SELECT value FROM environment_config WHERE scope = 'system' AND target = '' AND key = ? "
+        "AND environment = (SELECT config_value FROM system_config WHERE config_key = ?)), "
+        "(SELECT config_value FROM system_config WHERE config_key = ?))",
+        (key, ENVIRONMENT_KEY, key),
+    ).fetchone()[0]
+
+
 def get_row(
     conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str | None = None
 ) -> sqlite3.Row | None:
