@@ -338,3 +338,11 @@ async def test_list_config_pages_through_general_and_environment_values(modern_c
         if where:
             expected = {e for e in expected if e[0] == where["scope"]}
         assert set(seen) == expected and len(seen) == len(expected), (where, seen)
+
+
+async def test_a_switch_lists_at_most_500_changes_and_counts_the_rest(modern_client, registry):
+    for i in range(502):
+        await registry.config.set(registry.operator, f"bulk_{i:03d}", "p", scope="system", environment="production")
+    preview = await call(modern_client, "switch_environment", {"environment": "production"})
+    assert len(preview["changes"]) == 500 and preview["omitted"] == 2 and "502 stored values" in preview["message"]
+    assert [c["key"] for c in preview["changes"]][:2] == ["bulk_000", "bulk_001"]

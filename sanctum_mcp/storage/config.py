@@ -11,7 +11,7 @@ general value's environment is ''.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -477,6 +477,23 @@ def places(conn: sqlite3.Connection, environment: str) -> list[sqlite3.Row]:
         "ORDER BY scope, target, key, environment",
         (environment,),
     ).fetchall()
+
+
+def switch_places(conn: sqlite3.Connection, old: str, new: str) -> Iterator[sqlite3.Row]:
+    """The rows that decide what changes between environments `old` and `new`: every value held for
+    either, and the general row of each place that has one, in (scope, target, key, environment
+    NULLs first) order. Only those places can change; streamed, not loaded whole."""
+    held = "environment IN (?, ?)"
+    return conn.execute(
+        f"SELECT {_SYSTEM_COLUMNS}, '' AS target_name FROM system_config WHERE config_key IN "
+        f"(SELECT key FROM environment_config WHERE scope = 'system' AND {held}) "
+        f"UNION ALL SELECT {_SCOPED_COLUMNS_C}, {_TARGET_NAME} FROM configurations c WHERE EXISTS ("
+        f"SELECT 1 FROM environment_config e WHERE e.scope = c.scope AND e.target = c.target AND e.key = c.key "
+        f"AND e.{held}) "
+        f"UNION ALL SELECT {_ENV_COLUMNS_C}, {_TARGET_NAME} FROM environment_config c WHERE c.{held} "
+        "ORDER BY scope, target, key, environment",
+        (old, new, old, new, old, new),
+    )
 
 
 def scope_counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -38,16 +38,30 @@ def which_value(environment: str | None) -> str:
     return f"{environment} value" if environment else "general value"
 
 
+def _places(rows: Iterator[sqlite3.Row]) -> Iterator[list[sqlite3.Row]]:
+    """Rows sorted by (scope, target, key, ...) grouped by place."""
+    group: list[sqlite3.Row] = []
+    for row in rows:
+        if group and (group[0]["scope"], group[0]["target"], group[0]["key"]) != (row["scope"], row["target"], row["key"]):
+            yield group
+            group = []
+        group.append(row)
+    if group:
+        yield group
+
+
+def _applying(group: list[sqlite3.Row], environment: str) -> sqlite3.Row | None:
+    """Of one place's rows, the one that applies in `environment`: its own, else the general one."""
+    own = next((r for r in group if r["environment"] == environment), None)
+    return own if own is not None else next((r for r in group if r["environment"] is None), None)
+
+
 def _merged(conn: sqlite3.Connection, environment: str) -> Iterator[sqlite3.Row]:
-    """One row per stored place (scope, target, key): the environment's row when there is one, else
-    the general row. sql.places sorts a place's general row (environment NULL) before its own."""
-    last: sqlite3.Row | None = None
-    for row in sql.places(conn, environment):
-        if last is not None and (last["scope"], last["target"], last["key"]) != (row["scope"], row["target"], row["key"]):
-            yield last
-        last = row
-    if last is not None:
-        yield last
+    """One row per stored place (scope, target, key) that has a value in `environment`."""
+    for group in _places(iter(sql.places(conn, environment))):
+        row = _applying(group, environment)
+        if row is not None:
+            yield row
 
 
 def values_in(conn: sqlite3.Connection, environment: str, entry: Callable[[sqlite3.Row], ConfigEntry]) -> list[ConfigEntry]:
@@ -75,21 +89,24 @@ def _same(a: sqlite3.Row | None, b: sqlite3.Row | None, box: SecretBox) -> bool:
 
 
 def diff(conn: sqlite3.Connection, box: SecretBox, old: str, new: str,
-         entry: Callable[[sqlite3.Row], ConfigEntry]) -> list[EnvironmentChange]:
-    """Every stored place whose applying value differs between `old` and `new`, masked, in (scope,
-    target, key) order."""
-    before = {(r["scope"], r["target"], r["key"]): r for r in _merged(conn, old)}
-    after = {(r["scope"], r["target"], r["key"]): r for r in _merged(conn, new)}
+         entry: Callable[[sqlite3.Row], ConfigEntry], *, limit: int) -> tuple[list[EnvironmentChange], int]:
+    """The stored places whose applying value differs between `old` and `new`, masked, in (scope,
+    target, key) order: the first `limit` of them, and how many there are in all. Only places holding
+    a value for `old` or `new` can differ; they are streamed, so memory stays bounded by `limit`."""
     changes: list[EnvironmentChange] = []
-    for place in sorted(before.keys() | after.keys()):
-        was, will = before.get(place), after.get(place)
+    count = 0
+    for group in _places(sql.switch_places(conn, old, new)):
+        was, will = _applying(group, old), _applying(group, new)
         if _same(was, will, box):
+            continue
+        count += 1
+        if len(changes) >= limit:
             continue
         shown = [entry(r) if r is not None else None for r in (was, will)]
         known = next(e for e in shown if e is not None)
-        sensitive = any(e.sensitive for e in shown if e is not None)
         changes.append(EnvironmentChange(
-            key=known.key, scope=known.scope, target=known.target, before=shown[0].value if shown[0] else None, after=shown[1].value if shown[1] else None,
-            sensitive=sensitive,
+            key=known.key, scope=known.scope, target=known.target,
+            before=shown[0].value if shown[0] else None, after=shown[1].value if shown[1] else None,
+            sensitive=any(e.sensitive for e in shown if e is not None),
         ))
-    return changes
+    return changes, count

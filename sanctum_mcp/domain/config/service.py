@@ -559,9 +559,9 @@ class ConfigService:
             if old == environment:
                 return EnvironmentSwitch(from_environment=old, to_environment=environment, applied=False, changes=[],
                                          version=version, message=f"Sanctum already runs as {environment}; nothing changed.")
-            changes = environments.diff(conn, self.box, old, environment, self.entry)
-            listed, omitted = changes[:MAX_LISTED_CHANGES], max(0, len(changes) - MAX_LISTED_CHANGES)
-            count = f"{len(changes)} stored value{'' if len(changes) == 1 else 's'}"
+            listed, total = environments.diff(conn, self.box, old, environment, self.entry, limit=MAX_LISTED_CHANGES)
+            omitted = total - len(listed)
+            count = f"{total} stored value{'' if total == 1 else 's'}"
             if not confirm:
                 return EnvironmentSwitch(
                     from_environment=old, to_environment=environment, applied=False, changes=listed, omitted=omitted,
