@@ -346,3 +346,17 @@ async def test_a_switch_lists_at_most_500_changes_and_counts_the_rest(modern_cli
     preview = await call(modern_client, "switch_environment", {"environment": "production"})
     assert len(preview["changes"]) == 500 and preview["omitted"] == 2 and "502 stored values" in preview["message"]
     assert [c["key"] for c in preview["changes"]][:2] == ["bulk_000", "bulk_001"]
+
+
+async def test_deleting_an_object_removes_its_values_for_every_environment(modern_client, registry, db_path):
+    client = modern_client
+    await registry.agents.create(registry.operator, {"name": "Athena", "config": {}})
+    await call(client, "set_config", {"key": "model", "value": "small", "scope": "agent", "target": "Athena"})
+    await call(client, "set_config", {"key": "model", "value": "big", "scope": "agent", "target": "Athena",
+                                      "environment": "production"})
+    deleted = await call(client, "delete_agent", {"agent": "Athena"})
+    assert sorted(deleted["removed_configurations"]) == ["agent:1:model", "agent:1:model@production"]
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM environment_config").fetchone()[0] == 0
+        assert conn.execute("SELECT environment, change FROM config_history WHERE key = 'model' AND change = 'delete' "
+                            "ORDER BY environment").fetchall() == [("", "delete"), ("production", "delete")]
