@@ -147,8 +147,8 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
 
     The value is validated against the key's type and constraint (e.g. ports are 1-65535; URLs must
-    parse). Returns the new version. Pass expected_version (the version you read) so that a concurrent change is refused instead of
-    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role."""
+    parse). Returns the new version. Pass expected_version (the version you read) so that a concurrent
+    change is refused instead of overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,

@@ -42,7 +42,8 @@ def _places(rows: Iterator[sqlite3.Row]) -> Iterator[list[sqlite3.Row]]:
     """Rows sorted by (scope, target, key, ...) grouped by place."""
     group: list[sqlite3.Row] = []
     for row in rows:
-        if group and (group[0]["scope"], group[0]["target"], group[0]["key"]) != (row["scope"], row["target"], row["key"]):
+        place = (row["scope"], row["target"], row["key"])
+        if group and (group[0]["scope"], group[0]["target"], group[0]["key"]) != place:
             yield group
             group = []
         group.append(row)
@@ -64,7 +65,9 @@ def _merged(conn: sqlite3.Connection, environment: str) -> Iterator[sqlite3.Row]
             yield row
 
 
-def values_in(conn: sqlite3.Connection, environment: str, entry: Callable[[sqlite3.Row], ConfigEntry]) -> list[ConfigEntry]:
+def values_in(
+    conn: sqlite3.Connection, environment: str, entry: Callable[[sqlite3.Row], ConfigEntry]
+) -> list[ConfigEntry]:
     """The value that applies at every stored place (system, agent, tool, instance, user) while
     `environment` is active: its own value there, else the general one. Masked (built by `entry`);
     `environment` on each entry says which of the two it is. Places with values only for other

@@ -63,7 +63,8 @@ def explain(key: str, rows: list[sqlite3.Row], chain: list[Target], box: SecretB
     text = (f"{key} = {shown} ({winner['type']}{', sensitive, masked' if sensitive else ''}) comes from "
             f"{source(winner, win_t)}")
     if layers:
-        text += "; it overrides " + ", ".join(f"{source(r, t)} ({v})" for r, t, v in zip(rows[1:], levels[1:], values[1:]))
+        text += "; it overrides " + ", ".join(
+            f"{source(r, t)} ({v})" for r, t, v in zip(rows[1:], levels[1:], values[1:]))
     higher = chain[: chain.index(win_t)]  # asked-for levels above the winner: none of them sets the key
     if higher:
         text += "; " + " and ".join(t.label for t in higher) + (" do" if len(higher) > 1 else " does") + " not set it"

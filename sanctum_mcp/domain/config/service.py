@@ -550,7 +550,8 @@ class ConfigService:
         setting's new version, its history row and one audit row naming every change)."""
         check_environment(environment)
         if environment is None:
-            raise InvalidInput(f"switch_environment needs the environment to switch to: {', '.join(environments.ENVIRONMENTS)}.")
+            raise InvalidInput("switch_environment needs the environment to switch to: "
+                               f"{', '.join(environments.ENVIRONMENTS)}.")
 
         def work(conn: sqlite3.Connection) -> EnvironmentSwitch:
             current = sql.get_row(conn, "system", "", ENVIRONMENT_KEY)
@@ -558,7 +559,8 @@ class ConfigService:
             version = current["version"] if current else 0
             if old == environment:
                 return EnvironmentSwitch(from_environment=old, to_environment=environment, applied=False, changes=[],
-                                         version=version, message=f"Sanctum already runs as {environment}; nothing changed.")
+                                         version=version,
+                                         message=f"Sanctum already runs as {environment}; nothing changed.")
             listed, total = environments.diff(conn, self.box, old, environment, self.entry, limit=MAX_LISTED_CHANGES)
             omitted = total - len(listed)
             count = f"{total} stored value{'' if total == 1 else 's'}"
@@ -573,8 +575,9 @@ class ConfigService:
             values = {"value": environment, "type": current["type"], "is_sensitive": 0,
                       "category": current["category"], "description": current["description"], "version": new_version}
             sql.update_system(conn, ENVIRONMENT_KEY, values)
-            sql.add_history(conn, scope="system", target="", key=ENVIRONMENT_KEY, version=new_version, value=environment,
-                            value_type=current["type"], sensitive=False, changed_by=caller.username, change="set")
+            sql.add_history(conn, scope="system", target="", key=ENVIRONMENT_KEY, version=new_version,
+                            value=environment, value_type=current["type"], sensitive=False,
+                            changed_by=caller.username, change="set")
             message = f"Sanctum now runs as {environment} (was {old}): {count} changed."
             audit.record(conn, caller, action="config.switch_environment", source="config",
                          source_id=f"system::{ENVIRONMENT_KEY}", message=message,
