@@ -14,7 +14,6 @@ ConfigScope = Literal["system", "agent", "tool", "instance", "user"]
 ConfigType = Literal["string", "integer", "number", "boolean", "json"]
 ChangeKind = Literal["set", "delete", "rollback", "reset", "unchanged"]
 Environment = Literal["development", "staging", "production"]
-ENVIRONMENT_HELP = "development, staging or production"
 SCOPES: tuple[str, ...] = ConfigScope.__args__  # type: ignore[attr-defined]
 TYPES: tuple[str, ...] = ConfigType.__args__  # type: ignore[attr-defined]
 SYSTEM_CATEGORIES = ("api_keys", "paths", "ports", "general")

@@ -49,7 +49,7 @@ def _refuse_environment_key(key: str, tool: str) -> None:
     if key == ENVIRONMENT_KEY:
         raise InvalidInput(
             f"{tool} does not change {ENVIRONMENT_KEY!r}: switching the environment changes the value of every "
-            f"setting held per environment. Call switch_environment (it lists what would change first); nothing "
+            "setting held per environment. Call switch_environment (it lists what would change first); nothing "
             "was changed."
         )
 
@@ -430,7 +430,7 @@ class ConfigService:
             if current is None:
                 raise NotFound(
                     f"{key} has no {environment} value at the system level to reset: the general value applies "
-                    f"there. Leave environment out to reset the general value."
+                    "there. Leave environment out to reset the general value."
                 )
             if general["default_value"] is None:
                 raise InvalidInput(
