@@ -360,3 +360,28 @@ async def test_deleting_an_object_removes_its_values_for_every_environment(moder
         assert conn.execute("SELECT count(*) FROM environment_config").fetchone()[0] == 0
         assert conn.execute("SELECT environment, change FROM config_history WHERE key = 'model' AND change = 'delete' "
                             "ORDER BY environment").fetchall() == [("", "delete"), ("production", "delete")]
+
+
+async def test_values_in_an_environment_gives_the_value_at_every_stored_place(registry):
+    """ConfigService.values_in(E): the one function for "the values of environment E" (export, console)."""
+    op = registry.operator
+    await registry.agents.create(op, {"name": "Athena", "config": {}})
+    await registry.config.set(op, "flask_port", "8080", scope="system", environment="production")
+    await registry.config.set(op, "model", "small", scope="agent", target="Athena")
+    await registry.config.set(op, "model", "big", scope="agent", target="Athena", environment="production")
+    await registry.config.set(op, "only_staging", "s", scope="agent", target="Athena", environment="staging")
+    await registry.config.set(op, "openai_api_key", "sk-production-0123456789", scope="system",
+                              environment="production")
+
+    def by_place(entries):
+        return {(e.scope, e.target, e.key): (e.value, e.environment) for e in entries}
+
+    production = by_place(await registry.config.values_in("production"))
+    development = by_place(await registry.config.values_in("development"))
+    assert production[("system", "", "flask_port")] == ("8080", "production")
+    assert development[("system", "", "flask_port")] == ("5000", None)
+    assert production[("agent", "Athena", "model")] == ("big", "production")
+    assert development[("agent", "Athena", "model")] == ("small", None)
+    assert ("agent", "Athena", "only_staging") not in production
+    assert production[("system", "", "openai_api_key")][0] == "********6789"  # masked
+    assert set(production) == set(development)  # the same places; only_staging is in neither
