@@ -1,9 +1,9 @@
 -- =============================================================================
--- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 3
+-- sanctum-mcp: schema of the Sanctum registry (SQLite)            SCHEMA VERSION 5
 -- =============================================================================
 -- This file is the single source of the registry schema. The application runs it
 -- as one script on a fresh database and then records the version itself
--- (PRAGMA user_version = 3); pragmas (foreign_keys, journal_mode, ...) are set by
+-- (PRAGMA user_version = 5); pragmas (foreign_keys, journal_mode, ...) are set by
 -- the application, never here. Default rows live in sanctum_mcp/storage/seeds.sql.
 -- Design notes, the origin of every table and the final column list: docs/schema.md.
 --
@@ -151,9 +151,13 @@ CREATE INDEX IF NOT EXISTS idx_configurations_key ON configurations(key);
 
 
 -- -----------------------------------------------------------------------------
--- config_history: every change to configurations and system_config, for audit and
--- rollback. scope 'system' with target '' records system_config changes. No foreign
--- keys: history must outlive the settings, objects and users it mentions.
+-- config_history: every change to configurations, system_config and environment_config,
+-- for audit and rollback. scope 'system' with target '' records system-level changes;
+-- environment '' records a general value, a name records that environment's value. No
+-- foreign keys: history must outlive the settings, objects and users it mentions.
+-- [v5] environment was added by ALTER TABLE ... ADD COLUMN (storage/migrations.py), which
+-- appends its text before the closing parenthesis; it is written the same way here so that a
+-- migrated database and a new one hold the same CREATE TABLE text.
 -- -----------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS config_history (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -169,9 +173,42 @@ CREATE TABLE IF NOT EXISTS config_history (
     changed_by TEXT,                                         -- actor label (username, 'system', ...)
     change     TEXT    NOT NULL CHECK (change IN ('set', 'delete', 'rollback', 'reset')),
     created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+, environment TEXT NOT NULL DEFAULT '' CHECK (environment IN ('', 'development', 'staging', 'production')));
+-- [v5] environment_config: a setting's value for one environment (development, staging,
+-- production) at any scope, system included (target '' there). It applies only while that
+-- environment is the active one (system_config 'environment'), and then wins over the general
+-- value of the same scope and target (system_config / configurations). Same columns and rules
+-- as configurations; the key keeps one type and one sensitivity across both tables.
+CREATE TABLE IF NOT EXISTS environment_config (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment  TEXT    NOT NULL CHECK (environment IN ('development', 'staging', 'production')),
+    scope        TEXT    NOT NULL CHECK (scope IN ('system', 'agent', 'tool', 'instance', 'user')),
+    target       TEXT    NOT NULL DEFAULT '',
+    key          TEXT    NOT NULL,
+    value        TEXT,
+    type         TEXT    NOT NULL DEFAULT 'string'
+                 CHECK (type IN ('string', 'integer', 'number', 'boolean', 'json')),
+    is_sensitive INTEGER NOT NULL DEFAULT 0 CHECK (is_sensitive IN (0, 1)),
+    category     TEXT,
+    description  TEXT,
+    version      INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+    created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
-CREATE INDEX IF NOT EXISTS idx_config_history_key
-    ON config_history(scope, target, key, version);
+-- One value per (scope, target, key, environment); point lookups of the resolution walk.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_environment_config_scope
+    ON environment_config(scope, target, key, environment);
+CREATE INDEX IF NOT EXISTS idx_environment_config_key ON environment_config(key);
+CREATE TRIGGER IF NOT EXISTS trg_environment_config_updated_at AFTER UPDATE ON environment_config
+FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at
+BEGIN
+    UPDATE environment_config SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;
+END;
+-- The history of one value (general or one environment's), by version. Replaced the version-1
+-- idx_config_history_key (scope, target, key, version) in schema version 5.
+CREATE INDEX IF NOT EXISTS idx_config_history_value
+    ON config_history(scope, target, key, environment, version);
+-- [/v5]
 
 
 -- -----------------------------------------------------------------------------

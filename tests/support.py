@@ -80,6 +80,19 @@ def snapshot(path: Path) -> list[str]:
         return [line for line in conn.iterdump() if not line.startswith('INSERT INTO "logs_fts')]
 
 
+def schema_before_environments(schema: str) -> str:
+    """schema.sql as it was before schema version 5: no environment_config, no
+    config_history.environment, and config_history's version-1 index."""
+    from sanctum_mcp.storage.migrations import HISTORY_ENVIRONMENT_COLUMN
+
+    start, end = schema.index("-- [v5] environment_config"), schema.index("-- [/v5]") + len("-- [/v5]")
+    old_index = "CREATE INDEX IF NOT EXISTS idx_config_history_key\n    ON config_history(scope, target, key, version);"
+    schema = schema[:start] + old_index + schema[end:]
+    column = f"\n, {HISTORY_ENVIRONMENT_COLUMN})"
+    assert column in schema
+    return schema.replace(column, "\n)")
+
+
 # --- subprocess servers -----------------------------------------------------------------------
 
 

@@ -121,6 +121,8 @@ SETUPS: dict[str, Setup] = {
                           {"key": "debug_mode"}),
     "rollback_config": after([("set_config", {"key": "debug_mode", "value": "false", "scope": "system"})],
                              {"key": "debug_mode", "scope": "system", "version": 1}),
+    "switch_environment": after([("set_config", {"key": "debug_mode", "value": "false", "environment": "staging"})],
+                                {"environment": "staging", "confirm": True}),
 }
 
 

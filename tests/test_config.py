@@ -176,8 +176,12 @@ async def test_refused_values_change_nothing(modern_client, db_path, value_type)
 async def test_constraints_of_the_seeded_keys(client, db_path):
     await call(client, "create_agent", {"name": "Athena"})
     before = snapshot(db_path)
+    # The environment changes only through switch_environment (tests/test_environments.py), which
+    # accepts the three names only.
     error = await call_error(client, "set_config", {"key": "environment", "value": "prod", "scope": "system"})
-    assert '"development", "staging", "production"' in error
+    assert "switch_environment" in error
+    error = await call_error(client, "switch_environment", {"environment": "prod", "confirm": True})
+    assert "'development', 'staging' or 'production'" in error
     for port in ("0", "65536", "-1"):
         error = await call_error(client, "set_config", {"key": "flask_port", "value": port, "scope": "system"})
         assert ">= 1" in error or "<= 65535" in error
@@ -188,8 +192,8 @@ async def test_constraints_of_the_seeded_keys(client, db_path):
         error = await call_error(client, "set_config", {"key": "ollama_base_url", "value": url, "scope": "system"})
         assert "a URL with a scheme and a host" in error, url
     assert snapshot(db_path) == before
-    for env in ("development", "staging", "production"):
-        await call(client, "set_config", {"key": "environment", "value": env, "scope": "system"})
+    for env in ("staging", "production", "development"):
+        assert (await call(client, "switch_environment", {"environment": env, "confirm": True}))["applied"]
     await call(client, "set_config", {"key": "flask_port", "value": "65535", "scope": "system"})
     await call(client, "set_config", {"key": "ollama_base_url", "value": "https://ollama.example:11434/v1", "scope": "system"})
 
@@ -361,10 +365,10 @@ async def test_delete_and_reset_rules(client, db_path):
     assert "unknown configuration key" in error
     assert (await call(client, "reset_config", {"key": "flask_port"}))["change"] == "unchanged"
     assert snapshot(db_path) == before
-    await call(client, "set_config", {"key": "environment", "value": "production", "scope": "system"})
-    reset = await call(client, "reset_config", {"key": "environment"})
-    assert (reset["change"], reset["entry"]["value"], reset["version"]) == ("reset", "development", 3)
-    assert (await call(client, "reset_config", {"key": "environment"}))["change"] == "unchanged"
+    await call(client, "set_config", {"key": "debug_mode", "value": "false", "scope": "system"})
+    reset = await call(client, "reset_config", {"key": "debug_mode"})
+    assert (reset["change"], reset["entry"]["value"], reset["version"]) == ("reset", "true", 3)
+    assert (await call(client, "reset_config", {"key": "debug_mode"}))["change"] == "unchanged"
     await call(client, "set_config", {"key": "mine", "value": "x", "scope": "system"})
     error = await call_error(client, "reset_config", {"key": "mine"})
     assert "not a seeded default" in error

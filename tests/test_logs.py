@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 from ops_support import FakeClock, log_rows, utc
-from support import call, call_error, snapshot
+from support import call, call_error, schema_before_environments, snapshot
 
 from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.logs import DatabaseLogHandler
@@ -170,7 +170,7 @@ def version_1_scripts() -> tuple[str, str]:
                   "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;"):
         assert added in schema
         schema = schema.replace(added, "")
-    schema = without_text_index(schema)
+    schema = without_text_index(schema_before_environments(schema))
     seeds = seeds_text().split("-- [v2]")[0]
     history = seeds.index("INSERT INTO config_history")
     seeds = seeds[:history] + seeds[seeds.index("-- The default Letta connection"):]
@@ -414,7 +414,7 @@ def without_text_index(schema: str) -> str:
 async def test_migration_to_version_4_indexes_existing_log_rows(tmp_path):
     path = tmp_path / "v3.db"
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        run_script(conn, without_text_index(schema_text()))
+        run_script(conn, without_text_index(schema_before_environments(schema_text())))
         run_script(conn, seeds_text())
         conn.execute("PRAGMA user_version = 3")
         conn.executemany("INSERT INTO logs (level, source, action, message, created_at) VALUES (?, ?, ?, ?, ?)",

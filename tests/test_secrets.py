@@ -283,11 +283,20 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
         {"key": "canary_token", "scope": "agent", "target": "Athena"},
         {"key": "canary_token", "scope": "tool", "target": "mailer"},
         {"key": "canary_token", "scope": "user", "target": "ana"},
+        {"key": "canary_token", "scope": "agent", "target": "Athena", "environment": "production"},
+        {"key": "openai_api_key", "environment": "staging"},
     ],
     "rollback_config": [
         {"key": "openai_api_key", "scope": "system", "version": 2},  # brings the canary back: a planting path
         {"key": "debug_mode", "scope": "system", "version": 1},
         {"key": "canary_token", "scope": "tool", "target": "mailer", "version": 99},  # refused
+        {"key": "canary_token", "scope": "agent", "target": "Athena", "version": 1, "environment": "production"},
+    ],
+    # Values per environment: the switch's diff shows them masked, both ways.
+    "switch_environment": [
+        {"environment": "production"},
+        {"environment": "production", "confirm": True},
+        {"environment": "staging", "confirm": True},
     ],
     # Tools, tool instances and plugins. A tool's writeOnly config properties are secrets: the "vault"
     # instance is a planting path. Instance 1 is the planted "athena-mailer", 2 "vault-main", 3 scratch.
@@ -435,6 +444,10 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
     for scope, target in (("tool", "mailer"), ("instance", str(instance_id)), ("user", "ana")):
         await run("set_config", {"key": "canary_token", "value": CANARY, "scope": scope, "target": target})
     await run("set_config", {"key": "pin_code", "value": "1234", "scope": "system", "type": "integer", "sensitive": True})
+    # values for one environment (a secret key at system and agent scope)
+    await run("set_config", {"key": "openai_api_key", "value": CANARY, "environment": "staging"})
+    await run("set_config", {"key": "canary_token", "value": CANARY, "scope": "agent", "target": "Athena",
+                             "environment": "production"})
     # rollback: overwrite, then roll back to the canary's version
     await run("set_config", {"key": "canary_token", "value": "replacement-value-0000", "scope": "agent", "target": "Athena"})
     await run("rollback_config", {"key": "canary_token", "scope": "agent", "target": "Athena", "version": 1})
@@ -442,12 +455,14 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
     cli_runs = [
         cli(db_path, "config", "set", "anthropic_api_key", "-", stdin=CANARY + "\n"),
         cli(db_path, "config", "set", "cli_secret", CANARY, "--sensitive"),
+        cli(db_path, "config", "set", "cli_secret", "-", "--environment", "production", stdin=CANARY + "\n"),
         cli(db_path, "config", "get", "anthropic_api_key"),
         cli(db_path, "config", "list"),
         cli(db_path, "config", "history", "anthropic_api_key"),
         cli(db_path, "config", "set", "pin_code", CANARY),  # refused
     ]
-    assert cli_runs[0].returncode == 0 and cli_runs[1].returncode == 0 and cli_runs[-1].returncode == 1
+    assert cli_runs[0].returncode == 0 and cli_runs[1].returncode == 0 and cli_runs[2].returncode == 0
+    assert cli_runs[-1].returncode == 1
     for done in cli_runs:
         outputs.append((f"CLI {done.args[3:5]}", done.stdout + done.stderr))
 

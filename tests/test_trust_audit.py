@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mcp import Client
 from ops_support import FakeClock, log_rows, utc
-from support import call, call_confirmed, call_error, snapshot, stdio_params
+from support import call, call_confirmed, call_error, schema_before_environments, snapshot, stdio_params
 
 from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.registry import Registry
@@ -204,7 +204,7 @@ async def test_a_version_2_database_gains_the_floor_index_and_the_quota(tmp_path
 
     index = "CREATE INDEX IF NOT EXISTS idx_logs_unattributed ON logs(created_at) WHERE user_id IS NULL;"
     assert index in schema_text() and NEW_LOG_RETENTION_TEXT in seeds_text()
-    v2_schema = schema_text().replace(index, "")
+    v2_schema = schema_before_environments(schema_text()).replace(index, "")
     v2_schema = v2_schema[:v2_schema.index("-- [v4]")] + v2_schema[v2_schema.index("-- [/v4]") + len("-- [/v4]"):]
     v2_seeds = seeds_text().split("-- [v3]")[0].replace(NEW_LOG_RETENTION_TEXT, OLD_LOG_RETENTION_TEXT)
     old, fresh = tmp_path / "v2.db", tmp_path / "fresh.db"

@@ -15,6 +15,8 @@ from sanctum_mcp.domain.config.models import (
     ConfigPage,
     ConfigScope,
     ConfigType,
+    Environment,
+    EnvironmentSwitch,
     ResolvedConfig,
 )
 from sanctum_mcp.domain.config.values import MAX_VALUE
@@ -59,6 +61,7 @@ EXPECTED = Field(
     ge=0,
     description="Check-and-set: the version you read (0: new).",
 )
+ENVIRONMENT = Field(default=None, description="Only for this environment (default: all).")
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
 
@@ -86,7 +89,7 @@ class GetConfig(ToolInput):
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
     """A setting's effective value and its source (instance > tool > agent > system; a user's
-    preferences first)."""
+    preferences first; at each level the active environment's value before the general one)."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
         reveal=args.reveal,
@@ -118,6 +121,7 @@ class SetConfig(ToolInput):
     expected_version: Expected = EXPECTED
     # Optional booleans default to None (left out of the published schema: None reads as false).
     create: bool | None = Field(default=None, description="New on purpose.")
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool(
@@ -137,7 +141,7 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
-        expected_version=args.expected_version, create=bool(args.create),
+        expected_version=args.expected_version, create=bool(args.create), environment=args.environment,
     )
 
 
@@ -165,6 +169,7 @@ class DeleteConfig(ToolInput):
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool(
@@ -180,20 +185,23 @@ class DeleteConfig(ToolInput):
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
     """Delete a setting at one scope so that lower levels apply again."""
     return await call.registry.config.delete(
-        call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
+        call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version,
+        environment=args.environment,
     )
 
 
 class ResetConfig(ToolInput):
     key: str = KEY
     expected_version: Expected = EXPECTED
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("reset_config", title="Reset a setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
     """Restore a seeded system setting to its default, as a new version."""
-    return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version)
+    return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version,
+                                            environment=args.environment)
 
 
 class ConfigHistoryInput(ToolInput):
@@ -202,6 +210,7 @@ class ConfigHistoryInput(ToolInput):
     target: Ref | None = TARGET
     cursor: str | None = Field(default=None, description="From next_cursor.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
@@ -209,7 +218,8 @@ class ConfigHistoryInput(ToolInput):
 async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
     """A setting's versions at one scope, newest first (secrets masked)."""
     return await call.registry.config.history(
-        args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit
+        args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit,
+        environment=args.environment,
     )
 
 
@@ -220,6 +230,7 @@ class RollbackConfig(ToolInput):
     version: int = Field(ge=1, description="From config_history.")
     expected_version: Expected = EXPECTED
     confirm: Confirm = CONFIRM
+    environment: Environment | None = ENVIRONMENT
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
@@ -229,4 +240,18 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version, confirm=confirmation("rollback_config", call, args),
+        environment=args.environment,
     )
+
+
+class SwitchEnvironment(ToolInput):
+    environment: Environment = Field(description="The one to switch to.")
+    confirm: bool = Field(default=False, description="false: only list what would change.")
+
+
+@tool("switch_environment", title="Switch the environment", group="Configuration", role="admin", read_only=False,
+      idempotent=True)
+async def switch_environment(call: Call, args: SwitchEnvironment) -> EnvironmentSwitch:
+    """Switch the active environment (values set for one apply only while it is active). Lists the values
+    that would change (masked); confirm=true switches, audited."""
+    return await call.registry.config.switch_environment(call.caller, args.environment, confirm=args.confirm)

@@ -69,6 +69,7 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
 
     reset = actions.add_parser("reset", parents=[common], help="restore a seeded system key to its default")
     reset.add_argument("key")
+    _environment_argument(reset)
     reset.add_argument("--expected-version", type=int)
     reset.add_argument("--json", action="store_true")
     reset.set_defaults(handler=_reset)
@@ -95,6 +96,12 @@ def _scope_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", default="system", choices=["system", "agent", "tool", "instance", "user"],
                         help="default: system")
     parser.add_argument("--target", help="agent or tool name (or id), instance id, user name; not for system")
+    _environment_argument(parser)
+
+
+def _environment_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--environment", choices=["development", "staging", "production"],
+                        help="the value for this environment only (default: the general value)")
 
 
 # --- running a catalogue entry as the operator ------------------------------------------------------
@@ -146,7 +153,7 @@ def _print_json(model: Any) -> None:
 
 
 def _targets(args: argparse.Namespace) -> dict[str, Any]:
-    return {"scope": args.scope, "target": args.target}
+    return {"scope": args.scope, "target": args.target, "environment": args.environment}
 
 
 # --- handlers ----------------------------------------------------------------------------------------
@@ -196,7 +203,8 @@ def _delete(args: argparse.Namespace, db_path) -> None:
 
 
 def _reset(args: argparse.Namespace, db_path) -> None:
-    result = run_as_operator(db_path, "reset_config", {"key": args.key, "expected_version": args.expected_version})
+    result = run_as_operator(db_path, "reset_config", {"key": args.key, "expected_version": args.expected_version,
+                                                       "environment": args.environment})
     _print_change(result, args.json)
 
 
@@ -229,8 +237,8 @@ def _list(args: argparse.Namespace, db_path) -> None:
 
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
         return
-    rows = [("KEY", "SCOPE", "TARGET", "VALUE", "TYPE", "VERSION")]
-    rows += [(e.key, e.scope, e.target, str(e.value), e.type, str(e.version)) for e in entries]
+    rows = [("KEY", "SCOPE", "TARGET", "ENVIRONMENT", "VALUE", "TYPE", "VERSION")]
+    rows += [(e.key, e.scope, e.target, e.environment or "all", str(e.value), e.type, str(e.version)) for e in entries]
     _print_table(rows)
 
 

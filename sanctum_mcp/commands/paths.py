@@ -44,6 +44,7 @@ _NOUN_WORDS: dict[str, frozenset[str]] = {
 # A second noun inside a group: `tools instances list`.
 _SUB_NOUNS: dict[str, dict[str, frozenset[str]]] = {
     "tools": {"instances": frozenset({"instance", "instances"})},
+    "config": {"environment": frozenset({"environment"})},
 }
 
 # Where the derived verb reads badly (the derived one in the comment).
@@ -64,6 +65,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 POSITIONALS: dict[str, tuple[str, ...]] = {
     "set_config": ("key", "value"),
     "rollback_config": ("key", "version"),
+    "switch_environment": ("environment",),
     "set_agent_status": ("agent", "status"),
 }
 

@@ -215,7 +215,11 @@ def _handle(parser: argparse.ArgumentParser, spec: ToolSpec, args: argparse.Name
                 raise cli_error(InvalidInput(f"{paths.flag(name)} takes a JSON object ({{...}}), not a "
                                              f"{type(value).__name__}. Nothing was changed.")) from None
         raw[name] = value
-    result = run_as_local_user(db_path, spec, raw, confirmed=getattr(args, "cli_yes", False))
+    confirmed = getattr(args, "cli_yes", False)
+    if confirmed and spec.input_schema["properties"].get("confirm", {}).get("type") == "boolean":
+        # A tool whose preview is an answer of its own (switch_environment) takes confirm=true itself.
+        raw["confirm"] = True
+    result = run_as_local_user(db_path, spec, raw, confirmed=confirmed)
     data = result.model_dump(mode="json")
     if args.json:
         _emit(json.dumps(data, indent=2, ensure_ascii=False))

@@ -96,9 +96,12 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
 
     @server.resource("sanctum://config/system", name="config-system", title="System settings", mime_type=JSON)
     async def config_system() -> str:
-        """Every system-level setting (secrets masked), as JSON (the data of list_config)."""
+        """Every system-level setting (secrets masked) and the active environment, as JSON (the data
+        of list_config; an entry with an environment applies only in that one)."""
         await gate(READING.get(), [("list_config", {"scope": "system"})])
-        return _json({"scope": "system", "entries": await registry.config.entries_at("system", None)})
+        entries = await registry.config.entries_at("system", None)
+        return _json({"scope": "system", "environment": await registry.config.active_environment(),
+                      "entries": entries})
 
     @server.resource(
         "sanctum://config/{scope}/{target}", name="config-scope", title="Settings at one scope", mime_type=JSON
@@ -106,7 +109,7 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
     async def config_scope(scope: str, target: str, ctx: Context) -> str:
         """The settings stored at one scope for one object (secrets masked): e.g.
         sanctum://config/agent/Athena, sanctum://config/tool/mailer, sanctum://config/instance/3
-        (the data of list_config)."""
+        (the data of list_config), with the active environment."""
         if scope == "system":
             raise ResourceError("system settings have no target: read sanctum://config/system.")
         if scope not in SCOPES:
@@ -117,7 +120,8 @@ def register_resources(server: MCPServer, registry: Registry, identify: Callable
             entries = await registry.config.entries_at(scope, target)
         except RegistryError as exc:
             raise ResourceError(str(exc)) from None
-        return _json({"scope": scope, "target": target, "entries": entries})
+        return _json({"scope": scope, "target": target, "environment": await registry.config.active_environment(),
+                      "entries": entries})
 
     @server.resource("sanctum://jobs/due", name="jobs-due", title="Due jobs and recent runs", mime_type=JSON)
     async def jobs_due() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from sanctum_mcp.storage import config as config_sql
 from sanctum_mcp.storage.sqlutil import quote
 
 COLUMNS = (
@@ -134,15 +135,15 @@ def existing_user_ids(conn: sqlite3.Connection) -> set[int]:
 
 
 def setting(conn: sqlite3.Connection, key: str) -> str | None:
-    """A system_config value as stored (None when the key is absent)."""
-    row = conn.execute("SELECT config_value FROM system_config WHERE config_key = ?", (key,)).fetchone()
-    return None if row is None else row[0]
+    """A system setting as stored, for the active environment (None when the key is absent)."""
+    return config_sql.system_value(conn, key)
 
 
 # What a restore replaces, counted for its preview (domain/shared/confirm.py).
 _COUNTED = (("agents", "agents"), ("tools", "tools"), ("tool_instances", "tool instances"),
             ("scheduled_jobs", "scheduled jobs"), ("plugins", "plugins"), ("system_config", "system settings"),
-            ("configurations", "scoped settings"))
+            ("configurations", "scoped settings"),
+            ("environment_config", "per-environment settings"))
 
 
 def content_summary(conn: sqlite3.Connection) -> str:

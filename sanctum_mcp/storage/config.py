@@ -1,31 +1,45 @@
-"""SQL for system_config, configurations and config_history. Plain functions; no rules here.
+"""SQL for system_config, configurations, environment_config and config_history. Plain functions;
+no rules here.
 
-Both setting tables are read through the same column names (scope, target, key, value, type,
+The setting tables are read through the same column names (scope, target, key, value, type,
 is_sensitive, category, description, version, created_at, updated_at, default_value,
-constraint_json): system_config rows appear with scope 'system' and target ''.
+constraint_json, environment): system_config rows appear with scope 'system' and target '', and
+the general rows (system_config, configurations) with environment NULL. In config_history the
+general value's environment is ''.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
 SCOPED = ("agent", "tool", "instance", "user")
+ENVIRONMENTS = ("development", "staging", "production")
+ENVIRONMENT_KEY = "environment"
 
 _SYSTEM_COLUMNS = (
     "'system' AS scope, '' AS target, config_key AS key, config_value AS value, config_type AS type, "
-    "is_sensitive, category, description, version, created_at, updated_at, default_value, constraint_json"
+    "is_sensitive, category, description, version, created_at, updated_at, default_value, constraint_json, "
+    "NULL AS environment"
 )
 _SCOPED_COLUMNS = (
     "scope, target, key, value, type, is_sensitive, category, description, version, created_at, updated_at, "
-    "NULL AS default_value, NULL AS constraint_json"
+    "NULL AS default_value, NULL AS constraint_json, NULL AS environment"
 )
 _SCOPED_COLUMNS_C = (
     "c.scope, c.target, c.key, c.value, c.type, c.is_sensitive, c.category, c.description, c.version, "
-    "c.created_at, c.updated_at, NULL AS default_value, NULL AS constraint_json"
+    "c.created_at, c.updated_at, NULL AS default_value, NULL AS constraint_json, NULL AS environment"
+)
+_ENV_COLUMNS = (
+    "scope, target, key, value, type, is_sensitive, category, description, version, created_at, updated_at, "
+    "NULL AS default_value, NULL AS constraint_json, environment"
+)
+_ENV_COLUMNS_C = (
+    "c.scope, c.target, c.key, c.value, c.type, c.is_sensitive, c.category, c.description, c.version, "
+    "c.created_at, c.updated_at, NULL AS default_value, NULL AS constraint_json, c.environment"
 )
 # The display name of the object a scoped row belongs to (targets hold ids as text).
 _TARGET_NAME = (
@@ -33,7 +47,7 @@ _TARGET_NAME = (
     "WHEN 'agent' THEN (SELECT name FROM agents WHERE id = CAST(c.target AS INTEGER)) "
     "WHEN 'tool' THEN (SELECT name FROM tools WHERE id = CAST(c.target AS INTEGER)) "
     "WHEN 'instance' THEN (SELECT name FROM tool_instances WHERE id = CAST(c.target AS INTEGER)) "
-    "WHEN 'user' THEN (SELECT username FROM users WHERE id = CAST(c.target AS INTEGER)) END"
+    "WHEN 'user' THEN (SELECT username FROM users WHERE id = CAST(c.target AS INTEGER)) ELSE '' END"
 )
 
 
@@ -82,7 +96,33 @@ def find_user(conn: sqlite3.Connection, ref: str) -> sqlite3.Row | None:
 # --- one setting ------------------------------------------------------------------------------
 
 
-def get_row(conn: sqlite3.Connection, scope: str, target: str, key: str) -> sqlite3.Row | None:
+def active_environment(conn: sqlite3.Connection) -> str:
+    """The environment Sanctum runs as (system_config 'environment'); development when unreadable."""
+    row = conn.execute("SELECT config_value FROM system_config WHERE config_key = ?", (ENVIRONMENT_KEY,)).fetchone()
+    return row[0] if row is not None and row[0] in ENVIRONMENTS else ENVIRONMENTS[0]
+
+
+def system_value(conn: sqlite3.Connection, key: str) -> str | None:
+    """The system-level value of `key` in the active environment: its own value there, else the
+    general one (None when neither exists). For the registry's own readers of system settings."""
+    return conn.execute(
+        "SELECT coalesce((SELECT value FROM environment_config WHERE scope = 'system' AND target = '' AND key = ? "
+        "AND environment = (SELECT config_value FROM system_config WHERE config_key = ?)), "
+        "(SELECT config_value FROM system_config WHERE config_key = ?))",
+        (key, ENVIRONMENT_KEY, key),
+    ).fetchone()[0]
+
+
+def get_row(
+    conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str | None = None
+) -> sqlite3.Row | None:
+    """The general row of (scope, target, key), or with `environment` that environment's row."""
+    if environment is not None:
+        return conn.execute(
+            f"SELECT {_ENV_COLUMNS} FROM environment_config WHERE scope = ? AND target = ? AND key = ? "
+            "AND environment = ?",
+            (scope, target, key, environment),
+        ).fetchone()
     if scope == "system":
         return conn.execute(f"SELECT {_SYSTEM_COLUMNS} FROM system_config WHERE config_key = ?", (key,)).fetchone()
     return conn.execute(
@@ -91,26 +131,37 @@ def get_row(conn: sqlite3.Connection, scope: str, target: str, key: str) -> sqli
     ).fetchone()
 
 
+_ENV_BRANCH = (
+    "SELECT {rank} AS rank, " + _ENV_COLUMNS
+    + " FROM environment_config WHERE scope = ? AND target = ? AND key = ? AND environment = ?"
+)
+
+
 @cache
 def _chain_sql(levels: int) -> str:
-    parts = [
-        f"SELECT {rank} AS rank, {_SCOPED_COLUMNS} FROM configurations WHERE scope = ? AND target = ? AND key = ?"
-        for rank in range(levels)
-    ]
-    parts.append(f"SELECT {levels} AS rank, {_SYSTEM_COLUMNS} FROM system_config WHERE config_key = ?")
+    parts = []
+    for level in range(levels):
+        parts.append(_ENV_BRANCH.format(rank=2 * level))
+        parts.append(f"SELECT {2 * level + 1} AS rank, {_SCOPED_COLUMNS} FROM configurations "
+                     "WHERE scope = ? AND target = ? AND key = ?")
+    parts.append(_ENV_BRANCH.format(rank=2 * levels))
+    parts.append(f"SELECT {2 * levels + 1} AS rank, {_SYSTEM_COLUMNS} FROM system_config WHERE config_key = ?")
     return " UNION ALL ".join(parts) + " ORDER BY rank"
 
 
-def resolve_chain(conn: sqlite3.Connection, key: str, levels: Sequence[tuple[str, str]]) -> list[sqlite3.Row]:
+def resolve_chain(
+    conn: sqlite3.Connection, key: str, levels: Sequence[tuple[str, str]], environment: str
+) -> list[sqlite3.Row]:
     """Every row that sets `key` along a resolution chain, highest priority first, in ONE query.
 
-    `levels` are (scope, target) pairs, highest priority first; the system row comes last. Each
-    branch is a point lookup on a unique index, so the cost does not grow with the table.
+    `levels` are (scope, target) pairs, highest priority first; the system level comes last. At
+    each level the row for `environment` comes before the general row: the scope order is primary.
+    Each branch is a point lookup on a unique index, so the cost does not grow with the table.
     """
     params: list[Any] = []
     for scope, target in levels:
-        params += [scope, target, key]
-    params.append(key)
+        params += [scope, target, key, environment, scope, target, key]
+    params += ["system", "", key, environment, key]
     return conn.execute(_chain_sql(len(levels)), params).fetchall()
 
 
@@ -121,13 +172,18 @@ def key_definitions(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
         "constraint_json FROM system_config WHERE config_key = ? "
         "UNION ALL "
         "SELECT min(scope), type, max(is_sensitive), count(*), max(category), max(description), NULL "
-        "FROM configurations WHERE key = ? GROUP BY type",
-        (key, key),
+        "FROM configurations WHERE key = ? GROUP BY type "
+        "UNION ALL "
+        "SELECT min(scope), type, max(is_sensitive), count(*), max(category), max(description), NULL "
+        "FROM environment_config WHERE key = ? GROUP BY type",
+        (key, key, key),
     ).fetchall()
 
 
 def all_keys(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT config_key FROM system_config UNION SELECT key FROM configurations")]
+    return [r[0] for r in conn.execute(
+        "SELECT config_key FROM system_config UNION SELECT key FROM configurations "
+        "UNION SELECT key FROM environment_config")]
 
 
 def existing_keys_among(conn: sqlite3.Connection, candidates: list[str], agent_ids: list[int] | None) -> list[str]:
@@ -154,10 +210,13 @@ _IN_CHUNK = 10_000
 
 
 def where_key_is_set(conn: sqlite3.Connection, key: str, limit: int = 10) -> list[sqlite3.Row]:
+    """Where `key` is stored below the system level, and for which environment (NULL: general)."""
     return conn.execute(
-        f"SELECT c.scope, c.target, {_TARGET_NAME} AS target_name FROM configurations c WHERE c.key = ? "
-        "ORDER BY c.scope, c.target LIMIT ?",
-        (key, limit),
+        f"SELECT * FROM (SELECT c.scope, c.target, {_TARGET_NAME} AS target_name, NULL AS environment "
+        "FROM configurations c WHERE c.key = ? "
+        f"UNION ALL SELECT c.scope, c.target, {_TARGET_NAME}, c.environment FROM environment_config c "
+        "WHERE c.key = ?) ORDER BY scope, target, environment LIMIT ?",
+        (key, key, limit),
     ).fetchall()
 
 
@@ -197,8 +256,31 @@ def update_scoped(conn: sqlite3.Connection, scope: str, target: str, key: str, v
     )
 
 
-def delete_row(conn: sqlite3.Connection, scope: str, target: str, key: str) -> None:
-    if scope == "system":
+def insert_env(conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str,
+               values: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO environment_config (environment, scope, target, key, value, type, is_sensitive, category, "
+        "description, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (environment, scope, target, key, values["value"], values["type"], values["is_sensitive"], values["category"],
+         values["description"], values["version"]),
+    )
+
+
+def update_env(conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str,
+               values: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE environment_config SET value = ?, type = ?, is_sensitive = ?, category = ?, description = ?, "
+        "version = ? WHERE scope = ? AND target = ? AND key = ? AND environment = ?",
+        (values["value"], values["type"], values["is_sensitive"], values["category"], values["description"],
+         values["version"], scope, target, key, environment),
+    )
+
+
+def delete_row(conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str | None = None) -> None:
+    if environment is not None:
+        conn.execute("DELETE FROM environment_config WHERE scope = ? AND target = ? AND key = ? AND environment = ?",
+                     (scope, target, key, environment))
+    elif scope == "system":
         conn.execute("DELETE FROM system_config WHERE config_key = ?", (key,))
     else:
         conn.execute("DELETE FROM configurations WHERE scope = ? AND target = ? AND key = ?", (scope, target, key))
@@ -213,6 +295,7 @@ def plain_values_of_key(conn: sqlite3.Connection, key: str) -> list[tuple[str, i
     for table, column, flag, key_column in (
         ("system_config", "config_value", "is_sensitive", "config_key"),
         ("configurations", "value", "is_sensitive", "key"),
+        ("environment_config", "value", "is_sensitive", "key"),
         ("config_history", "value", "sensitive", "key"),
     ):
         for row in conn.execute(
@@ -226,6 +309,7 @@ def make_cell_sensitive(conn: sqlite3.Connection, table: str, rowid: int, value:
     column, flag = {
         "system_config": ("config_value", "is_sensitive"),
         "configurations": ("value", "is_sensitive"),
+        "environment_config": ("value", "is_sensitive"),
         "config_history": ("value", "sensitive"),
     }[table]
     conn.execute(f'UPDATE "{table}" SET "{column}" = ?, "{flag}" = 1 WHERE id = ?', (value, rowid))
@@ -246,46 +330,56 @@ def add_history(
     sensitive: bool,
     changed_by: str,
     change: str,
+    environment: str = "",
 ) -> None:
     conn.execute(
-        "INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (scope, target, key, version, value, value_type, int(sensitive), changed_by, change),
+        "INSERT INTO config_history (scope, target, key, version, value, value_type, sensitive, changed_by, change, "
+        "environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (scope, target, key, version, value, value_type, int(sensitive), changed_by, change, environment),
     )
 
 
-def max_history_version(conn: sqlite3.Connection, scope: str, target: str, key: str) -> int:
+# The history functions below read one value's history: environment '' is the general value's.
+
+
+def max_history_version(conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str = "") -> int:
     row = conn.execute(
-        "SELECT max(version) FROM config_history WHERE scope = ? AND target = ? AND key = ?", (scope, target, key)
+        "SELECT max(version) FROM config_history WHERE scope = ? AND target = ? AND key = ? AND environment = ?",
+        (scope, target, key, environment),
     ).fetchone()
     return row[0] or 0
 
 
-def history_version(conn: sqlite3.Connection, scope: str, target: str, key: str, version: int) -> sqlite3.Row | None:
+def history_version(
+    conn: sqlite3.Connection, scope: str, target: str, key: str, version: int, environment: str = ""
+) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ? AND version = ? "
+        "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ? AND environment = ? AND version = ? "
         "ORDER BY id DESC LIMIT 1",
-        (scope, target, key, version),
+        (scope, target, key, environment, version),
     ).fetchone()
 
 
-def history_versions(conn: sqlite3.Connection, scope: str, target: str, key: str, limit: int = 20) -> list[int]:
+def history_versions(
+    conn: sqlite3.Connection, scope: str, target: str, key: str, environment: str = "", limit: int = 20
+) -> list[int]:
     return [
         r[0]
         for r in conn.execute(
-            "SELECT version FROM config_history WHERE scope = ? AND target = ? AND key = ? AND change <> 'delete' "
-            "ORDER BY version DESC LIMIT ?",
-            (scope, target, key, limit),
+            "SELECT version FROM config_history WHERE scope = ? AND target = ? AND key = ? AND environment = ? "
+            "AND change <> 'delete' ORDER BY version DESC LIMIT ?",
+            (scope, target, key, environment, limit),
         )
     ]
 
 
 def history_page(
-    conn: sqlite3.Connection, scope: str, target: str, key: str, *, before: int | None, limit: int
+    conn: sqlite3.Connection, scope: str, target: str, key: str, *, before: int | None, limit: int,
+    environment: str = "",
 ) -> list[sqlite3.Row]:
     """History newest first, strictly older than version `before`."""
-    sql = "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ?"
-    params: list[Any] = [scope, target, key]
+    sql = "SELECT * FROM config_history WHERE scope = ? AND target = ? AND key = ? AND environment = ?"
+    params: list[Any] = [scope, target, key, environment]
     if before is not None:
         sql += " AND version < ?"
         params.append(before)
@@ -361,6 +455,71 @@ def page_scoped(
     return conn.execute(sql, params).fetchall()
 
 
+def page_env(
+    conn: sqlite3.Connection,
+    *,
+    scope: str | None,
+    target: str | None,
+    category: str | None,
+    prefix: str | None,
+    after: tuple[str, str, str, str] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Values for one environment in (scope, target, key, environment) order, the unique index's."""
+    where, params = [], []
+    if scope is not None:
+        where.append("c.scope = ?")
+        params.append(scope)
+    if target is not None:
+        where.append("c.target = ?")
+        params.append(target)
+    if category is not None:
+        where.append("c.category = ?")
+        params.append(category)
+    if prefix:
+        low, high = _prefix_bounds(prefix)
+        where.append("c.key >= ? AND c.key < ?")
+        params += [low, high]
+    if after is not None:
+        where.append("(c.scope, c.target, c.key, c.environment) > (?, ?, ?, ?)")
+        params += list(after)
+    sql = f"SELECT {_ENV_COLUMNS_C}, {_TARGET_NAME} AS target_name FROM environment_config c"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.scope, c.target, c.key, c.environment LIMIT ?"
+    params.append(limit)
+    return conn.execute(sql, params).fetchall()
+
+
+def places(conn: sqlite3.Connection, environment: str) -> list[sqlite3.Row]:
+    """Every general row and every row of `environment`, with the target's name, in (scope, target, key,
+    environment NULLs first) order: what environments.values_in merges into one value per place."""
+    return conn.execute(
+        f"SELECT {_SYSTEM_COLUMNS}, '' AS target_name FROM system_config "
+        f"UNION ALL SELECT {_SCOPED_COLUMNS_C}, {_TARGET_NAME} FROM configurations c "
+        f"UNION ALL SELECT {_ENV_COLUMNS_C}, {_TARGET_NAME} FROM environment_config c WHERE c.environment = ? "
+        "ORDER BY scope, target, key, environment",
+        (environment,),
+    ).fetchall()
+
+
+def switch_places(conn: sqlite3.Connection, old: str, new: str) -> Iterator[sqlite3.Row]:
+    """The rows that decide what changes between environments `old` and `new`: every value held for
+    either, and the general row of each place that has one, in (scope, target, key, environment
+    NULLs first) order. Only those places can change; streamed, not loaded whole."""
+    held = "environment IN (?, ?)"
+    return conn.execute(
+        f"SELECT {_SYSTEM_COLUMNS}, '' AS target_name FROM system_config WHERE config_key IN "
+        f"(SELECT key FROM environment_config WHERE scope = 'system' AND {held}) "
+        f"UNION ALL SELECT {_SCOPED_COLUMNS_C}, {_TARGET_NAME} FROM configurations c WHERE EXISTS ("
+        f"SELECT 1 FROM environment_config e WHERE e.scope = c.scope AND e.target = c.target AND e.key = c.key "
+        f"AND e.{held}) "
+        f"UNION ALL SELECT {_ENV_COLUMNS_C}, {_TARGET_NAME} FROM environment_config c WHERE c.{held} "
+        "ORDER BY scope, target, key, environment",
+        (old, new, old, new, old, new),
+    )
+
+
 def scope_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute("SELECT scope, count(*) FROM configurations GROUP BY scope")}
 
@@ -382,11 +541,17 @@ def delete_for_targets(
             f"SELECT {_SCOPED_COLUMNS} FROM configurations WHERE scope = ? AND target = ? ORDER BY key",
             (scope, target),
         ).fetchall()
+        rows += conn.execute(
+            f"SELECT {_ENV_COLUMNS} FROM environment_config WHERE scope = ? AND target = ? ORDER BY key, environment",
+            (scope, target),
+        ).fetchall()
         for row in rows:
-            version = max(row["version"], max_history_version(conn, scope, target, row["key"])) + 1
+            env = row["environment"] or ""
+            version = max(row["version"], max_history_version(conn, scope, target, row["key"], env)) + 1
             add_history(conn, scope=scope, target=target, key=row["key"], version=version, value=None,
                         value_type=row["type"], sensitive=bool(row["is_sensitive"]), changed_by=changed_by,
-                        change="delete")
+                        change="delete", environment=env)
         conn.execute("DELETE FROM configurations WHERE scope = ? AND target = ?", (scope, target))
+        conn.execute("DELETE FROM environment_config WHERE scope = ? AND target = ?", (scope, target))
         removed += rows
     return removed

@@ -72,9 +72,20 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')")
 
 
+# config_history's column added by version 5 (schema.sql writes it where ALTER TABLE puts it).
+HISTORY_ENVIRONMENT_COLUMN = (
+    "environment TEXT NOT NULL DEFAULT '' CHECK (environment IN ('', 'development', 'staging', 'production'))"
+)
+
+
 def _v5(conn: sqlite3.Connection) -> None:
-    """Version 5 belongs to the environments branch (per-environment config values); this branch
-    (change-feed) numbers its own step 6 and holds 5 empty until both are merged and renumbered."""
+    """Version 5: values per environment. environment_config (a setting's value for one environment
+    at any scope), config_history.environment ('' for the general value, existing rows included) and
+    its index by value (replacing idx_config_history_key): the `-- [v5]` part of schema.sql."""
+    conn.execute(f"ALTER TABLE config_history ADD COLUMN {HISTORY_ENVIRONMENT_COLUMN}")
+    conn.execute("DROP INDEX IF EXISTS idx_config_history_key")
+    for statement in split_statements(_marked(schema_text(), "v5")):
+        conn.execute(statement)
 
 
 def _v6(conn: sqlite3.Connection) -> None:
@@ -103,7 +114,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "logs(source, created_at) and configurations(key) indexes; scheduler settings; seed history", _v2),
     Migration(3, "audit retention floor (logs index for rows naming no user); backup quota settings", _v3),
     Migration(4, "logs_fts: trigram text index of logs.message and logs.action, with its triggers", _v4),
-    Migration(5, "(held for the environments branch)", _v5),
+    Migration(5, "values per environment: environment_config, config_history.environment", _v5),
     Migration(6, "changes: the change feed (one revision per committed change)", _v6),
 )
 SCHEMA_VERSION = 6

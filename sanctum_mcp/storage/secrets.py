@@ -39,6 +39,7 @@ class SecretCell:
 SECRET_CELLS: tuple[SecretCell, ...] = (
     SecretCell("system_config", "config_value", flag="is_sensitive"),
     SecretCell("configurations", "value", flag="is_sensitive"),
+    SecretCell("environment_config", "value", flag="is_sensitive"),
     SecretCell("config_history", "value", flag="sensitive"),
     SecretCell("letta_server_config", "server_password"),
     SecretCell("letta_server_config", "server_token"),

@@ -27,6 +27,7 @@ FORMAT = "sanctum-mcp-backup"
 CONFIG_TABLES = (
     "system_config",
     "configurations",
+    "environment_config",
     "config_history",
     "letta_server_config",
     "agents",

@@ -13,6 +13,7 @@ from sanctum_mcp.domain.shared.secrets import SecretBox, SecretUnreadable, mask
 ConfigScope = Literal["system", "agent", "tool", "instance", "user"]
 ConfigType = Literal["string", "integer", "number", "boolean", "json"]
 ChangeKind = Literal["set", "delete", "rollback", "reset", "unchanged"]
+Environment = Literal["development", "staging", "production"]
 SCOPES: tuple[str, ...] = ConfigScope.__args__  # type: ignore[attr-defined]
 TYPES: tuple[str, ...] = ConfigType.__args__  # type: ignore[attr-defined]
 SYSTEM_CATEGORIES = ("api_keys", "paths", "ports", "general")
@@ -65,6 +66,7 @@ class ConfigEntry(BaseModel):
     updated_at: str | None = None
     default_value: str | None = None
     constraint: dict[str, Any] | None = None
+    environment: str | None = None  # the environment it applies in; None: every one
 
 
 class ConfigLayer(BaseModel):
@@ -73,6 +75,7 @@ class ConfigLayer(BaseModel):
     target_id: int | None = None
     value: str | None = Field(description="Masked when sensitive.")
     version: int
+    environment: str | None = None
 
 
 class ResolvedConfig(BaseModel):
@@ -85,6 +88,8 @@ class ResolvedConfig(BaseModel):
     target: str
     target_id: int | None = None
     version: int
+    environment: str | None = Field(default=None, description="Whose value applied; null: the general one.")
+    active_environment: str
     overrides: list[ConfigLayer] = Field(
         default_factory=list
     )
@@ -128,5 +133,27 @@ class ConfigHistory(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
+    environment: str | None = None
     entries: list[HistoryEntry]
     next_cursor: str | None = None
+
+
+class EnvironmentChange(BaseModel):
+    """One stored place whose applying value changes (values masked when sensitive)."""
+
+    key: str
+    scope: ConfigScope
+    target: str
+    before: str | None
+    after: str | None
+    sensitive: bool
+
+
+class EnvironmentSwitch(BaseModel):
+    from_environment: str
+    to_environment: str
+    applied: bool
+    changes: list[EnvironmentChange]
+    omitted: int = Field(default=0, description="Changes not listed.")
+    version: int
+    message: str
