@@ -2,7 +2,7 @@
 
 Letta's rules (../shared/notes/sanctum-ecosystem.md): names <= 48 characters; the top level is an
 object; every property has a `type`; every array has typed `items`; no REQUIRED object/array
-property that may be empty. Plus ours: a title, all four hints, a description, an output schema.
+property that may be empty. Plus ours: a title, the catalogue's four hints (those equal to MCP's defaults left out), a description, an output schema.
 """
 
 from __future__ import annotations
@@ -53,13 +53,23 @@ async def test_every_tool_passes_letta_schema_rules(modern_client):
 
 
 async def test_every_tool_has_title_hints_description_and_output_schema(modern_client):
+    specs = all_tools()
     for t in (await modern_client.list_tools()).tools:
         assert t.title, t.name
         hints = t.annotations
         assert hints is not None, t.name
-        for hint in ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"):
-            assert getattr(hints, hint) is not None, f"{t.name} leaves {hint} to the pessimistic default"
-        assert not (hints.read_only_hint and hints.destructive_hint), t.name
+        # Hints equal to MCP's defaults are left out (server/app.py:published_hints): read back with
+        # those defaults, every hint must be exactly the catalogue's, and a read-only tool says so.
+        spec = specs[t.name]
+        read_only = bool(hints.read_only_hint)
+        assert read_only == spec.read_only, t.name
+        assert (hints.open_world_hint is not False) == spec.open_world, t.name
+        if read_only:
+            assert hints.destructive_hint is None and hints.idempotent_hint is None, t.name
+            assert not spec.destructive, t.name
+        else:
+            assert (hints.destructive_hint is not False) == spec.destructive, t.name
+            assert bool(hints.idempotent_hint) == spec.idempotent, t.name
         assert len(t.description or "") >= 30, f"{t.name}: describe what it does and when to use it"
         assert t.output_schema and t.output_schema.get("type") == "object", t.name
 

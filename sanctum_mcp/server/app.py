@@ -39,6 +39,20 @@ sanctum:// resources; change things with the create_/update_/set_ tools. Secrets
 Every error says what to do next."""
 
 
+
+def published_hints(spec: ToolSpec) -> ToolAnnotations:
+    """The tool's four hints, written only where they differ from MCP's defaults (readOnlyHint false,
+    destructiveHint true, idempotentHint false, openWorldHint true) and, as the spec says the
+    destructive and idempotent hints mean nothing for a read-only tool, not at all there. A client
+    reads exactly the catalogue's hints back; the listing is ~3 KB smaller (issue 16's budget)."""
+    if spec.read_only:
+        return ToolAnnotations(read_only_hint=True, open_world_hint=None if spec.open_world else False)
+    return ToolAnnotations(
+        destructive_hint=None if spec.destructive else False,
+        idempotent_hint=True if spec.idempotent else None,
+        open_world_hint=None if spec.open_world else False,
+    )
+
 def local_operator(_ctx: Context) -> Caller:
     """The fallback identity (an admin with no users row); serving paths use the registry's operator."""
     return LOCAL_OPERATOR
@@ -97,12 +111,7 @@ def _mcp_tool(spec: ToolSpec, registry: Registry, identify: Identify) -> Tool:
         context_kwarg=None,
         # No annotations.title: the tool's own title says it (MCP shows title first); said once, every
         # listing is ~1.5 KB smaller.
-        annotations=ToolAnnotations(
-            read_only_hint=spec.read_only,
-            destructive_hint=spec.destructive,
-            idempotent_hint=spec.idempotent,
-            open_world_hint=spec.open_world,
-        ),
+        annotations=published_hints(spec),
         spec=spec,
         registry=registry,
         identify=identify,
