@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -17,6 +17,7 @@ from sanctum_mcp.domain.config.models import (
     ConfigType,
     ResolvedConfig,
 )
+from sanctum_mcp.domain.config.transfer import ConfigExport, ConfigImport
 from sanctum_mcp.domain.config.values import MAX_VALUE
 
 
@@ -253,3 +254,40 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version,
     )
+
+
+class ExportConfig(ToolInput):
+    format: Literal["json", "yaml", "env"] = Field(
+        default="json", description="json (entries only), yaml or env (SANCTUM_KEY='value' lines) as text too.")
+    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
+    target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
+    category: str | None = Field(default=None, max_length=64, description="Only this category.")
+    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,
+                                                                     description="Only these keys.")
+    reveal: bool = Field(default=False, description="Admins only: secrets in clear. Audited.")
+
+
+@tool("export_config", title="Export settings", group="Configuration", role="viewer", read_only=True,
+      idempotent=True, extra_role=lambda args: "admin" if args.reveal else None, secrets=("reveal",),
+      owned=_agent_target)
+async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
+    """Export stored settings with their versions, for import_config (edit, then import) or a shell
+    (format env). Secrets are masked unless reveal=true."""
+    return await call.registry.config_transfer.export(
+        call.caller, scope=args.scope, target=args.target, category=args.category, keys=args.keys,
+        reveal=args.reveal, fmt=args.format,
+    )
+
+
+class ImportConfig(ToolInput):
+    document: str = Field(description="An export_config document as text, JSON or YAML.")
+    dry_run: bool = Field(default=False, description="Only show the diff; change nothing.")
+
+
+@tool("import_config", title="Import settings", group="Configuration", role="user", read_only=False,
+      idempotent=True)
+async def import_config(call: Call, args: ImportConfig) -> ConfigImport:
+    """Apply an export_config document in one transaction, each entry as set_config would (same rules).
+    Entries carrying a version are checked against it: any conflict refuses the whole import. A masked
+    secret left as exported keeps the stored one. Returns the diff (secrets masked). Never deletes."""
+    return await call.registry.config_transfer.import_(call.caller, args.document, dry_run=args.dry_run)

@@ -5,6 +5,7 @@ checked against the version the caller read."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -191,7 +192,10 @@ class ConfigService:
 
     # --- writing --------------------------------------------------------------------------------------
 
-    async def set(
+    async def set(self, caller: Caller, key: str, value: str, **options: Any) -> ConfigChange:
+        return await self.db.write(self.setter(caller, key, value, **options))
+
+    def setter(
         self,
         caller: Caller,
         key: str,
@@ -204,7 +208,9 @@ class ConfigService:
         category: str | None = None,
         sensitive: bool | None = None,
         expected_version: int | None = None,
-    ) -> ConfigChange:
+    ) -> Callable[[sqlite3.Connection], ConfigChange]:
+        """set_config's checks, then its transaction body: `set` runs it in a transaction of its own,
+        import_config (transfer.py) runs one per entry inside ONE transaction, so both keep every rule."""
         check_key(key)
         check_governing(caller, "set_config", key)
         if len(value) > MAX_VALUE:
@@ -276,7 +282,7 @@ class ConfigService:
             self._write(conn, t, key, values, exists=current is not None)
             return self._finish(conn, caller, t, key, "set", version, previous, before, stored, final_type, secret)
 
-        return await self.db.write(tx)
+        return tx
 
     def _same_value(self, stored: str | None, text: str, secret: bool) -> bool:
         if secret and SecretBox.is_encrypted(stored):
