@@ -263,8 +263,11 @@ async def test_tools_round_trip_and_keep_set_config_rules(registry):
     await registry.config.set(op, "openai_api_key", "sk-test-1234567890abcd", scope="system")
     async with Client(build_server(registry)) as client:
         exported = await call(client, "export_config", {"format": "yaml"})
-        assert yaml.safe_load(exported["text"])["entries"] == exported["entries"]
-        text = exported["text"].replace("value: '9100'", "value: '9111'")
+        document = yaml.safe_load(exported["document"])
+        assert len(document["entries"]) == exported["entries"] and "sk-test" not in exported["document"]
+        as_json = json.loads((await call(client, "export_config", {}))["document"])
+        assert as_json == document
+        text = exported["document"].replace("value: '9100'", "value: '9111'")
         preview = await call(client, "import_config", {"document": text, "dry_run": True})
         assert preview["dry_run"] and [c["key"] for c in preview["changed"]] == ["smcp_port"]
         done = await call(client, "import_config", {"document": text})

@@ -51,16 +51,11 @@ Ref = Annotated[str, BeforeValidator(_id_as_text)]
 KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port' or 'openai_api_key'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
 SCOPE = Field(default="system", description="system, agent, tool, instance or user.")
-TARGET = Field(
-    default=None,
-    description="Which object at that scope: the agent's or tool's name (or id), the instance's numeric id, the "
-    "user's name. Leave out for scope system.",
-)
+TARGET = Field(default=None, description="The agent's, tool's or user's name (or id), the instance's id; none at system.")
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you last read (0 = must not exist yet). If the setting has changed since, "
-    "nothing is written and the error names the current version.",
+    description="Check-and-set: the version you read (0 = must not exist yet); a newer one refuses the change.",
 )
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
@@ -92,12 +87,10 @@ class GetConfig(ToolInput):
     owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
-    """Get the effective value of a setting for an agent, tool or tool instance, and where it comes from.
+    """The effective value of a setting for an agent, tool or instance, and where it comes from.
 
-    Resolution order: instance -> tool -> agent -> system (user preferences first when user is given).
-    The result names the scope the value came from, the levels it overrides and an explanation you can
-    repeat to a person. Sensitive values are masked; an admin may pass reveal=true for the plaintext
-    (audited). An unknown key is an error that names the closest existing keys."""
+    Order: user (if given) -> instance -> tool -> agent -> system. The result names the winning scope,
+    the levels it overrides, and an explanation to repeat to a person. Secrets masked."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
         reveal=args.reveal,
@@ -145,13 +138,11 @@ class SetConfig(ToolInput):
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
-    """Set a setting at one scope: system (everyone), agent, tool, tool instance or user.
+    """Set a setting at one scope: system (everyone), agent, tool, instance or user.
 
-    The value is validated against the key's type and constraint (e.g. environment is development,
-    staging or production; ports are 1-65535; URLs must parse). Returns the new version. Pass
-    expected_version (the version you read) so that a concurrent change is refused instead of
-    overwritten. Secrets (sensitive=true, or a key that is already sensitive) need the admin role.
-    Every change is kept in config_history and can be undone with rollback_config."""
+    Checked against the key's type and constraint (e.g. environment is development, staging or
+    production; ports 1-65535). Returns the new version. Secrets need the admin role. Every change is
+    kept in config_history (rollback_config undoes it)."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
@@ -171,9 +162,8 @@ class ListConfig(ToolInput):
 @tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
       owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
-    """List stored settings as they are stored (not resolved): system settings first, then agent, instance,
-    tool and user overrides. Filter by category, scope, target or key prefix. Sensitive values are masked.
-    When the result has next_cursor, call again with it; the last page has none."""
+    """Stored settings (not resolved): system first, then agent, instance, tool and user overrides.
+    Secrets masked. Call again with next_cursor while there is one."""
     return await call.registry.config.list(
         category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
         limit=args.limit,
@@ -198,9 +188,8 @@ class DeleteConfig(ToolInput):
     owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
-    """Delete a setting at one scope, so that lower levels apply again (e.g. remove Athena's override
-    to fall back to the system value). A seeded system default cannot be deleted: use reset_config.
-    The deletion is recorded in config_history, and rollback_config can bring a value back."""
+    """Delete a setting at one scope so that lower levels apply again. A seeded system default cannot
+    be deleted (reset_config). rollback_config can bring it back."""
     return await call.registry.config.delete(
         call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
     )
@@ -257,22 +246,20 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
 
 
 class ExportConfig(ToolInput):
-    format: Literal["json", "yaml", "env"] = Field(
-        default="json", description="json (entries only), yaml or env (SANCTUM_KEY='value' lines) as text too.")
-    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
-    target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
-    category: str | None = Field(default=None, max_length=64, description="Only this category.")
-    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,
-                                                                     description="Only these keys.")
-    reveal: bool = Field(default=False, description="Admins only: secrets in clear. Audited.")
+    format: Literal["json", "yaml", "env"] = "json"
+    scope: ConfigScope | None = None
+    target: Ref | None = Field(default=None, description="Needs scope.")
+    category: str | None = Field(default=None, max_length=64)
+    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000)
+    reveal: bool = Field(default=False, description="Admins: secrets in clear (audited).")
 
 
 @tool("export_config", title="Export settings", group="Configuration", role="viewer", read_only=True,
       idempotent=True, extra_role=lambda args: "admin" if args.reveal else None, secrets=("reveal",),
       owned=_agent_target)
 async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
-    """Export stored settings with their versions, for import_config (edit, then import) or a shell
-    (format env). Secrets are masked unless reveal=true."""
+    """Stored settings with their versions as a document for import_config (env: shell lines). Secrets
+    masked."""
     return await call.registry.config_transfer.export(
         call.caller, scope=args.scope, target=args.target, category=args.category, keys=args.keys,
         reveal=args.reveal, fmt=args.format,
@@ -280,14 +267,13 @@ async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
 
 
 class ImportConfig(ToolInput):
-    document: str = Field(description="An export_config document as text, JSON or YAML.")
-    dry_run: bool = Field(default=False, description="Only show the diff; change nothing.")
+    document: str = Field(description="export_config's document, JSON or YAML text.")
+    dry_run: bool = False
 
 
 @tool("import_config", title="Import settings", group="Configuration", role="user", read_only=False,
       idempotent=True)
 async def import_config(call: Call, args: ImportConfig) -> ConfigImport:
-    """Apply an export_config document in one transaction, each entry as set_config would (same rules).
-    Entries carrying a version are checked against it: any conflict refuses the whole import. A masked
-    secret left as exported keeps the stored one. Returns the diff (secrets masked). Never deletes."""
+    """Apply an export in one transaction, each entry as set_config would. Any entry changed since its
+    version refuses all. Returns the diff."""
     return await call.registry.config_transfer.import_(call.caller, args.document, dry_run=args.dry_run)

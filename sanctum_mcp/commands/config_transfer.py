@@ -14,7 +14,6 @@ table), import reads FILE (or - for standard input), bounded before it is parsed
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,12 +64,7 @@ def _export(args: argparse.Namespace, db_path: Path) -> None:
     keys = [k for item in args.keys for k in item.split(",") if k] if args.keys else None
     result = _run(db_path, "export_config", {"format": args.format, "scope": args.scope, "target": args.target,
                                              "category": args.category, "keys": keys, "reveal": args.reveal})
-    if args.json:
-        _emit(result.model_dump_json(indent=2))
-    elif result.text is not None:
-        _emit(result.text)
-    else:
-        _emit(json.dumps(result.model_dump(mode="json", exclude={"text"}), indent=2, ensure_ascii=False))
+    _emit(result.model_dump_json(indent=2) if args.json else result.document)
 
 
 def _import(args: argparse.Namespace, db_path: Path) -> None:

@@ -53,17 +53,17 @@ def plaintext(stored: str | None, box: SecretBox) -> str | None:
 class ConfigEntry(BaseModel):
     key: str
     scope: ConfigScope
-    target: str = Field(description="The agent, tool, instance or user name; '' at system scope.")
+    target: str = Field(description="The object's name; '' at system scope.")
     target_id: int | None = Field(default=None, description="The object's id; null at system scope.")
-    value: str | None = Field(description="The value as text (see type). A sensitive value is masked.")
+    value: str | None = Field(description="As text (see type); masked when sensitive.")
     type: ConfigType
     sensitive: bool
-    has_value: bool = Field(description="False when the value is empty (e.g. an API key not set yet).")
+    has_value: bool = Field(description="False when the value is empty.")
     category: str | None = None
     description: str | None = None
     version: int
     updated_at: str | None = None
-    default_value: str | None = Field(default=None, description="Seeded default (system scope); reset_config restores it.")
+    default_value: str | None = Field(default=None, description="Seeded default (system scope).")
     constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema (system scope).")
 
 
@@ -106,10 +106,10 @@ class ConfigChange(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    change: ChangeKind = Field(description="What happened; 'unchanged' when the setting already had this value.")
-    version: int = Field(description="The version now recorded (pass as expected_version for the next change).")
-    previous_version: int = Field(description="The version before this change; 0 when the setting did not exist.")
-    entry: ConfigEntry | None = Field(default=None, description="The setting after the change; null after a delete.")
+    change: ChangeKind = Field(description="'unchanged' when it already had this value.")
+    version: int = Field(description="The version now (the next expected_version).")
+    previous_version: int = Field(description="0 when it did not exist.")
+    entry: ConfigEntry | None = Field(default=None, description="Null after a delete.")
     message: str
 
 

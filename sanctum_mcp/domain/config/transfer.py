@@ -28,7 +28,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from sanctum_mcp.domain.config.models import SCOPES, TYPES, ConfigChange, ConfigScope, ConfigType, plaintext, present
 from sanctum_mcp.domain.config.namespace import key_info
@@ -59,37 +59,40 @@ ENV_PREFIX = "SANCTUM_"
 
 
 class ExportedEntry(BaseModel):
+    """One entry of an export document (the document, not the tool result, carries these)."""
+
     key: str
     scope: ConfigScope
-    target: str = Field(description="Agent, tool or user name; instance id; '' for system.")
-    value: str | None = Field(description="Masked when sensitive, unless revealed.")
+    target: str  # agent, tool or user name; instance id; '' at system
+    value: str | None
     type: ConfigType
     sensitive: bool
     category: str | None = None
     description: str | None = None
-    version: int = Field(description="The version exported; import checks it (check-and-set).")
+    version: int
 
 
 class ConfigExport(BaseModel):
-    sanctum_config: int = Field(default=FORMAT_VERSION, description="Format version of the document.")
-    entries: list[ExportedEntry]
-    text: str | None = Field(default=None, description="The document as YAML or env lines (format yaml|env).")
+    # The document as text, the form import_config takes back (and a shell evals, for env): one
+    # string keeps the tool's published output schema small (the listing budget).
+    document: str
+    entries: int
 
 
 class ImportedChange(BaseModel):
     key: str
-    scope: ConfigScope
+    scope: str
     target: str
-    change: Literal["create", "update"]
-    before: str | None = Field(description="Value before (masked when sensitive); null when not set.")
-    after: str | None = Field(description="Value after (masked when sensitive).")
-    version: int = Field(description="The version after the import (would be, for a dry run).")
+    change: str  # create or update
+    before: str | None
+    after: str | None
+    version: int
 
 
 class ConfigImport(BaseModel):
     dry_run: bool
-    changed: list[ImportedChange] = Field(description="The diff: every entry that changes.")
-    unchanged: int = Field(description="Entries that already had their value (or kept a masked secret).")
+    changed: list[ImportedChange]
+    unchanged: int
     message: str
 
 
@@ -131,11 +134,15 @@ def render_env(entries: list[ExportedEntry]) -> str:
     return "\n".join(lines)
 
 
-def render_yaml(export: ConfigExport) -> str:
-    import yaml
+def render(entries: list[ExportedEntry], fmt: str) -> str:
+    if fmt == "env":
+        return render_env(entries)
+    document = {"sanctum_config": FORMAT_VERSION, "entries": [e.model_dump(mode="json") for e in entries]}
+    if fmt == "yaml":
+        import yaml
 
-    document = export.model_dump(mode="json", exclude={"text"})
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 # --- reading an import document ------------------------------------------------------------------------
@@ -273,7 +280,7 @@ class ConfigTransfer:
         if fmt == "env" and scope is None:
             scope = "system"
 
-        def work(conn: sqlite3.Connection) -> ConfigExport:
+        def work(conn: sqlite3.Connection) -> list[ExportedEntry]:
             rows: list[sqlite3.Row] = []
             if scope in (None, "system"):
                 resolve_target(conn, "system", target) if scope == "system" else None
@@ -284,16 +291,11 @@ class ConfigTransfer:
                                         after=None, limit=-1)
             if wanted is not None:
                 rows = [r for r in rows if r["key"] in wanted]
-            entries = [self._exported(conn, caller, r, reveal) for r in rows]
-            return ConfigExport(entries=entries)
+            return [self._exported(conn, caller, r, reveal) for r in rows]
 
         # A reveal writes its audit rows, so it runs in a write transaction (as get_config's does).
-        export = await (self.db.write(work) if reveal else self.db.read(work))
-        if fmt == "env":
-            export.text = render_env(export.entries)
-        elif fmt == "yaml":
-            export.text = render_yaml(export)
-        return export
+        entries = await (self.db.write(work) if reveal else self.db.read(work))
+        return ConfigExport(document=render(entries, fmt), entries=len(entries))
 
     def _exported(self, conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, reveal: bool) -> ExportedEntry:
         secret = bool(row["is_sensitive"])
