@@ -48,7 +48,7 @@ def _agent_target(args: Any) -> list[tuple[str, Any]]:
 ValueText = Annotated[str, BeforeValidator(_as_text)]
 Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
-KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port' or 'openai_api_key'.")
+KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
 SCOPE = Field(default="system", description="system, agent, tool, instance or user.")
 TARGET = Field(default=None, description="The agent's, tool's or user's name (or id), the instance's id; none at system.")
@@ -70,7 +70,7 @@ class GetConfig(ToolInput):
     )
     user: Ref | None = Field(default=None, description="Apply this user's preferences first (user name or id).")
     reveal: bool = Field(
-        default=False, description="Admins only: also return the plaintext of a sensitive value. Audited."
+        default=False, description="Admins: the plaintext of a secret too (audited)."
     )
 
 
@@ -246,11 +246,12 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
 
 
 class ExportConfig(ToolInput):
-    format: Literal["json", "yaml", "env"] = "json"
-    scope: ConfigScope | None = None
+    format: Literal["json", "yaml", "env"] = Field(default="json", description="env: shell lines.")
+    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
     target: Ref | None = Field(default=None, description="Needs scope.")
-    category: str | None = Field(default=None, max_length=64)
-    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000)
+    category: str | None = Field(default=None, max_length=64, description="Only this category.")
+    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,
+                                                                     description="Only these keys.")
     reveal: bool = Field(default=False, description="Admins: secrets in clear (audited).")
 
 
@@ -258,8 +259,7 @@ class ExportConfig(ToolInput):
       idempotent=True, extra_role=lambda args: "admin" if args.reveal else None, secrets=("reveal",),
       owned=_agent_target)
 async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
-    """Stored settings with their versions as a document for import_config (env: shell lines). Secrets
-    masked."""
+    """Stored settings with their versions as a document for import_config. Secrets masked."""
     return await call.registry.config_transfer.export(
         call.caller, scope=args.scope, target=args.target, category=args.category, keys=args.keys,
         reveal=args.reveal, fmt=args.format,
@@ -268,7 +268,7 @@ async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
 
 class ImportConfig(ToolInput):
     document: str = Field(description="export_config's document, JSON or YAML text.")
-    dry_run: bool = False
+    dry_run: bool = Field(default=False, description="Diff only.")
 
 
 @tool("import_config", title="Import settings", group="Configuration", role="user", read_only=False,
