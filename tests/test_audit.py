@@ -121,6 +121,7 @@ SETUPS: dict[str, Setup] = {
                           {"key": "debug_mode"}),
     "rollback_config": after([("set_config", {"key": "debug_mode", "value": "false", "scope": "system"})],
                              {"key": "debug_mode", "scope": "system", "version": 1}),
+    "import_config": fixed({"document": '{"entries": [{"key": "debug_mode", "value": "false", "version": 1}]}'}),
 }
 
 

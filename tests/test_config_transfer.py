@@ -230,7 +230,7 @@ BAD_DOCUMENTS = {
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(20)) + "entries: [*u]\n", "entry 1"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, ""),
-    "10 MB": (json.dumps({"entries": [{"key": "x", "value": "v" * 10_000_000}]}), "an import takes at most"),
+    "10 MB": (json.dumps({"entries": [{"key": "x", "value": "v" * 10_000_000}]}), "longer than 1,000,000 characters"),
 }
 
 

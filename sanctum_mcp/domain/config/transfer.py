@@ -155,7 +155,7 @@ def parse_document(text: str) -> list[dict[str, Any]]:
     walked twice (a "billion laughs" document is refused as a wrong shape, not expanded)."""
     if len(text) > MAX_DOCUMENT:
         raise InvalidInput(
-            f"the document is {len(text):,} characters long; an import takes at most {MAX_DOCUMENT:,}. Split it "
+            f"the document is longer than {MAX_DOCUMENT:,} characters, the most an import takes. Split it "
             "(export with scope, category or keys) and import the parts. Nothing was changed."
         )
     try:
