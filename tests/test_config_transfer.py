@@ -285,3 +285,17 @@ async def test_tools_round_trip_and_keep_set_config_rules(registry):
         assert "admin" in await call_error(client, "import_config", {"document": governing})
         assert "admin" in await call_error(client, "export_config", {"reveal": True})
         assert await call(client, "export_config", {}) == before
+
+
+async def test_import_needs_set_config_among_the_allowed_tools(registry, db_path):
+    # permissions.tools lists import_config but not set_config: import must not be a way around it.
+    limited = Caller("tim", "admin", 98, Permissions(tools=frozenset({"import_config", "export_config"})))
+    before = snapshot(db_path)
+    async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
+        document = json.dumps({"entries": [{"key": "flask_port", "value": "5055"}]})
+        text = await call_error(client, "import_config", {"document": document})
+        assert "set_config is not among the tools 'tim' may call" in text
+        exported = await call(client, "export_config", {"keys": ["flask_port"]})
+        assert json.loads(exported["document"])["entries"][0]["value"] == "5000"
+    assert [line for line in snapshot(db_path) if '"logs"' not in line] == \
+        [line for line in before if '"logs"' not in line]
