@@ -17,6 +17,7 @@ from mcp import Client
 from support import REPO, call, call_error, server_env, snapshot
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
+from sanctum_mcp.domain.users.models import PermissionSet
 from sanctum_mcp.server.app import build_server
 
 
@@ -289,7 +290,10 @@ async def test_tools_round_trip_and_keep_set_config_rules(registry):
 
 async def test_import_needs_set_config_among_the_allowed_tools(registry, db_path):
     # permissions.tools lists import_config but not set_config: import must not be a way around it.
-    limited = Caller("tim", "admin", 98, Permissions(tools=frozenset({"import_config", "export_config"})))
+    tools = ["import_config", "export_config"]
+    tim = await registry.users.create(registry.operator, username="tim", role="admin", email=None,
+                                      permissions=PermissionSet(tools=tools))
+    limited = Caller("tim", "admin", tim.id, Permissions(tools=frozenset(tools)))
     before = snapshot(db_path)
     async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
         document = json.dumps({"entries": [{"key": "flask_port", "value": "5055"}]})
@@ -297,5 +301,5 @@ async def test_import_needs_set_config_among_the_allowed_tools(registry, db_path
         assert "set_config is not among the tools 'tim' may call" in text
         exported = await call(client, "export_config", {"keys": ["flask_port"]})
         assert json.loads(exported["document"])["entries"][0]["value"] == "5000"
-    assert [line for line in snapshot(db_path) if '"logs"' not in line] == \
-        [line for line in before if '"logs"' not in line]
+    # Nothing changed but the refusal's audit row.
+    assert [line for line in snapshot(db_path) if "logs" not in line] == [line for line in before if "logs" not in line]
