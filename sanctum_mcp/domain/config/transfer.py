@@ -49,7 +49,7 @@ FORMAT_VERSION = 1
 # Bounds on what an import reads: a real registry's export is far smaller; a larger document is
 # refused before it is parsed (parsing and applying cost stays bounded).
 MAX_DOCUMENT = 1_000_000  # characters
-MAX_ENTRIES = 5_000
+MAX_ENTRIES = 2_000  # one write transaction: ~2 s of set_config rules at this size (README)
 SHOWN = 10  # keys named in a refusal
 ENTRY_FIELDS = ("key", "scope", "target", "value", "type", "sensitive", "category", "description", "version")
 ExportFormat = Literal["json", "yaml", "env"]
