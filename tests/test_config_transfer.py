@@ -181,6 +181,8 @@ def test_env_format_refuses_names_that_collide_and_targets_it_cannot_pick(exampl
         "SANCTUM_A_B=1"
     message = refused(example, "config", "export", "--format", "env", "--scope", "agent")
     assert "--target" in message
+    message = refused(example, "config", "export", "--format", "env", "--keys", "flask_prot")
+    assert "unknown configuration key 'flask_prot'" in message and "flask_port" in message
 
 
 # --- secrets -------------------------------------------------------------------------------------------
@@ -231,6 +233,7 @@ BAD_DOCUMENTS = {
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(20)) + "entries: [*u]\n", "entry 1"),
     "deep nesting": ("[" * 100_000 + "]" * 100_000, ""),
+    "huge number": ('{"entries": [{"key": "x", "value": ' + "9" * 5000 + "}]}", "cannot be read"),
     "10 MB": (json.dumps({"entries": [{"key": "x", "value": "v" * 10_000_000}]}), "longer than 1,000,000 characters"),
 }
 

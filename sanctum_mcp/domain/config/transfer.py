@@ -31,7 +31,7 @@ import anyio
 from pydantic import BaseModel
 
 from sanctum_mcp.domain.config.models import SCOPES, TYPES, ConfigChange, ConfigScope, ConfigType, plaintext, present
-from sanctum_mcp.domain.config.namespace import key_info
+from sanctum_mcp.domain.config.namespace import key_info, unknown_key
 from sanctum_mcp.domain.config.targets import Target, resolve_target
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, RegistryError
@@ -52,7 +52,6 @@ MAX_DOCUMENT = 1_000_000  # characters
 MAX_ENTRIES = 2_000  # one write transaction: ~2 s of set_config rules at this size (README)
 SHOWN = 10  # keys named in a refusal
 ENTRY_FIELDS = ("key", "scope", "target", "value", "type", "sensitive", "category", "description", "version")
-ExportFormat = Literal["json", "yaml", "env"]
 # `--format env`: SANCTUM_ + the key in upper case, every '.' or '-' as '_' (keys are [a-z][a-z0-9_.-]*).
 # The prefix keeps a key such as `path` or `home` from replacing the shell's own PATH or HOME.
 ENV_PREFIX = "SANCTUM_"
@@ -178,6 +177,8 @@ def parse_document(text: str) -> list[dict[str, Any]]:
                                    "changed.") from None
     except RecursionError:
         raise InvalidInput("the document nests too deeply to be an export. Nothing was changed.") from None
+    except ValueError as exc:  # e.g. a number of more than 4,300 digits (Python's int limit)
+        raise InvalidInput(f"the document cannot be read: {str(exc)[:200]}. Nothing was changed.") from None
     if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
         raise InvalidInput(
             "the document is not a configuration export: it needs an object with 'entries', a list of settings "
@@ -282,8 +283,12 @@ class ConfigTransfer:
 
         def work(conn: sqlite3.Connection) -> list[ExportedEntry]:
             rows: list[sqlite3.Row] = []
+            for key in sorted(wanted or ()):
+                if not sql.key_definitions(conn, key):
+                    raise unknown_key(conn, key)  # a typo in a script's --keys is an error, not an empty export
+            if scope == "system":
+                resolve_target(conn, "system", target)  # refuses a target at the system scope
             if scope in (None, "system"):
-                resolve_target(conn, "system", target) if scope == "system" else None
                 rows += sql.page_system(conn, category=category, prefix=None, after=None, limit=-1)
             if scope != "system":
                 target_id = resolve_target(conn, scope, target).id if scope and target is not None else None
