@@ -140,7 +140,7 @@ def render(entries: list[ExportedEntry], fmt: str) -> str:
     if fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000)
+        return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1_000_000).rstrip("\n")
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
