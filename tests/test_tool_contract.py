@@ -7,6 +7,7 @@ property that may be empty. Plus ours: a title, all four hints, a description, a
 
 from __future__ import annotations
 
+import json
 import re
 
 from sanctum_mcp.catalogue import all_tools
@@ -247,3 +248,125 @@ async def test_every_tool_is_letta_strict_compliant(modern_client):
     graded = {t.name: letta_grade(t.input_schema) for t in (await modern_client.list_tools()).tools}
     assert len(graded) == len(all_tools())
     assert {name: why for name, (grade, why) in graded.items() if grade != STRICT} == {}
+
+
+# --- the lean output schemas validate exactly what pydantic's own schemas validate ---------------
+
+_ODD_VALUES = (None, True, 7, 1.5, "x", [], {}, [None], {"x": 1}, "Active", "system")
+
+
+def _shrunk(value):
+    """The same document with every list cut to its first two items (bounded variants)."""
+    if isinstance(value, dict):
+        return {k: _shrunk(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shrunk(v) for v in value[:2]]
+    return value
+
+
+def _variants(value):
+    """The document itself, then every copy with one place changed: a value replaced by an odd one,
+    a key dropped or added, an item appended to a list."""
+    yield value
+    for odd in _ODD_VALUES:
+        yield odd
+    if isinstance(value, dict):
+        for key in value:
+            yield {k: v for k, v in value.items() if k != key}
+            for changed in _variants(value[key]):
+                if changed is not value[key]:
+                    yield {**value, key: changed}
+        yield {**value, "unexpected_field": 1}
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for changed in _variants(item):
+                if changed is not item:
+                    yield [*value[:i], changed, *value[i + 1:]]
+        for odd in _ODD_VALUES:
+            yield [*value, odd]
+
+
+def _disagreements(published: dict, original: dict, documents: list) -> list[str]:
+    from jsonschema import Draft7Validator, Draft202012Validator
+
+    lean, full = Draft7Validator(published), Draft202012Validator(original)
+    found = []
+    for document in documents:
+        for variant in _variants(_shrunk(document)):
+            if lean.is_valid(variant) != full.is_valid(variant):
+                found.append(f"published {'accepts' if lean.is_valid(variant) else 'rejects'} {variant!r:.300}")
+    return found
+
+
+async def _real_results(client, db_path, tmp_path) -> dict[str, list]:
+    """Each tool's successful structured results, from calls with the canary test's harmless arguments
+    (tests/test_secrets.py HARMLESS) on a registry with an agent, a tool, an instance and a user."""
+    from support import call, free_port
+    from test_config import add_tool_and_instance, add_user
+    from test_secrets import HARMLESS, _fill
+
+    athena = await call(client, "create_agent", {"name": "Athena"})
+    _, instance_id = add_tool_and_instance(db_path, athena["id"])
+    add_user(db_path, "ana")
+    (tmp_path / "plugins").mkdir()
+    ids = {"instance": str(instance_id), "agent_id": str(athena["id"]), "closed_port": free_port(),
+           "plugins_dir": str(tmp_path / "plugins")}
+    results: dict[str, list] = {"create_agent": [athena]}
+    extra = {"register_plugin": [{"name": "top-plugin", "type": "extension", "version": "2.0.0",
+                                  "dependencies": ["canary-plugin>=1", "missing-plugin"]}],
+             "get_plugin": [{"plugin": "keep-plugin"}, {"plugin": "canary-plugin"}, {"plugin": "top-plugin"}]}
+    for name in all_tools():
+        for args in HARMLESS[name] + extra.get(name, []):
+            if name == "unregister_plugin":
+                continue  # keep the dependency tree for get_plugin
+            result = await client.call_tool(name, _fill(args, ids))
+            if not result.is_error:
+                results.setdefault(name, []).append(result.structured_content)
+    return results
+
+
+async def test_published_output_schemas_validate_exactly_what_the_models_schemas_validate(modern_client, db_path, tmp_path):
+    """The listing publishes each output schema in a lean form (catalogue/base.py lean_schema): it
+    must accept every real result and accept or reject each variant of one (a value of another type, a
+    key dropped or added, an item appended) exactly as pydantic's own schema of the output model does."""
+    results = await _real_results(modern_client, db_path, tmp_path)
+    assert len(results) >= 50, f"too few tools answered to compare their schemas: {sorted(results)}"
+    problems, rejected = [], 0
+    for name, documents in results.items():
+        spec = all_tools()[name]
+        original = spec.output.model_json_schema(mode="serialization")
+        problems += [f"{name}: {p}" for p in _disagreements(spec.output_schema, original, documents)[:3]]
+        from jsonschema import Draft7Validator
+
+        lean = Draft7Validator(spec.output_schema)
+        assert all(lean.is_valid(d) for d in documents), name
+        rejected += sum(not lean.is_valid(v) for d in documents for v in _variants(_shrunk(d)))
+    assert rejected > 1000  # the variants do reach what the schemas refuse
+    assert not problems, "\n".join(problems)
+
+
+def test_the_schema_comparison_can_fail():
+    spec = all_tools()["get_plugin"]
+    original = spec.output.model_json_schema(mode="serialization")
+    document = {"id": 1, "name": "p", "type": "mcp", "status": "Active", "is_enabled": True,
+                "created_at": "t", "updated_at": "t",
+                "dependency_tree": [{"name": "q", "registered": True, "satisfied": True, "dependencies": []}]}
+    assert not _disagreements(spec.output_schema, original, [document])
+    looser = json.loads(json.dumps(spec.output_schema).replace('"registered", ', ""))
+    assert _disagreements(looser, original, [document])
+
+
+async def test_string_length_limits_are_enforced_though_not_published(modern_client, db_path):
+    """Length limits are left out of the listing (catalogue/base.py portable_schema) and still hold:
+    an over-long value is refused, naming the field and the limit, and nothing is written."""
+    from support import call_error, snapshot
+
+    listed = {t.name: t for t in (await modern_client.list_tools()).tools}
+    name = listed["create_agent"].input_schema["properties"]["name"]
+    assert "maxLength" not in name and "minLength" not in name
+    before = snapshot(db_path)
+    error = await call_error(modern_client, "create_agent", {"name": "A" * 65})
+    assert "name" in error and "at most 64 characters" in error, error
+    error = await call_error(modern_client, "create_agent", {"name": ""})
+    assert "name" in error and "at least 1 character" in error, error
+    assert snapshot(db_path) == before

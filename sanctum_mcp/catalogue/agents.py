@@ -9,22 +9,19 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import Call, ToolInput, tool
 from sanctum_mcp.domain.agents import Agent, AgentPage, AgentStatus, DeletedAgent
 
-AgentRef = Field(description="The agent's name (any case), e.g. 'Athena', or its numeric id.")
+AgentRef = Field(description="Name or id.")
 
 
 class ListAgents(ToolInput):
-    status: AgentStatus | None = Field(default=None, description="Only agents with this status.")
-    active: bool | None = Field(default=None, description="true: only active agents; false: only inactive ones.")
-    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the first page.")
-    limit: int = Field(default=50, ge=1, le=500, description="Agents per page (1-500).")
+    status: AgentStatus | None = Field(default=None, description="Only this status.")
+    active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_agents", title="List agents", group="Agents", role="viewer", read_only=True, idempotent=True)
 async def list_agents(call: Call, args: ListAgents) -> AgentPage:
-    """List the registered agents (Athena, Monday, Timbre, ...) ordered by name, one page at a time.
-
-    Filter by status or active flag. When the result has next_cursor, call again with it for the
-    next page; the last page has none."""
+    """List the registered agents, by name."""
     return await call.registry.agents.list(status=args.status, is_active=args.active, cursor=args.cursor, limit=args.limit)
 
 
@@ -35,22 +32,22 @@ class GetAgent(ToolInput):
 @tool("get_agent", title="Get an agent", group="Agents", role="viewer", read_only=True, idempotent=True,
       agents=("agent",))
 async def get_agent(call: Call, args: GetAgent) -> Agent:
-    """Show one agent: status, active flag, Letta id, description and its JSON settings."""
+    """Show one agent with its status, Letta id and settings."""
     return await call.registry.agents.get(args.agent)
 
 
 class CreateAgent(ToolInput):
-    name: str = Field(min_length=1, max_length=64, description="Unique name, case-insensitive (e.g. 'Athena').")
+    name: str = Field(min_length=1, max_length=64, description="Unique, any case.")
     description: str | None = Field(default=None, max_length=2000, description="What the agent is for.")
     status: AgentStatus = Field(default="Ready", description="Initial status.")
-    active: bool = Field(default=True, description="Whether the agent is active.")
-    letta_id: str | None = Field(default=None, max_length=200, description="The agent's id in Letta, if known.")
-    config: dict[str, Any] | None = Field(default=None, description="Free-form JSON settings (an object).")
+    active: bool = Field(default=True, description="Active or not.")
+    letta_id: str | None = Field(default=None, max_length=200, description="Its id in Letta.")
+    config: dict[str, Any] | None = Field(default=None, description="Settings.")
 
 
 @tool("create_agent", title="Create an agent", group="Agents", role="user", read_only=False, agents=("name",))
 async def create_agent(call: Call, args: CreateAgent) -> Agent:
-    """Register a new agent. Fails if an agent with the same name (ignoring case) exists."""
+    """Register a new agent; names are unique, ignoring case."""
     values = {
         "name": args.name,
         "description": args.description,
@@ -68,14 +65,14 @@ class UpdateAgent(ToolInput):
     description: str | None = Field(default=None, max_length=2000, description="New description.")
     status: AgentStatus | None = Field(default=None, description="New status.")
     active: bool | None = Field(default=None, description="New active flag.")
-    letta_id: str | None = Field(default=None, max_length=200, description="New Letta agent id.")
-    config: dict[str, Any] | None = Field(default=None, description="Replaces the agent's JSON settings.")
+    letta_id: str | None = Field(default=None, max_length=200, description="New Letta id.")
+    config: dict[str, Any] | None = Field(default=None, description="Replaces the settings.")
 
 
 @tool("update_agent", title="Update an agent", group="Agents", role="user", read_only=False, idempotent=True,
       agents=("agent", "name"))
 async def update_agent(call: Call, args: UpdateAgent) -> Agent:
-    """Change some fields of an agent; fields left out stay as they are. Returns the updated agent."""
+    """Change an agent's fields; those left out stay."""
     changes = {
         column: value
         for column, value in (
@@ -93,13 +90,13 @@ async def update_agent(call: Call, args: UpdateAgent) -> Agent:
 
 class SetAgentStatus(ToolInput):
     agent: str = AgentRef
-    status: AgentStatus = Field(description="Healthy, Degraded, Off or Ready.")
+    status: AgentStatus = Field(description="The new status.")
 
 
 @tool("set_agent_status", title="Set an agent's status", group="Agents", role="user", read_only=False, idempotent=True,
       agents=("agent",))
 async def set_agent_status(call: Call, args: SetAgentStatus) -> Agent:
-    """Set an agent's status (Healthy, Degraded, Off, Ready)."""
+    """Set an agent's status (Healthy, Degraded, Off or Ready)."""
     return await call.registry.agents.update(call.caller, args.agent, {"status": args.status})
 
 
@@ -107,14 +104,12 @@ class DeleteAgent(ToolInput):
     agent: str = AgentRef
     cascade: bool = Field(
         default=False,
-        description="Also delete the agent's tool instances and scheduled jobs. Without it, deletion is "
-        "refused while any exist, and the error lists them.",
+        description="Also delete its tool instances and jobs.",
     )
 
 
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
       agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
-    """Delete an agent. Refuses while tool instances or jobs reference it (and names them) unless
-    cascade=true, which deletes those too. Returns what was removed."""
+    """Delete an agent; refused while instances or jobs use it, unless cascade=true."""
     return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade)

@@ -15,30 +15,26 @@ from sanctum_mcp.domain.backups.models import (
     RestoreResult,
 )
 
-BackupId = Field(ge=1, description="The backup's id (from list_backups).")
+BackupId = Field(ge=1, description="From list_backups.")
 
 
 class CreateBackup(ToolInput):
     type: BackupType = Field(
         default="full",
-        description="full: a copy of the whole database (restorable); config_only: the configuration tables as "
-        "JSON; incremental: history and audit rows since the previous backup, as JSON.",
+        description="full (the database, restorable), config_only, or incremental (history and audit since "
+        "the last).",
     )
     name: str | None = Field(
         default=None, max_length=100,
-        description="Unique name (letters, digits, '.', '_', '-'); it also names the file. Default: type and time.",
+        description="Unique; names the file (letters, digits, '.', '_', '-').",
     )
-    description: str | None = Field(default=None, max_length=2000, description="Why the backup was taken.")
-    expires_at: str | None = Field(
-        default=None, description="ISO-8601 time after which the scheduler deletes it, e.g. '2026-12-31T00:00:00Z'; default: kept."
-    )
+    description: str | None = Field(default=None, max_length=2000, description="Why it was taken.")
+    expires_at: str | None = Field(default=None, description="ISO-8601 time to delete it at (default: kept).")
 
 
 @tool("create_backup", title="Create a backup", group="Backups", role="user", read_only=False)
 async def create_backup(call: Call, args: CreateBackup) -> Backup:
-    """Back up the registry into the backups folder beside the database, with a SHA-256 checksum.
-    Take a full backup before a risky change. Secrets stay encrypted in every kind of backup.
-    Sends progress notifications while it runs."""
+    """Back up the registry (secrets stay encrypted); take a full one before a risky change."""
     return await call.registry.backups.create(
         call.caller, type=args.type, name=args.name, description=args.description, expires_at=args.expires_at,
         progress=call.report,
@@ -46,15 +42,15 @@ async def create_backup(call: Call, args: CreateBackup) -> Backup:
 
 
 class ListBackups(ToolInput):
-    type: BackupType | None = Field(default=None, description="Only backups of this type.")
-    status: BackupStatus | None = Field(default=None, description="Only backups with this status.")
-    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest.")
-    limit: int = Field(default=50, ge=1, le=500, description="Backups per page (1-500).")
+    type: BackupType | None = Field(default=None, description="Only this type.")
+    status: BackupStatus | None = Field(default=None, description="Only this status.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("list_backups", title="List backups", group="Backups", role="viewer", read_only=True, idempotent=True)
 async def list_backups(call: Call, args: ListBackups) -> BackupPage:
-    """List backups newest first: type, status, file, size, checksum, whether automatic, expiry."""
+    """List backups, newest first, with status and expiry."""
     return await call.registry.backups.list(type=args.type, status=args.status, cursor=args.cursor, limit=args.limit)
 
 
@@ -64,8 +60,7 @@ class BackupOnly(ToolInput):
 
 @tool("verify_backup", title="Verify a backup", group="Backups", role="user", read_only=True, idempotent=True)
 async def verify_backup(call: Call, args: BackupOnly) -> BackupVerification:
-    """Recompute a backup file's SHA-256 and size and compare them with what was recorded.
-    ok=false means the file is missing, damaged or changed: do not restore it."""
+    """Check a backup file against its checksum; ok=false: do not restore it."""
     return await call.registry.backups.verify(args.backup_id)
 
 
@@ -78,7 +73,7 @@ async def delete_backup(call: Call, args: BackupOnly) -> DeletedBackup:
 class RestoreBackup(ToolInput):
     backup_id: int = BackupId
     confirm: bool = Field(
-        default=False, description="Must be true: the whole registry is replaced by the backup's content."
+        default=False, description="Must be true: the whole registry is replaced."
     )
 
 
@@ -86,8 +81,6 @@ class RestoreBackup(ToolInput):
 @tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True,
       agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
-    """Replace the registry's content with a full backup, atomically, while the server keeps serving.
-    Refuses unless confirm=true, and refuses a file that does not match its checksum. A safety backup of
-    the current state is taken first. Kept as they are now: the backups list, users and API tokens,
-    and the log rows newer than the backup."""
+    """Replace the registry with a full backup, atomically, after a safety backup. Backups, users,
+    tokens and newer log rows are kept."""
     return await call.registry.backups.restore(call.caller, args.backup_id, confirm=args.confirm, progress=call.report)

@@ -368,12 +368,20 @@ def describe_validation_error(tool_name: str, exc: ValidationError) -> str:
     return f"invalid arguments for {tool_name}: " + "; ".join(problems)
 
 
+_INPUT_DROPPED = ("title", "$defs", "minLength", "maxLength")
+
+
 def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite pydantic's JSON Schema into the shape strict MCP clients (Letta) accept.
 
     Letta refuses a property without a `type`; pydantic renders `str | None = None` as
     `anyOf: [{type: string}, {type: null}]`. An optional argument is expressed by leaving it out
     of `required`, so the null branch is dropped, `$ref`s are inlined and titles removed.
+
+    String length limits (`minLength`, `maxLength`) are left out of what is published: they guard
+    the server against oversized input and never shape a correct call, yet every model reads them
+    in every listing (issue 16's context budget). The input model still enforces them, and a value
+    past one is refused with a message naming the field and the limit. Numeric ranges stay.
     """
     defs = schema.get("$defs", {})
 
@@ -383,7 +391,7 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 target = resolve(defs[node["$ref"].split("/")[-1]])
                 rest = {k: resolve(v) for k, v in node.items() if k != "$ref"}
                 return {**target, **rest}
-            node = {k: resolve(v) for k, v in node.items() if k not in ("title", "$defs")}
+            node = {k: resolve(v) for k, v in node.items() if k not in _INPUT_DROPPED}
             for union in ("anyOf", "oneOf"):
                 options = node.get(union)
                 if options:
@@ -414,7 +422,7 @@ def portable_schema(schema: dict[str, Any]) -> dict[str, Any]:
 # pre_parse_json), the CLI and the SMCP plugin (json_kind) decode the text into the object the
 # input model validates.
 JSON_TEXT = "application/json"
-JSON_TEXT_NOTE = " Give it as JSON text, e.g. '{\"key\": \"value\"}' (an object is accepted too)."
+JSON_TEXT_NOTE = " JSON object as text."
 
 
 def as_json_text(prop: dict[str, Any]) -> dict[str, Any]:
@@ -441,58 +449,97 @@ def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The output schema clients validate every result against, in its cheapest equivalent form.
 
     MCP clients (the SDK's included) check structuredContent against outputSchema with JSON Schema
-    on every call. pydantic's `anyOf: [X, null]` and `$ref`s make that several times slower than
-    `type: [X, "null"]` with definitions inlined, for the same set of valid documents. Recursive
-    definitions keep their `$ref`. `title` and `default` say nothing about a result and are left out
-    (every client reads this schema again in every new session); property names are kept whatever
-    they are.
+    on every call, and read it again in every new session. pydantic's `anyOf: [X, null]` and `$ref`s
+    make that several times slower than `type: [X, "null"]` with definitions inlined, for the same set
+    of valid documents. A definition used in more than one place (a recursive one always) stays one
+    `$ref` target in `$defs` rather than being written out at each use. Keywords that change nothing
+    are left out: `title` and `default` (say nothing about a result), `additionalProperties: true`
+    (the default), and `type` beside an `enum` whose values all have that type. Property names are
+    kept whatever they are. tests/test_tool_contract.py checks that each lean schema accepts and
+    rejects exactly what pydantic's own schema does.
 
     The schema names its dialect, JSON Schema draft-07 (`$schema`). Every keyword it uses means the
     same there as in 2020-12 (MCP's default dialect), but a client that compiles a validator per
     session (the Python SDK does, on each new session's first call of a tool) checks the schema
     against the draft-07 meta-schema 4-8 times faster than against 2020-12's, and validates each
     result about a third faster; the TypeScript SDK's Ajv takes draft-07 as its default.
-    benchmarks/README.md has the figures.
+    benchmarks/README.md has the figures. (In draft-07 a `$ref`'s sibling keywords are ignored: only
+    annotations such as `description` ever stand beside one here.)
     """
     defs = schema.get("$defs", {})
-
-    def resolve(node: Any, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [resolve(item, stack) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            name = node["$ref"].split("/")[-1]
-            if name in stack:  # recursive: leave the reference in place
-                return node
-            target = resolve(defs[name], (*stack, name))
-            siblings = {k: resolve(v, stack) for k, v in node.items() if k != "$ref" and k not in _OUTPUT_DROPPED}
-            return {**target, **siblings}
-        node = {
-            k: {name: resolve(sub, stack) for name, sub in v.items()} if k == "properties" else resolve(v, stack)
-            for k, v in node.items()
-            if k not in _OUTPUT_DROPPED
-        }
-        options = node.get("anyOf")
-        if options and len(options) == 2 and {"type": "null"} in options:
-            other = next(o for o in options if o != {"type": "null"})
-            if isinstance(other.get("type"), str) and "anyOf" not in other:
-                node.pop("anyOf")
-                merged = {**other, **node, "type": [other["type"], "null"]}
-                if "enum" in merged:
-                    merged["enum"] = [*merged["enum"], None]
-                node = merged
-        return node
-
-    result = {"$schema": OUTPUT_SCHEMA_DIALECT, **resolve(schema, ())}
-    if _has_ref(result):
-        result["$defs"] = {name: resolve(d, (name,)) for name, d in defs.items()}
+    kept = {name for name in defs if _reaches(defs, name, name)}
+    while True:  # keep as references the definitions that would otherwise be written out twice
+        inlined: dict[str, int] = {}
+        result = _lean(schema, defs, kept, inlined)
+        twice = {name for name, count in inlined.items() if count > 1}
+        if not twice:
+            break
+        kept |= twice
+    result = {"$schema": OUTPUT_SCHEMA_DIALECT, **result}
+    if kept:
+        result["$defs"] = {name: _lean(defs[name], defs, kept, {}) for name in sorted(kept)}
     return result
 
 
-def _has_ref(node: Any) -> bool:
-    if isinstance(node, dict):
-        return "$ref" in node or any(_has_ref(v) for v in node.values())
+def _lean(node: Any, defs: dict[str, Any], kept: set[str], inlined: dict[str, int]) -> Any:
     if isinstance(node, list):
-        return any(_has_ref(v) for v in node)
-    return False
+        return [_lean(item, defs, kept, inlined) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        name = node["$ref"].split("/")[-1]
+        siblings = {k: _lean(v, defs, kept, inlined) for k, v in node.items() if k != "$ref" and k not in _OUTPUT_DROPPED}
+        if name in kept:
+            return {"$ref": f"#/$defs/{name}", **siblings}
+        inlined[name] = inlined.get(name, 0) + 1
+        return {**_lean(defs[name], defs, kept, inlined), **siblings}
+    node = {
+        k: {name: _lean(sub, defs, kept, inlined) for name, sub in v.items()} if k == "properties"
+        else _lean(v, defs, kept, inlined)
+        for k, v in node.items()
+        if k not in _OUTPUT_DROPPED and not (k == "additionalProperties" and v is True)
+    }
+    options = node.get("anyOf")
+    if options and len(options) == 2 and {"type": "null"} in options:
+        other = next(o for o in options if o != {"type": "null"})
+        if "anyOf" not in other and (isinstance(other.get("type"), str) or ("enum" in other and "type" not in other)):
+            node.pop("anyOf")
+            merged = {**other, **node}
+            if "type" in other:
+                merged["type"] = [other["type"], "null"]
+            if "enum" in merged:
+                merged["enum"] = [*merged["enum"], None]
+            node = merged
+    if "enum" in node and "type" in node:
+        types = node["type"] if isinstance(node["type"], list) else [node["type"]]
+        if all(_json_type(value) in types for value in node["enum"]):
+            node.pop("type")  # the enum alone admits exactly these values
+    return node
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    return "other"  # numbers and containers: keep the type beside them
+
+
+def _reaches(defs: dict[str, Any], start: str, goal: str, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether definition `start` refers (directly or through others) to `goal`."""
+    found: list[str] = []
+
+    def refs(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                found.append(node["$ref"].split("/")[-1])
+            for v in node.values():
+                refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                refs(v)
+
+    refs(defs[start])
+    return any(name == goal or (name not in seen and _reaches(defs, name, goal, seen | {start})) for name in found)

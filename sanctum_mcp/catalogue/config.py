@@ -48,14 +48,17 @@ def _agent_target(args: Any) -> list[tuple[str, Any]]:
 ValueText = Annotated[str, BeforeValidator(_as_text)]
 Ref = Annotated[str, BeforeValidator(_id_as_text)]
 
-KEY = Field(min_length=1, max_length=128, description="The setting's key, e.g. 'smcp_port'.")
+KEY = Field(min_length=1, max_length=128, description="e.g. 'smcp_port'.")
 # Defaults to system, as the CLI's --scope does (`sanctum-mcp config set|history|delete|rollback`).
-SCOPE = Field(default="system", description="system, agent, tool, instance or user.")
-TARGET = Field(default=None, description="The agent's, tool's or user's name (or id), the instance's id; none at system.")
+SCOPE = Field(default="system", description="Where it is stored.")
+TARGET = Field(
+    default=None,
+    description="Name or id (instance: id); omit at system scope.",
+)
 EXPECTED = Field(
     default=None,
     ge=0,
-    description="Check-and-set: the version you read (0 = must not exist yet); a newer one refuses the change.",
+    description="Check-and-set: the version you read (0: new).",
 )
 # null must not read as "no check": a caller meaning to check and sending null would write blindly.
 Expected = Annotated[int | None, not_null("give the version you last read, or leave it out to skip the check")]
@@ -63,15 +66,11 @@ Expected = Annotated[int | None, not_null("give the version you last read, or le
 
 class GetConfig(ToolInput):
     key: str = KEY
-    agent: Ref | None = Field(default=None, description="Resolve for this agent (name or id).")
-    tool: Ref | None = Field(default=None, description="Resolve for this tool (name or id).")
-    instance: Ref | None = Field(
-        default=None, description="Resolve for this tool instance (numeric id); brings its own tool and agent."
-    )
-    user: Ref | None = Field(default=None, description="Apply this user's preferences first (user name or id).")
-    reveal: bool = Field(
-        default=False, description="Admins: the plaintext of a secret too (audited)."
-    )
+    agent: Ref | None = Field(default=None, description="Name or id.")
+    tool: Ref | None = Field(default=None, description="Name or id.")
+    instance: Ref | None = Field(default=None, description="Tool instance id; implies its tool and agent.")
+    user: Ref | None = Field(default=None, description="Name or id; their preferences apply first.")
+    reveal: bool = Field(default=False, description="Admins: also return a secret's plaintext (audited).")
 
 
 @tool(
@@ -87,10 +86,8 @@ class GetConfig(ToolInput):
     owned=lambda args: [("instance", args.instance)],
 )
 async def get_config(call: Call, args: GetConfig) -> ResolvedConfig:
-    """The effective value of a setting for an agent, tool or instance, and where it comes from.
-
-    Order: user (if given) -> instance -> tool -> agent -> system. The result names the winning scope,
-    the levels it overrides, and an explanation to repeat to a person. Secrets masked."""
+    """A setting's effective value and its source (instance > tool > agent > system; a user's
+    preferences first)."""
     return await call.registry.config.get(
         call.caller, args.key, agent=args.agent, tool=args.tool, instance=args.instance, user=args.user,
         reveal=args.reveal,
@@ -101,26 +98,23 @@ class SetConfig(ToolInput):
     key: str = KEY
     value: ValueText = Field(
         max_length=MAX_VALUE,
-        description="The new value as text: '8080', 'true', 'production', '{\"a\": 1}' (JSON as text). Checked "
-        "against the key's type and constraint.",
+        description="As text, e.g. '8080', 'true', '{\"a\": 1}'.",
     )
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
     type: ConfigType | None = Field(
         default=None,
-        description="string, integer, number, boolean or json. Only for a new key (default string); an existing key "
-        "keeps its type.",
+        description="A new key's type (default string).",
     )
     description: str | None = Field(default=None, max_length=2000, description="What the setting is for.")
     category: str | None = Field(
         default=None,
         max_length=64,
-        description="Grouping. At system scope one of api_keys, paths, ports, general (default general).",
+        description="At system scope: api_keys, paths, ports or general (default).",
     )
     sensitive: bool | None = Field(
         default=None,
-        description="true for a secret (encrypted at rest, always masked; needs the admin role). A sensitive key "
-        "stays sensitive.",
+        description="true: a secret (encrypted, masked, admin only).",
     )
     expected_version: Expected = EXPECTED
 
@@ -138,11 +132,7 @@ class SetConfig(ToolInput):
     owned=_agent_target,
 )
 async def set_config(call: Call, args: SetConfig) -> ConfigChange:
-    """Set a setting at one scope: system (everyone), agent, tool, instance or user.
-
-    Checked against the key's type and constraint (e.g. environment is development, staging or
-    production; ports 1-65535). Returns the new version. Secrets need the admin role. Every change is
-    kept in config_history (rollback_config undoes it)."""
+    """Set a setting at one scope, checked against its type and constraint. Secrets need admin."""
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
@@ -154,16 +144,15 @@ class ListConfig(ToolInput):
     category: str | None = Field(default=None, max_length=64, description="Only this category (e.g. ports).")
     scope: ConfigScope | None = Field(default=None, description="Only this scope.")
     target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
-    prefix: str | None = Field(default=None, max_length=128, description="Only keys starting with this text.")
-    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the first page.")
-    limit: int = Field(default=100, ge=1, le=500, description="Settings per page (1-500).")
+    prefix: str | None = Field(default=None, max_length=128, description="Only keys starting with this.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
+    limit: int = Field(default=100, ge=1, le=500, description="Page size.")
 
 
 @tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
       owned=_agent_target)
 async def list_config(call: Call, args: ListConfig) -> ConfigPage:
-    """Stored settings (not resolved): system first, then agent, instance, tool and user overrides.
-    Secrets masked. Call again with next_cursor while there is one."""
+    """List settings as stored (not resolved), system settings first."""
     return await call.registry.config.list(
         category=args.category, scope=args.scope, target=args.target, prefix=args.prefix, cursor=args.cursor,
         limit=args.limit,
@@ -188,8 +177,7 @@ class DeleteConfig(ToolInput):
     owned=_agent_target,
 )
 async def delete_config(call: Call, args: DeleteConfig) -> ConfigChange:
-    """Delete a setting at one scope so that lower levels apply again. A seeded system default cannot
-    be deleted (reset_config). rollback_config can bring it back."""
+    """Delete a setting at one scope so that lower levels apply again."""
     return await call.registry.config.delete(
         call.caller, args.key, scope=args.scope, target=args.target, expected_version=args.expected_version
     )
@@ -200,11 +188,10 @@ class ResetConfig(ToolInput):
     expected_version: Expected = EXPECTED
 
 
-@tool("reset_config", title="Reset a system setting to its default", group="Configuration", role="user",
+@tool("reset_config", title="Reset a setting to its default", group="Configuration", role="user",
       read_only=False, idempotent=True, extra_role=lambda args: role_for_key(args.key))
 async def reset_config(call: Call, args: ResetConfig) -> ConfigChange:
-    """Restore a seeded system setting (e.g. flask_port, environment) to its default value. Recorded in
-    config_history as a new version. Overrides at agent, tool or instance scope are not touched."""
+    """Restore a seeded system setting to its default, as a new version."""
     return await call.registry.config.reset(call.caller, args.key, expected_version=args.expected_version)
 
 
@@ -212,15 +199,14 @@ class ConfigHistoryInput(ToolInput):
     key: str = KEY
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
-    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest.")
-    limit: int = Field(default=50, ge=1, le=500, description="Entries per page (1-500).")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
 @tool("config_history", title="History of a setting", group="Configuration", role="viewer", read_only=True,
       idempotent=True, owned=_agent_target)
 async def config_history(call: Call, args: ConfigHistoryInput) -> ConfigHistory:
-    """Every recorded version of one setting at one scope, newest first: value (masked when sensitive),
-    what changed (set, delete, rollback, reset), who and when. Use a version with rollback_config."""
+    """A setting's versions at one scope, newest first (secrets masked)."""
     return await call.registry.config.history(
         args.key, scope=args.scope, target=args.target, cursor=args.cursor, limit=args.limit
     )
@@ -230,15 +216,14 @@ class RollbackConfig(ToolInput):
     key: str = KEY
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
-    version: int = Field(ge=1, description="The version to restore (from config_history).")
+    version: int = Field(ge=1, description="From config_history.")
     expected_version: Expected = EXPECTED
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
       idempotent=True, extra_role=lambda args: role_for_key(args.key), owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
-    """Restore the value a setting had at an earlier version (see config_history). The restore is a new
-    version, so it can itself be undone. Works after a delete too."""
+    """Restore a setting's earlier version, as a new version (also after a delete)."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version,
@@ -248,18 +233,18 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
 class ExportConfig(ToolInput):
     format: Literal["json", "yaml", "env"] = Field(default="json", description="env: shell lines.")
     scope: ConfigScope | None = Field(default=None, description="Only this scope.")
-    target: Ref | None = Field(default=None, description="Needs scope.")
+    target: Ref | None = Field(default=None, description="Only this object (needs scope).")
     category: str | None = Field(default=None, max_length=64, description="Only this category.")
     keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,
                                                                      description="Only these keys.")
-    reveal: bool = Field(default=False, description="Admins: secrets in clear (audited).")
+    reveal: bool = Field(default=False, description="Admin: secrets in clear (audited).")
 
 
 @tool("export_config", title="Export settings", group="Configuration", role="viewer", read_only=True,
       idempotent=True, extra_role=lambda args: "admin" if args.reveal else None, secrets=("reveal",),
       owned=_agent_target)
 async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
-    """Stored settings with their versions as a document for import_config. Secrets masked."""
+    """Stored settings with their versions, as a document for import_config (secrets masked)."""
     return await call.registry.config_transfer.export(
         call.caller, scope=args.scope, target=args.target, category=args.category, keys=args.keys,
         reveal=args.reveal, fmt=args.format,
@@ -267,13 +252,13 @@ async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
 
 
 class ImportConfig(ToolInput):
-    document: str = Field(description="export_config's document, JSON or YAML text.")
-    dry_run: bool = Field(default=False, description="Diff only.")
+    document: str = Field(description="export_config's document (JSON or YAML).")
+    dry_run: bool = Field(default=False, description="Only the diff.")
 
 
 @tool("import_config", title="Import settings", group="Configuration", role="user", read_only=False,
       idempotent=True)
 async def import_config(call: Call, args: ImportConfig) -> ConfigImport:
-    """Apply an export in one transaction, each entry as set_config would. Any entry changed since its
-    version refuses all. Returns the diff."""
+    """Apply an export in one transaction, each entry as set_config; an entry changed since its version
+    refuses all."""
     return await call.registry.config_transfer.import_(call.caller, args.document, dry_run=args.dry_run)

@@ -11,27 +11,19 @@ from sanctum_mcp.domain.logs import LogEntry, LogLevel, LogPage
 
 
 class QueryLogs(ToolInput):
-    level: LogLevel | None = Field(default=None, description="Only entries of this level (DEBUG, INFO, WARNING, ERROR, CRITICAL).")
-    source: str | None = Field(
-        default=None, max_length=100,
-        description="Only entries from this source: 'agent', 'job', 'backup', 'server', 'system', ...",
-    )
-    source_id: str | None = Field(default=None, max_length=200, description="Only entries about this object id (as text), e.g. a job id.")
-    since: str | None = Field(default=None, description="Only entries at or after this ISO-8601 time, e.g. '2026-03-01T00:00:00Z'.")
-    until: str | None = Field(default=None, description="Only entries before this ISO-8601 time.")
-    text: str | None = Field(
-        default=None, max_length=200,
-        description="Only entries whose message or action contains this text (any case).",
-    )
-    cursor: str | None = Field(default=None, description="next_cursor from the previous page; omit for the newest entries.")
-    limit: int = Field(default=50, ge=1, le=500, description="Entries per page (1-500).")
+    level: LogLevel | None = Field(default=None, description="Only this level.")
+    source: str | None = Field(default=None, max_length=100, description="e.g. 'agent', 'job', 'backup', 'server'.")
+    source_id: str | None = Field(default=None, max_length=200, description="The object's id, e.g. a job's.")
+    since: str | None = Field(default=None, description="ISO-8601 time, inclusive.")
+    until: str | None = Field(default=None, description="ISO-8601 time, exclusive.")
+    text: str | None = Field(default=None, max_length=200, description="In the message or action, any case.")
+    cursor: str | None = Field(default=None, description="From next_cursor.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
 
 
-@tool("query_logs", title="Query the logs and audit trail", group="Logs", role="viewer", read_only=True, idempotent=True)
+@tool("query_logs", title="Query the logs", group="Logs", role="viewer", read_only=True, idempotent=True)
 async def query_logs(call: Call, args: QueryLogs) -> LogPage:
-    """Read the registry's log, newest first: the audit trail (one row per change, with who did it and
-    before/after, secrets masked), job runs (source 'job'), backups, agents' notes and server warnings.
-    Filter by level, source, source_id, time window and text; page with next_cursor."""
+    """Read the log and audit trail (who changed what, before/after), newest first."""
     return await call.registry.logs.query(
         level=args.level, source=args.source, source_id=args.source_id, since=args.since, until=args.until,
         text=args.text, cursor=args.cursor, limit=args.limit,
@@ -39,13 +31,12 @@ async def query_logs(call: Call, args: QueryLogs) -> LogPage:
 
 
 class LogEvent(ToolInput):
-    level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
-    message: str = Field(min_length=1, max_length=2000, description="What happened, in one or two sentences.")
-    details: dict[str, Any] | None = Field(default=None, description="Optional JSON object with structured details.")
+    level: LogLevel = Field(default="INFO", description="Severity.")
+    message: str = Field(min_length=1, max_length=2000, description="One or two sentences.")
+    details: dict[str, Any] | None = Field(default=None, description="Structured details.")
 
 
 @tool("log_event", title="Write a note to the log", group="Logs", role="user", read_only=False)
 async def log_event(call: Call, args: LogEvent) -> LogEntry:
-    """Leave a note in the registry's log (source 'agent', source_id your name), e.g. what you changed
-    and why, or something a person should look at. Returns the stored entry."""
+    """Leave a note in the log, e.g. what you changed and why."""
     return await call.registry.logs.log_event(call.caller, level=args.level, message=args.message, details=args.details)

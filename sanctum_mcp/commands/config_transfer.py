@@ -80,13 +80,7 @@ def _import(args: argparse.Namespace, db_path: Path) -> None:
     if args.json:
         _emit(result.model_dump_json(indent=2))
         return
-    lines = [f"{'~' if c.change == 'update' else '+'} {c.key} at {_where(c)}: "
-             f"{'' if c.before is None else c.before + ' -> '}{c.after} (version {c.version})" for c in result.changed]
-    _emit("\n".join([*lines, result.message]))
-
-
-def _where(change: Any) -> str:
-    return "system" if change.scope == "system" else f"{change.scope} {change.target}"
+    _emit("\n".join([*result.changed, result.message]))
 
 
 def _read(name: str, limit: int) -> str:

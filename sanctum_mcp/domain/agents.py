@@ -34,7 +34,7 @@ class Agent(BaseModel):
     status: AgentStatus
     is_active: bool
     letta_id: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON settings of the agent.")
+    config: dict[str, Any] = Field(default_factory=dict)
     created_at: str
     updated_at: str
 
@@ -55,9 +55,7 @@ class Agent(BaseModel):
 
 class AgentPage(BaseModel):
     agents: list[Agent]
-    next_cursor: str | None = Field(
-        default=None, description="Pass to list_agents to get the next page; absent on the last page."
-    )
+    next_cursor: str | None = None
 
 
 class DeletedAgent(BaseModel):
@@ -65,7 +63,7 @@ class DeletedAgent(BaseModel):
     removed_tool_instances: list[str] = Field(default_factory=list)
     removed_scheduled_jobs: list[str] = Field(default_factory=list)
     removed_configurations: list[str] = Field(
-        default_factory=list, description="Settings of the agent and its instances removed with it (scope:id:key)."
+        default_factory=list
     )
 
 

@@ -42,13 +42,13 @@ _internal = logging.getLogger("sanctum_mcp.logs.internal")  # never copied into 
 class LogEntry(BaseModel):
     id: int
     level: LogLevel
-    source: str = Field(description="What wrote it: 'agent', 'job', 'backup', 'server', 'system', ...")
-    source_id: str | None = Field(default=None, description="The id of the object concerned, as text.")
+    source: str
+    source_id: str | None = None
     user_id: int | None = None
-    action: str | None = Field(default=None, description="e.g. 'agent.create', 'job.run', 'backup.restore'.")
+    action: str | None = None
     message: str
     details: dict[str, Any] | None = Field(
-        default=None, description="JSON details; for audit rows: actor, and before/after (secrets masked)."
+        default=None, description="Secrets masked."
     )
     created_at: str
 
@@ -69,8 +69,8 @@ class LogEntry(BaseModel):
 
 
 class LogPage(BaseModel):
-    entries: list[LogEntry] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, description="Pass to query_logs for older entries; absent on the last page.")
+    entries: list[LogEntry]
+    next_cursor: str | None = None
 
 
 class LogService:

@@ -47,14 +47,14 @@ class Backup(BaseModel):
     description: str | None = None
     type: BackupType
     status: BackupStatus
-    file_path: str | None = Field(default=None, description="Absolute path of the backup file.")
+    file_path: str | None = None
     size_bytes: int | None = None
-    checksum: str | None = Field(default=None, description="SHA-256 of the file, hex.")
-    is_auto: bool = Field(description="true: made by the backup_schedule setting.")
-    expires_at: str | None = Field(default=None, description="When the scheduler removes it (UTC); empty = kept.")
+    checksum: str | None = None
+    is_auto: bool
+    expires_at: str | None = None
     created_at: str
     updated_at: str
-    note: str = Field(description="What the file holds and how secrets are kept in it.")
+    note: str
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, folder: Path) -> Backup:
@@ -76,16 +76,16 @@ class Backup(BaseModel):
 
 
 class BackupPage(BaseModel):
-    backups: list[Backup] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, description="Pass to list_backups for older ones; absent on the last page.")
+    backups: list[Backup]
+    next_cursor: str | None = None
 
 
 class BackupVerification(BaseModel):
     backup: Backup
-    ok: bool = Field(description="true when the file exists and matches the recorded checksum and size.")
+    ok: bool
     actual_checksum: str | None = None
     actual_size: int | None = None
-    problem: str | None = Field(default=None, description="What is wrong, when ok is false.")
+    problem: str | None = None
 
 
 class DeletedBackup(BaseModel):
@@ -95,6 +95,6 @@ class DeletedBackup(BaseModel):
 
 class RestoreResult(BaseModel):
     restored: Backup
-    safety_backup: Backup = Field(description="The copy of the database taken just before the restore.")
-    kept_log_rows: int = Field(description="Log rows newer than the backup, carried over into the restored database.")
+    safety_backup: Backup
+    kept_log_rows: int
     message: str

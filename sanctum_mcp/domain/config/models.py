@@ -53,18 +53,18 @@ def plaintext(stored: str | None, box: SecretBox) -> str | None:
 class ConfigEntry(BaseModel):
     key: str
     scope: ConfigScope
-    target: str = Field(description="The object's name; '' at system scope.")
-    target_id: int | None = Field(default=None, description="The object's id; null at system scope.")
-    value: str | None = Field(description="As text (see type); masked when sensitive.")
+    target: str
+    target_id: int | None = None
+    value: str | None = Field(description="Masked if sensitive.")
     type: ConfigType
     sensitive: bool
-    has_value: bool = Field(description="False when the value is empty.")
+    has_value: bool
     category: str | None = None
     description: str | None = None
     version: int
     updated_at: str | None = None
-    default_value: str | None = Field(default=None, description="Seeded default (system scope).")
-    constraint: dict[str, Any] | None = Field(default=None, description="Allowed values or JSON Schema (system scope).")
+    default_value: str | None = None
+    constraint: dict[str, Any] | None = None
 
 
 class ConfigLayer(BaseModel):
@@ -77,28 +77,28 @@ class ConfigLayer(BaseModel):
 
 class ResolvedConfig(BaseModel):
     key: str
-    value: str | None = Field(description="The effective value as text; masked when sensitive.")
+    value: str | None = Field(description="Masked when sensitive.")
     type: ConfigType
     sensitive: bool
     has_value: bool
-    scope: ConfigScope = Field(description="The scope the effective value comes from.")
-    target: str = Field(description="The object at that scope ('' for system).")
+    scope: ConfigScope
+    target: str
     target_id: int | None = None
     version: int
     overrides: list[ConfigLayer] = Field(
-        default_factory=list, description="Lower-priority levels that also set this key and are overridden."
+        default_factory=list
     )
-    explanation: str = Field(description="Where the value comes from, in words you can repeat to a person.")
+    explanation: str
     category: str | None = None
     description: str | None = None
     revealed_value: str | None = Field(
-        default=None, description="The plaintext of a sensitive value: only with reveal=true, for admins, audited."
+        default=None, description="Plaintext (reveal=true only)."
     )
 
 
 class ConfigPage(BaseModel):
     entries: list[ConfigEntry]
-    next_cursor: str | None = Field(default=None, description="Pass to list_config for the next page; absent on the last page.")
+    next_cursor: str | None = None
 
 
 class ConfigChange(BaseModel):
@@ -106,17 +106,17 @@ class ConfigChange(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    change: ChangeKind = Field(description="'unchanged' when it already had this value.")
-    version: int = Field(description="The version now (the next expected_version).")
-    previous_version: int = Field(description="0 when it did not exist.")
-    entry: ConfigEntry | None = Field(default=None, description="Null after a delete.")
+    change: ChangeKind
+    version: int
+    previous_version: int
+    entry: ConfigEntry | None = None
     message: str
 
 
 class HistoryEntry(BaseModel):
     version: int
     change: Literal["set", "delete", "rollback", "reset"]
-    value: str | None = Field(description="The value after the change (null for a deletion); masked when sensitive.")
+    value: str | None = Field(description="Masked when sensitive.")
     type: ConfigType
     sensitive: bool
     changed_by: str | None = None
@@ -128,5 +128,5 @@ class ConfigHistory(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    entries: list[HistoryEntry] = Field(description="Newest first.")
-    next_cursor: str | None = Field(default=None, description="Pass to config_history for older entries; absent at the end.")
+    entries: list[HistoryEntry]
+    next_cursor: str | None = None

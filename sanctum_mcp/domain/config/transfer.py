@@ -25,7 +25,7 @@ import json
 import re
 import shlex
 import sqlite3
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from pydantic import BaseModel
@@ -75,22 +75,12 @@ class ConfigExport(BaseModel):
     # The document as text, the form import_config takes back (and a shell evals, for env): one
     # string keeps the tool's published output schema small (the listing budget).
     document: str
-    entries: int
-
-
-class ImportedChange(BaseModel):
-    key: str
-    scope: str
-    target: str
-    change: str  # create or update
-    before: str | None
-    after: str | None
-    version: int
 
 
 class ConfigImport(BaseModel):
-    dry_run: bool
-    changed: list[ImportedChange]
+    # The diff as lines ("~ key at where: before -> after (version n)", "+" for a new setting): what
+    # a person or a model reads, and a small published schema.
+    changed: list[str]
     unchanged: int
     message: str
 
@@ -300,7 +290,7 @@ class ConfigTransfer:
 
         # A reveal writes its audit rows, so it runs in a write transaction (as get_config's does).
         entries = await (self.db.write(work) if reveal else self.db.read(work))
-        return ConfigExport(document=render(entries, fmt), entries=len(entries))
+        return ConfigExport(document=render(entries, fmt))
 
     def _exported(self, conn: sqlite3.Connection, caller: Caller, row: sqlite3.Row, reveal: bool) -> ExportedEntry:
         secret = bool(row["is_sensitive"])
@@ -330,7 +320,7 @@ class ConfigTransfer:
 
         def tx(conn: sqlite3.Connection) -> ConfigImport:
             targets = self._check(conn, caller, entries)
-            changed: list[ImportedChange] = []
+            changed: list[str] = []
             unchanged = 0
             for entry, t in zip(entries, targets):
                 current = sql.get_row(conn, t.scope, t.id, entry["key"])
@@ -340,13 +330,14 @@ class ConfigTransfer:
                     continue
                 # Masked as the setting is now (a key made sensitive by the import masks its old value too).
                 before = present(current["value"], result.entry.sensitive, self.box) if current else None
-                changed.append(ImportedChange(key=entry["key"], scope=t.scope, target=t.name,
-                                              change="update" if current else "create", before=before,
-                                              after=result.entry.value, version=result.version))
+                where = "system" if t.scope == "system" else f"{t.scope} {t.name}"
+                was = f"{before} -> " if current else ""
+                changed.append(f"{'~' if current else '+'} {entry['key']} at {where}: {was}{result.entry.value} "
+                               f"(version {result.version})")
             verb = "would change" if dry_run else "changed"
             message = (f"{len(changed)} setting(s) {verb}, {unchanged} already as in the document"
                        + (" (dry run: nothing was changed)." if dry_run else ", in one transaction."))
-            outcome = ConfigImport(dry_run=dry_run, changed=changed, unchanged=unchanged, message=message)
+            outcome = ConfigImport(changed=changed, unchanged=unchanged, message=message)
             if dry_run:
                 raise _DryRun(outcome)
             return outcome

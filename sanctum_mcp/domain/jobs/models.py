@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 JobStatus = Literal["Active", "Paused", "Error"]
 
@@ -15,18 +15,16 @@ class Job(BaseModel):
     name: str
     description: str | None = None
     cron_expression: str
-    timezone: str = Field(description="IANA time zone the cron expression is read in.")
+    timezone: str
     tool_instance_id: int | None = None
-    tool_instance: str | None = Field(default=None, description="Name of the tool instance the job runs.")
+    tool_instance: str | None = None
     agent_id: int | None = None
-    agent: str | None = Field(default=None, description="Name of the agent the job is for.")
+    agent: str | None = None
     status: JobStatus
     enabled: bool
-    last_run: str | None = Field(default=None, description="When the job last ran (UTC).")
-    next_run: str | None = Field(
-        default=None, description="When it runs next (UTC); empty while paused, disabled or in Error."
-    )
-    last_error: str | None = Field(default=None, description="Why the last run failed (status Error only).")
+    last_run: str | None = None
+    next_run: str | None = None
+    last_error: str | None = None
     created_at: str
     updated_at: str
 
@@ -54,15 +52,15 @@ class Job(BaseModel):
 
 class JobPage(BaseModel):
     jobs: list[Job]
-    next_cursor: str | None = Field(default=None, description="Pass to list_jobs for the next page; absent on the last page.")
+    next_cursor: str | None = None
 
 
 class JobRunPreview(BaseModel):
     cron_expression: str
     timezone: str
-    after: str = Field(description="The runs listed come strictly after this instant (UTC).")
-    runs_utc: list[str] = Field(description="Upcoming run times in UTC.")
-    runs_local: list[str] = Field(description="The same run times as wall-clock time in the job's time zone, with offset.")
+    after: str
+    runs_utc: list[str]
+    runs_local: list[str]
 
 
 class DeletedJob(BaseModel):

@@ -27,30 +27,30 @@ class LettaServer(BaseModel):
     address: str
     port: int
     scheme: Scheme
-    url: str = Field(description="scheme://address:port, the base URL the probe uses.")
-    password: str | None = Field(default=None, description="Masked server password, if one is stored.")
-    token: str | None = Field(default=None, description="Masked API token, if one is stored.")
+    url: str
+    password: str | None = Field(default=None, description="Masked.")
+    token: str | None = Field(default=None, description="Masked.")
     timeout_seconds: int
     is_active: bool
-    last_connected: str | None = Field(default=None, description="Last time letta_status or a sync reached it.")
+    last_connected: str | None = None
     created_at: str
     updated_at: str
 
 
 class EnvOverride(BaseModel):
-    in_force: bool = Field(description="True: letta_status and sync_letta_agents use the environment, not the database.")
-    variables: list[str] = Field(description="Which of LETTA_SERVER_URL, LETTA_SERVER_PASSWORD, LETTA_API_KEY are set.")
+    in_force: bool
+    variables: list[str]
     url: str | None = None
     password: str | None = Field(default=None, description="Masked.")
     api_key: str | None = Field(default=None, description="Masked.")
-    complete: bool = Field(description="False when a credential is set without LETTA_SERVER_URL.")
+    complete: bool
     message: str
 
 
 class LettaServerList(BaseModel):
     servers: list[LettaServer]
     active_id: int | None = None
-    override: EnvOverride | None = Field(default=None, description="Present when the environment overrides the database.")
+    override: EnvOverride | None = None
 
 
 class RemovedLettaServer(BaseModel):
@@ -60,7 +60,7 @@ class RemovedLettaServer(BaseModel):
 class LettaMcpServer(BaseModel):
     name: str
     type: str | None = None
-    url: str | None = Field(default=None, description="Without credentials or query string.")
+    url: str | None = None
     matches_this_registry: bool
     match_reason: str | None = None
 
@@ -68,13 +68,13 @@ class LettaMcpServer(BaseModel):
 class ProbeStep(BaseModel):
     step: str
     request: str
-    outcome: str = Field(description="'ok' or the failure status.")
+    outcome: str
     http_status: int | None = None
     detail: str | None = None
 
 
 class LettaStatus(BaseModel):
-    url: str | None = Field(default=None, description="Base URL probed.")
+    url: str | None = None
     source: Literal["database", "environment", "none"]
     server_id: int | None = None
     override: EnvOverride | None = None
@@ -83,16 +83,16 @@ class LettaStatus(BaseModel):
         "redirect, http-error, server-error, auth-failed, bad-response, not-configured, override-invalid, "
         "secret-unreadable."
     )
-    message: str = Field(description="What the status means and what to do about it.")
-    reachable: bool = Field(description="Letta answered HTTP at all.")
-    latency_ms: float | None = Field(default=None, description="Round trip of GET /v1/health/.")
+    message: str
+    reachable: bool
+    latency_ms: float | None = None
     version: str | None = None
-    health: str | None = Field(default=None, description="The status field of /v1/health/.")
+    health: str | None = None
     auth: AuthOutcome = "not-checked"
-    auth_header: HeaderName | None = Field(default=None, description="The header Letta accepted.")
+    auth_header: HeaderName | None = None
     agent_count: int | None = None
-    mcp_servers: list[LettaMcpServer] | None = Field(default=None, description="MCP servers registered in Letta.")
-    registered: bool | None = Field(default=None, description="Whether this registry is one of them (None: unknown).")
+    mcp_servers: list[LettaMcpServer] | None = None
+    registered: bool | None = Field(default=None, description="null: unknown.")
     registered_as: list[str] = Field(default_factory=list)
     steps: list[ProbeStep] = Field(default_factory=list)
 
@@ -114,12 +114,12 @@ class LettaSync(BaseModel):
     url: str
     source: Literal["database", "environment"]
     dry_run: bool
-    letta_agents: int = Field(description="Agents Letta listed.")
+    letta_agents: int
     added: list[SyncedAgent] = Field(default_factory=list)
     updated: list[SyncedAgent] = Field(default_factory=list)
-    unchanged: list[str] = Field(default_factory=list, description="Names already in step with Letta.")
+    unchanged: list[str] = Field(default_factory=list)
     missing: list[SyncedAgent] = Field(
-        default_factory=list, description="Registry agents whose letta_id Letta no longer lists (kept, never deleted)."
+        default_factory=list, description="Letta no longer lists them (kept)."
     )
     skipped: list[SkippedAgent] = Field(default_factory=list)
 

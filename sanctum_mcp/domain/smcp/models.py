@@ -10,13 +10,13 @@ from sanctum_mcp.domain.plugins.models import PluginStatus
 
 
 class SyncEntry(BaseModel):
-    name: str = Field(description="The plugin's name (its folder's name).")
+    name: str
     folder: str
     outcome: Literal["registered", "updated", "unchanged", "error", "vanished", "skipped"]
-    status: PluginStatus | None = Field(default=None, description="The plugin's status after the scan.")
+    status: PluginStatus | None = None
     version: str | None = None
     commands: list[str] = Field(default_factory=list)
-    error: str | None = Field(default=None, description="Why the plugin is in Error, or why the folder was skipped.")
+    error: str | None = None
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -21,12 +21,10 @@ class Tool(BaseModel):
     name: str
     description: str | None = None
     emoji: str | None = None
-    category: str = Field(description="master, athena, monday, timbre or smcp.")
+    category: str
     status: ToolStatus
-    tool_type: str = Field(description="config, plugin, service or utility.")
-    config_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON Schema every instance's config must satisfy (absent = any object)."
-    )
+    tool_type: str
+    config_schema: dict[str, Any] | None = None
     is_enabled: bool
     created_at: str
     updated_at: str
@@ -50,7 +48,7 @@ class Tool(BaseModel):
 
 class ToolPage(BaseModel):
     tools: list[Tool]
-    next_cursor: str | None = Field(default=None, description="Pass to list_tools for the next page; absent on the last page.")
+    next_cursor: str | None = None
 
 
 class DeletedTool(BaseModel):
@@ -61,13 +59,13 @@ class DeletedTool(BaseModel):
 
 class ToolInstance(BaseModel):
     id: int
-    tool: str = Field(description="The tool's name.")
+    tool: str
     tool_id: int
-    tool_enabled: bool = Field(description="Whether the tool itself is enabled (a disabled tool's instances do not run).")
-    agent: str | None = Field(default=None, description="The agent's name; absent for a master (host-wide) instance.")
+    tool_enabled: bool
+    agent: str | None = None
     agent_id: int | None = None
     name: str
-    config: dict[str, Any] = Field(default_factory=dict, description="The instance's settings; secrets are masked.")
+    config: dict[str, Any] = Field(default_factory=dict)  # secrets in it are masked
     status: ToolStatus
     last_run: str | None = None
     next_run: str | None = None
@@ -78,9 +76,7 @@ class ToolInstance(BaseModel):
 
 class ToolInstancePage(BaseModel):
     instances: list[ToolInstance]
-    next_cursor: str | None = Field(
-        default=None, description="Pass to list_tool_instances for the next page; absent on the last page."
-    )
+    next_cursor: str | None = None
 
 
 class DeletedToolInstance(BaseModel):

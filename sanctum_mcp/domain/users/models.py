@@ -11,14 +11,14 @@ from sanctum_mcp.domain.shared.identity import Caller, Permissions, Role
 
 
 class PermissionSet(BaseModel):
-    """Narrows a user below their role. Omit a key for no limit on it."""
+    # Narrows a user below their role; a key left out sets no limit. (A comment, not a docstring:
+    # a docstring would be published in every output schema that holds a user.)
 
     model_config = ConfigDict(extra="forbid")
 
     agents: list[str] | None = Field(
         default=None,
-        description="Only these agents (names, any case) may be named in agent tools; tools that act on "
-        "every agent at once (sync_letta_agents) are refused.",
+        description="Only these agents may be named; all-agent tools are refused.",
     )
     tools: list[str] | None = Field(default=None, description="Only these tools may be called.")
 
@@ -33,7 +33,7 @@ class ApiTokenInfo(BaseModel):
     created_at: str
     last_used_at: str | None = None
     revoked_at: str | None = None
-    active: bool = Field(description="False once revoked.")
+    active: bool
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ApiTokenInfo:
@@ -46,12 +46,12 @@ class User(BaseModel):
     username: str
     email: str | None = None
     role: Role
-    permissions: PermissionSet | None = Field(default=None, description="Narrowing below the role; none = the role's full rights.")
+    permissions: PermissionSet | None = None
     last_login: str | None = None
     is_active: bool
     created_at: str
     updated_at: str
-    tokens: list[ApiTokenInfo] = Field(default_factory=list, description="The user's API tokens (never the token text).")
+    tokens: list[ApiTokenInfo] = Field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, tokens: list[sqlite3.Row] = ()) -> User:
@@ -71,27 +71,27 @@ class User(BaseModel):
 
 class UserPage(BaseModel):
     users: list[User]
-    next_cursor: str | None = Field(default=None, description="Pass to list_users for the next page; absent on the last page.")
+    next_cursor: str | None = None
 
 
 class NewToken(BaseModel):
-    token: str = Field(description="The bearer token. Shown ONLY now: store it; only its hash is kept.")
+    token: str = Field(description="Shown only now: store it.")
     token_id: int
     username: str
     name: str | None = None
     created_at: str
-    usage: str = Field(description="How to use it.")
+    usage: str
 
 
 class DeactivatedUser(BaseModel):
     user: User
-    revoked_token_ids: list[int] = Field(default_factory=list, description="Tokens revoked with the deactivation.")
+    revoked_token_ids: list[int] = Field(default_factory=list)
 
 
 class RevokedToken(BaseModel):
     token: ApiTokenInfo
     username: str
-    already_revoked: bool = Field(description="True if it was revoked before this call (nothing changed).")
+    already_revoked: bool
 
 
 def caller_from_row(row: sqlite3.Row) -> Caller:
