@@ -175,7 +175,9 @@ async def _read(session: RawSession, key: str) -> tuple[int, int]:
 async def _create(session: RawSession, key: str) -> None:
     try:
         await session.call("set_config", {"key": key, "value": "0", "scope": "system", "type": "integer",
-                                          "description": "bench_writes.py counter", "expected_version": 0})
+                                          "description": "bench_writes.py counter", "expected_version": 0,
+                                          # bench_counter_00, _01, ...: one slip apart on purpose.
+                                          "create": True})
     except ToolFailed as exc:
         if not is_conflict(str(exc)):
             raise

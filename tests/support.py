@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -39,6 +40,32 @@ async def call_error(client: Client, name: str, arguments: dict[str, Any] | None
     assert result.is_error, f"{name} should have failed but returned {text}"
     assert "Traceback" not in text
     return text
+
+
+async def confirmation(client: Client, name: str, arguments: dict[str, Any]) -> str:
+    """The first step of a destructive call: it must answer with a preview; return its confirmation."""
+    preview = await call_error(client, name, arguments)
+    found = re.search(r"confirm='([0-9a-f]+)'", preview)
+    assert found and "Nothing was changed" in preview, preview
+    return found.group(1)
+
+
+async def call_confirmed(client: Client, name: str, arguments: dict[str, Any]) -> Any:
+    """A destructive call in its two steps (preview, then the same call with its confirmation)."""
+    return await call(client, name, {**arguments, "confirm": await confirmation(client, name, arguments)})
+
+
+async def call_through_preview(client: Client, name: str, arguments: dict[str, Any]) -> Any:
+    """Call a tool that must succeed, confirming its preview if it answers with one (a destructive
+    tool's preview depends on the arguments and the state: rollback to the current value has none)."""
+    result = await client.call_tool(name, arguments)
+    text = result.content[0].text if result.content else ""
+    found = re.search(r"confirm='([0-9a-f]+)'", text) if result.is_error else None
+    if found is not None:
+        return await call(client, name, {**arguments, "confirm": found.group(1)})
+    assert not result.is_error, f"{name} failed: {text}"
+    assert json.loads(text) == result.structured_content, "text and structured content disagree"
+    return result.structured_content
 
 
 # --- the database as a whole ----------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from support import call, call_error, snapshot
+from support import call, call_confirmed, call_error, snapshot
 
 
 async def test_create_get_list(client):
@@ -124,7 +124,7 @@ async def test_delete_refuses_while_referenced_then_cascades(client, db_path):
     error = await call_error(client, "delete_agent", {"agent": "Athena"})
     assert "'athena-mailer'" in error and "'digest'" in error and "cascade=true" in error
     assert snapshot(db_path) == before
-    result = await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+    result = await call_confirmed(client, "delete_agent", {"agent": "Athena", "cascade": True})
     assert result["removed_tool_instances"] == ["athena-mailer"]
     assert result["removed_scheduled_jobs"] == ["digest"]
     await call_error(client, "get_agent", {"agent": "Athena"})

@@ -17,7 +17,7 @@ from typing import Any
 
 from fake_letta import FakeLetta
 from mcp import Client
-from support import call
+from support import call, call_through_preview
 
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.domain.registry import Registry
@@ -88,7 +88,7 @@ SETUPS: dict[str, Setup] = {
     "log_event": fixed({"message": "a note", "details": {"k": "v"}}),
     "create_backup": fixed({"type": "config_only"}),
     "delete_backup": with_backup(lambda backup_id: {"backup_id": backup_id}),
-    "restore_backup": with_backup(lambda backup_id: {"backup_id": backup_id, "confirm": True}),
+    "restore_backup": with_backup(lambda backup_id: {"backup_id": backup_id}),
     "add_letta_server": fixed({"address": "letta.local", "port": 8283, "password": PLANTED}),
     "update_letta_server": fixed({"server": 1, "port": 8284, "password": PLANTED}),
     "remove_letta_server": after([("add_letta_server", {"address": "other.local", "port": 8283})], {"server": 2}),
@@ -184,7 +184,7 @@ async def _each_tool(tmp_path: Path, failures: list[str]) -> None:
                 await plant_secrets(registry)
                 arguments = await SETUPS[name](client, registry)
                 before = audit_rows(db_path)
-                await call(client, name, arguments)
+                await call_through_preview(client, name, arguments)  # a preview writes no audit row
                 rows = audit_rows(db_path)
         finally:
             await registry.close()

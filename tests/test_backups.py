@@ -15,7 +15,7 @@ import anyio
 import pytest
 from mcp import Client
 from ops_support import FakeClock, log_rows, utc
-from support import REPO, call, call_error, server_env, snapshot
+from support import REPO, call, call_confirmed, call_error, confirmation, server_env, snapshot
 
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, parse_arguments, run_tool
@@ -81,7 +81,7 @@ async def test_backup_round_trip_restores_equal_content(client, db_path):
     await call(client, "update_agent", {"agent": "Athena", "description": "changed"})
     await call(client, "create_agent", {"name": "Timbre"})
     assert content(db_path) != at_backup
-    result = await call(client, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+    result = await call_confirmed(client, "restore_backup", {"backup_id": backup["id"]})
     assert content(db_path) == at_backup
     assert result["restored"]["id"] == backup["id"]
     # The safety backup holds the state just before the restore, and is listed.
@@ -104,7 +104,7 @@ async def test_restore_while_clients_are_connected(registry, db_path):
         backup = await call(modern, "create_backup", {})
         await call(legacy, "create_agent", {"name": "Monday"})
         assert await names(modern) == await names(legacy) == ["Athena", "Monday"]
-        await call(modern, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+        await call_confirmed(modern, "restore_backup", {"backup_id": backup["id"]})
         # The same sessions go on working, and see the restored data.
         assert await names(modern) == await names(legacy) == ["Athena"]
         await call(legacy, "create_agent", {"name": "Timbre"})
@@ -122,7 +122,7 @@ async def test_restore_never_rolls_back_access_control(client, registry):
     await registry.users.revoke_token(op, revoked_later.token_id)
     made_later = await registry.users.create_token(op, op.username, "made after the backup")
     await call(client, "create_user", {"username": "newcomer", "role": "viewer"})
-    await call(client, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+    await call_confirmed(client, "restore_backup", {"backup_id": backup["id"]})
     assert await registry.users.authenticate(revoked_later.token) is None  # still revoked
     assert await registry.users.authenticate(made_later.token) is not None  # still valid
     assert "newcomer" in [u["username"] for u in (await call(client, "list_users"))["users"]]
@@ -136,7 +136,8 @@ async def test_a_corrupted_backup_is_refused(client, db_path):
     verification = await call(client, "verify_backup", {"backup_id": backup["id"]})
     assert verification["ok"] is False and "checksum" in verification["problem"]
     before = snapshot(db_path)
-    error = await call_error(client, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+    token = await confirmation(client, "restore_backup", {"backup_id": backup["id"]})
+    error = await call_error(client, "restore_backup", {"backup_id": backup["id"], "confirm": token})
     assert "does not match its recorded checksum" in error and "nothing was changed" in error
     assert snapshot(db_path) == before
     assert await names(client) == ["Athena", "Monday"]
@@ -148,7 +149,8 @@ async def test_missing_file_is_reported(client):
     Path(backup["file_path"]).unlink()
     verification = await call(client, "verify_backup", {"backup_id": backup["id"]})
     assert verification["ok"] is False and "missing" in verification["problem"]
-    assert "missing" in await call_error(client, "restore_backup", {"backup_id": backup["id"], "confirm": True})
+    token = await confirmation(client, "restore_backup", {"backup_id": backup["id"]})
+    assert "missing" in await call_error(client, "restore_backup", {"backup_id": backup["id"], "confirm": token})
 
 
 async def test_restore_refusals_change_nothing(client, db_path):
@@ -156,16 +158,16 @@ async def test_restore_refusals_change_nothing(client, db_path):
     config = await call(client, "create_backup", {"type": "config_only"})
     before = snapshot(db_path)
     error = await call_error(client, "restore_backup", {"backup_id": full["id"]})
-    assert "confirm=true" in error
-    error = await call_error(client, "restore_backup", {"backup_id": config["id"], "confirm": True})
+    assert "shows what it would do first" in error and "confirm='" in error
+    error = await call_error(client, "restore_backup", {"backup_id": config["id"]})
     assert "config_only" in error and "Only full backups" in error and "list_backups" in error
-    error = await call_error(client, "restore_backup", {"backup_id": 999, "confirm": True})
+    error = await call_error(client, "restore_backup", {"backup_id": 999})
     assert "list_backups" in error
     assert snapshot(db_path) == before
 
 
 async def test_restore_and_delete_need_admin(registry):
-    for tool_name, raw in (("restore_backup", {"backup_id": 1, "confirm": True}), ("delete_backup", {"backup_id": 1})):
+    for tool_name, raw in (("restore_backup", {"backup_id": 1}), ("delete_backup", {"backup_id": 1})):
         spec = all_tools()[tool_name]
         with pytest.raises(Forbidden, match="admin"):
             await run_tool(spec, Call(registry, Caller("athena", "user")), parse_arguments(spec, raw))
@@ -365,7 +367,7 @@ async def test_cli_backup_verify_restore(db_path, registry):
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
     await registry.agents.create(Caller("operator", "admin"), {"name": "Monday"})
     refused = cli(db_path, "restore", str(backup["id"]))
-    assert refused.returncode == 1 and "again with --yes" in refused.stderr and "confirm=true" not in refused.stderr
+    assert refused.returncode == 1 and "with the same arguments and --yes" in refused.stderr and "confirm=" not in refused.stderr
     assert len((await registry.agents.list()).agents) == 2
     restored = cli(db_path, "restore", str(backup["id"]), "--yes")
     assert restored.returncode == 0, restored.stderr

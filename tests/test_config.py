@@ -17,7 +17,7 @@ from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.errors import Conflict
 from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.app import build_server
-from support import REPO, call, call_error, server_env, snapshot
+from support import REPO, call, call_confirmed, call_error, server_env, snapshot
 
 # System settings seeds.sql creates: the design's nine, plus the scheduler's three of schema version 2
 # (log_retention_days, backup_schedule, backup_retention_days) and the backup quota's two of schema
@@ -154,7 +154,9 @@ BAD = {
 async def test_accepted_values_are_coerced_as_documented(modern_client, value_type):
     for i, (given, stored) in enumerate(GOOD[value_type]):
         key = f"typed_{value_type}_{i}"
-        result = await call(modern_client, "set_config", {"key": key, "value": given, "scope": "system", "type": value_type})
+        # typed_integer_0, typed_integer_1, ...: similar keys on purpose, each new.
+        result = await call(modern_client, "set_config", {"key": key, "value": given, "scope": "system", "type": value_type,
+                                                          "create": True})
         assert result["entry"]["value"] == stored, (given, result["entry"]["value"])
         assert result["entry"]["type"] == value_type
 
@@ -315,13 +317,13 @@ async def test_history_and_rollback(client):
     assert [(e["version"], e["value"], e["change"], e["changed_by"]) for e in history["entries"]] == [
         (4, "5003", "set", "operator"), (3, "5002", "set", "operator"), (2, "5001", "set", "operator"), (1, "5000", "set", "seed")
     ]
-    back = await call(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 2, "expected_version": 4})
+    back = await call_confirmed(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 2, "expected_version": 4})
     assert (back["change"], back["version"], back["entry"]["value"]) == ("rollback", 5, "5001")
     again = await call(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 2})
     assert again["change"] == "unchanged" and again["version"] == 5
     assert (await call(client, "get_config", {"key": "flask_port"}))["value"] == "5001"
     # Back to the seeded default through history too.
-    await call(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 1})
+    await call_confirmed(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 1})
     assert (await call(client, "get_config", {"key": "flask_port"}))["value"] == "5000"
     error = await call_error(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 42})
     assert "no version 42" in error and "config_history" in error
@@ -347,7 +349,7 @@ async def test_history_pages_and_survives_delete(client):
     error = await call_error(client, "rollback_config", {"key": "mood", "scope": "agent", "target": "Athena", "version": 8})
     assert "records a deletion" in error
     # Rolling back after a delete brings the value back as a new version (never reusing numbers).
-    back = await call(client, "rollback_config", {"key": "mood", "scope": "agent", "target": "Athena", "version": 3})
+    back = await call_confirmed(client, "rollback_config", {"key": "mood", "scope": "agent", "target": "Athena", "version": 3})
     assert (back["version"], back["previous_version"], back["entry"]["value"]) == (9, 0, "v2")
 
 
@@ -373,7 +375,7 @@ async def test_delete_and_reset_rules(client, db_path):
 
 async def test_every_config_mutation_is_audited_once(client, db_path):
     await call(client, "set_config", {"key": "flask_port", "value": "5001", "scope": "system"})
-    await call(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 1})
+    await call_confirmed(client, "rollback_config", {"key": "flask_port", "scope": "system", "version": 1})
     await call(client, "set_config", {"key": "flask_port", "value": "5002", "scope": "system"})
     await call(client, "reset_config", {"key": "flask_port"})
     await call(client, "set_config", {"key": "scratch", "value": "1", "scope": "system"})
@@ -395,7 +397,8 @@ async def test_list_config_pages_to_the_end(modern_client):
     await call(client, "create_agent", {"name": "Athena"})
     await call(client, "create_agent", {"name": "Monday"})
     for i in range(12):
-        await call(client, "set_config", {"key": f"k{i:02d}", "value": str(i), "scope": "agent", "target": "Athena" if i % 2 else "Monday"})
+        await call(client, "set_config", {"key": f"k{i:02d}", "value": str(i), "scope": "agent", "target": "Athena" if i % 2 else "Monday",
+                                          "create": True})
     seen, cursor, pages = [], None, 0
     while True:
         page = await call(client, "list_config", {"limit": 4} | ({"cursor": cursor} if cursor else {}))
@@ -435,7 +438,7 @@ async def test_deleting_an_agent_removes_its_settings(client, db_path):
     await call(client, "set_config", {"key": "smcp_port", "value": "9001", "scope": "agent", "target": "Athena"})
     await call(client, "set_config", {"key": "smcp_port", "value": "9003", "scope": "instance", "target": str(ids["instance"])})
     await call(client, "set_config", {"key": "smcp_port", "value": "9002", "scope": "tool", "target": "mailer"})
-    result = await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+    result = await call_confirmed(client, "delete_agent", {"agent": "Athena", "cascade": True})
     assert sorted(result["removed_configurations"]) == [f"agent:{ids['agent']}:smcp_port", f"instance:{ids['instance']}:smcp_port"]
     with sqlite3.connect(db_path) as conn:
         left = conn.execute("SELECT scope, target FROM configurations").fetchall()
@@ -575,7 +578,7 @@ def test_cli_config_commands(db_path):
     assert len(listed) == SEEDED
     done = cli(db_path, "config", "history", "flask_port")
     assert done.returncode == 0 and [line.split()[0] for line in done.stdout.splitlines()] == ["VERSION", "2", "1"]
-    done = cli(db_path, "config", "rollback", "flask_port", "1")
+    done = cli(db_path, "config", "rollback", "flask_port", "1", "--yes")
     assert done.returncode == 0 and "now 5000 (version 3" in done.stdout
     done = cli(db_path, "config", "get", "anthropic_api_key", "--reveal")
     assert "revealed: sk-ant-from-stdin-4321" in done.stdout

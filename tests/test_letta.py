@@ -122,31 +122,171 @@ async def test_healthy_letta(client, letta, registry, db_path):
     assert next(s for s in listing["servers"] if s["id"] == server["id"])["last_connected"]
 
 
-@pytest.mark.parametrize(
-    ("entry", "reason"),
-    [
-        ({"server_name": "sanctum", "type": "streamable_http", "server_url": "http://somewhere:1/x"}, "named"),
-        ({"server_name": "registry", "type": "streamable_http", "server_url": "http://192.168.1.20:9123/mcp"}, "URL"),
-        ({"server_name": "reg-sse", "type": "sse", "server_url": "http://host.docker.internal:9123/sse/"}, "URL"),
-        ({"server_name": "local", "type": "stdio", "command": "/opt/venv/bin/sanctum-mcp", "args": ["serve"]}, "stdio"),
-    ],
-)
-async def test_registration_is_recognised(modern_client, letta, registry, entry, reason):
-    registry.letta.self_port = 9123
-    letta.mcp_servers = [{"server_name": "other", "server_url": "http://192.168.1.20:9124/mcp"}, entry]
+# --- is this registry registered in Letta? -------------------------------------------------------
+#
+# An entry counts only when it can reach this registry: this machine, this port, a path served here,
+# and a token that is an active sanctum token (or a loopback entry while loopback is trusted).
+
+OWN_PORT = 9123
+TOKEN_SLOT = "<token>"
+
+
+def entry_with(entry: dict, token: str) -> dict:
+    return json.loads(json.dumps(entry).replace(TOKEN_SLOT, token))
+
+
+ENTRIES = [  # (entry, state, words of its reason)
+    ({"server_name": "by-name", "type": "streamable_http", "server_url": "http://somewhere.invalid:1/x"},
+     "other-host", "not this machine"),
+    ({"server_name": "current", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp/x/assistant",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "usable", "active sanctum token"),
+    ({"server_name": "letta-011", "type": "streamable_http", "server_url": f"http://localhost:{OWN_PORT}/mcp",
+      "auth_header": "Authorization", "auth_token": f"Bearer {TOKEN_SLOT}"}, "usable", "active sanctum token"),
+    ({"server_name": "sse", "type": "sse", "server_url": f"http://127.0.0.1:{OWN_PORT}/sse/",
+      "token": TOKEN_SLOT}, "usable", "active sanctum token"),
+    ({"server_name": "wrong", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp",
+      "custom_headers": {"authorization": "Bearer sanctum_not-a-real-token-000000000000000000000"}},
+     "wrong-token", "sanctum-mcp user token"),
+    ({"server_name": "bare", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp"},
+     "no-token", "no token"),
+    ({"server_name": "other-port", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT + 1}/mcp",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "other-host", f"port {OWN_PORT + 1}"),
+    ({"server_name": "elsewhere", "type": "streamable_http", "server_url": f"http://192.0.2.7:{OWN_PORT}/mcp",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "other-host", "not this machine"),
+    ({"server_name": "bad-path", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT}/api",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "unreachable", "/api"),
+    ({"server_name": "bad-names", "type": "streamable_http",
+      "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp/x/nonsense",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "unreachable", "nonsense"),
+    ({"server_name": "sse-at-mcp", "type": "sse", "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "unreachable", "/sse"),
+    ({"server_name": "docker", "type": "streamable_http",
+      "server_url": f"http://host.docker.internal:{OWN_PORT}/mcp",
+      "custom_headers": {"Authorization": f"Bearer {TOKEN_SLOT}"}}, "unreachable", "127.0.0.1"),
+    ({"server_name": "local", "type": "stdio", "command": "/opt/venv/bin/sanctum-mcp", "args": ["serve"]},
+     "stdio", "stdio"),
+]
+
+
+async def test_registered_only_for_an_entry_that_reaches_this_registry(modern_client, letta, registry):
+    from sanctum_mcp.domain.letta.registration import OwnEndpoint
+
+    registry.letta.serving = OwnEndpoint(host="127.0.0.1", port=OWN_PORT, trust_loopback=False,
+                                         source="this server")
+    await call(modern_client, "create_user", {"username": "letta-bot", "role": "user"})
+    token = (await call(modern_client, "create_api_token", {"user": "letta-bot"}))["token"]
+    letta.mcp_servers = [entry_with(entry, token) for entry, _, _ in ENTRIES]
     await use(modern_client, letta.port)
     status = await call(modern_client, "letta_status")
-    assert status["registered"] is True and status["registered_as"] == [entry["server_name"]]
-    match = next(s for s in status["mcp_servers"] if s["name"] == entry["server_name"])
-    assert reason in match["match_reason"]
+    found = {s["name"]: s for s in status["mcp_servers"]}
+    for entry, state, words in ENTRIES:
+        got = found[entry["server_name"]]
+        assert got["state"] == state, got
+        assert words in got["reason"], got
+    assert status["registered"] is True and status["registered_as"] == ["current", "letta-011", "sse"]
+    assert token not in json.dumps(status)
+
+    # Only unusable entries left: not registered, and the hint names the real URL to register.
+    letta.mcp_servers = [entry_with(entry, token) for entry, state, _ in ENTRIES if state != "usable"]
+    status = await call(modern_client, "letta_status")
+    assert status["registered"] is False and status["registered_as"] == []
+    assert f"http://127.0.0.1:{OWN_PORT}/mcp/x/assistant" in status["message"]
+    assert "wrong" in status["message"] and "wrong-token" in status["message"]  # the entries that point here
+
+    # A revoked token stops counting.
+    letta.mcp_servers = [entry_with(ENTRIES[1][0], token)]
+    assert (await call(modern_client, "letta_status"))["registered"] is True
+    await call(modern_client, "revoke_api_token", {"token_id": 1})
+    status = await call(modern_client, "letta_status")
+    assert status["registered"] is False and status["mcp_servers"][0]["state"] == "wrong-token"
+
+
+async def test_a_loopback_entry_without_token_counts_only_while_loopback_is_trusted(modern_client, letta, registry):
+    from sanctum_mcp.domain.letta.registration import OwnEndpoint
+
+    letta.mcp_servers = [
+        {"server_name": "bare", "type": "streamable_http", "server_url": f"http://localhost:{OWN_PORT}/mcp"},
+        {"server_name": "wrong", "type": "streamable_http", "server_url": f"http://127.0.0.1:{OWN_PORT}/mcp",
+         "custom_headers": {"Authorization": "Bearer sanctum_wrong"}},
+    ]
+    await use(modern_client, letta.port)
+    registry.letta.serving = OwnEndpoint(host="127.0.0.1", port=OWN_PORT, trust_loopback=True, source="this server")
+    status = await call(modern_client, "letta_status")
+    states = {s["name"]: s["state"] for s in status["mcp_servers"]}
+    assert states == {"bare": "usable", "wrong": "wrong-token"}  # a wrong token is never rescued
+    assert "--trust-loopback" in status["mcp_servers"][0]["reason"]
+    registry.letta.serving = OwnEndpoint(host="127.0.0.1", port=OWN_PORT, trust_loopback=False, source="this server")
+    status = await call(modern_client, "letta_status")
+    assert status["registered"] is False and status["mcp_servers"][0]["state"] == "no-token"
+
+
+def test_letta_status_over_http_knows_its_own_address_and_tokens(db_path, letta):
+    """A real `serve --transport http`: the entry at its own URL with a valid token is usable; one at
+    another port is not, whatever its name or token."""
+    import anyio
+    from support import free_port, start_http_server, stop
+    from test_auth import http_client
+
+    from sanctum_mcp.domain.registry import Registry
+
+    async def prepare() -> str:
+        registry = await Registry.open(db_path)
+        try:
+            operator = registry.operator
+            await registry.users.create(operator, username="letta-bot", role="user", email=None, permissions=None)
+            await registry.letta.add(operator, address="127.0.0.1", port=letta.port, scheme="http", password=None,
+                                     token=None, timeout=5, activate=True)
+            return (await registry.users.create_token(operator, "operator", "test")).token, \
+                (await registry.users.create_token(operator, "letta-bot", "letta")).token
+        finally:
+            await registry.close()
+
+    mine, letta_token = anyio.run(prepare)
+    server = start_http_server(db_path)
+    try:
+        letta.mcp_servers = [
+            {"server_name": "sanctum", "type": "streamable_http", "server_url": f"{server.base}/mcp/x/assistant",
+             "custom_headers": {"Authorization": f"Bearer {letta_token}"}},
+            {"server_name": "stale", "type": "streamable_http", "server_url": f"http://127.0.0.1:{free_port()}/mcp",
+             "custom_headers": {"Authorization": f"Bearer {letta_token}"}},
+        ]
+
+        async def status() -> dict:
+            async with http_client(server.mcp_url, mine) as client:
+                return await call(client, "letta_status")
+
+        result = anyio.run(status)
+    finally:
+        stop(server.process)
+        server.log.close()
+    states = {s["name"]: s["state"] for s in result["mcp_servers"]}
+    assert states == {"sanctum": "usable", "stale": "other-host"}, result["mcp_servers"]
+    assert result["registered_as"] == ["sanctum"] and letta_token not in json.dumps(result)
+
+
+def test_not_registered_hint_over_stdio_uses_the_configured_port(db_path, letta):
+    import anyio
+    from mcp import Client
+    from support import stdio_params
+
+    async def run() -> dict:
+        async with Client(stdio_params(db_path, SANCTUM_MCP_PORT="9555")) as client:
+            await use(client, letta.port)
+            return await call(client, "letta_status")
+
+    status = anyio.run(run)
+    assert status["registered"] is False
+    assert "http://127.0.0.1:9555/mcp/x/assistant" in status["message"] and "SANCTUM_MCP_PORT" in status["message"]
+    assert "<port>" not in status["message"] and "<this host>" not in status["message"]
 
 
 async def test_old_letta_mcp_path_fallback(modern_client, letta):
     letta.state = "old"
-    letta.mcp_servers = [{"server_name": "sanctum-mcp", "type": "sse", "server_url": "http://h:9000/sse"}]
+    letta.mcp_servers = [{"server_name": "sanctum-mcp", "type": "sse", "server_url": "http://h.invalid:9000/sse"}]
     await use(modern_client, letta.port)
     status = await call(modern_client, "letta_status")
-    assert status["status"] == "ok" and status["registered"] is True
+    assert status["status"] == "ok" and [s["name"] for s in status["mcp_servers"]] == ["sanctum-mcp"]
+    assert status["registered"] is False and status["mcp_servers"][0]["state"] == "other-host"  # a name is not enough
     assert [s["outcome"] for s in status["steps"]] == ["ok", "ok", "not-found", "ok"]
     assert status["steps"][-1]["request"] == "GET /v1/tools/mcp/servers"
 
@@ -508,3 +648,18 @@ def test_letta_use_activates_and_the_other_letta_verbs_exist(db_path, letta):
     for verb in ("status", "list", "add", "use", "env"):
         helped = sanctum_cli(db_path, "letta", verb, "--help")
         assert helped.returncode == 0, f"letta {verb}: {helped.stderr}"
+
+
+async def test_when_letta_runs_elsewhere_its_loopback_is_not_this_registry(registry):
+    """Letta on another machine (a documentation address, never contacted): `localhost` in its list is
+    that machine, and the hint says to serve on an address Letta can reach first."""
+    from sanctum_mcp.catalogue.letta import serves_names
+    from sanctum_mcp.domain.letta.registration import OwnEndpoint, Registration
+
+    own = OwnEndpoint(host="127.0.0.1", port=OWN_PORT, trust_loopback=True, source="this server's own address")
+    registration = Registration(own, "http://192.0.2.9:8283", registry.users.token_is_active, serves_names)
+    entry = await registration.classify("sanctum", {"type": "streamable_http",
+                                                    "server_url": f"http://localhost:{OWN_PORT}/mcp"})
+    assert entry.state == "other-host" and "Letta's own machine (192.0.2.9)" in entry.reason
+    assert await registration.letta_is_here() is False
+    assert "serve --host" in registration.register_url(False)

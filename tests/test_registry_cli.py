@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fake_letta import FakeLetta
-from support import REPO, call_error, server_env, snapshot
+from support import REPO, call, call_error, server_env, snapshot
 from test_roles import HARMLESS, world
 
 from sanctum_mcp.catalogue import all_tools
@@ -169,7 +169,9 @@ def test_every_command_of_a_family_runs_its_tool(noun, world_copy, tmp_path):
         shutil.copytree(world_copy, here)
         db_path = here / "registry.db"
         last_log = audit_rows(db_path)
-        done = cli(db_path, *argv(spec, HARMLESS[spec.name]), "--json")
+        # A destructive tool's command previews unless it has --yes (catalogue/base.py CONFIRM).
+        yes = ["--yes"] if "confirm" in spec.input.model_fields else []
+        done = cli(db_path, *argv(spec, HARMLESS[spec.name]), *yes, "--json")
         assert done.returncode == 0, f"{' '.join(argv(spec, HARMLESS[spec.name]))}: {done.stderr}"
         result = json.loads(done.stdout)
         if isinstance(result, list):  # `config list|history --json` (from before) print every page's entries
@@ -250,7 +252,7 @@ def test_cli_errors_name_commands_and_flags_not_tool_arguments(db_path):
     backup = json.loads(cli(db_path, "backups", "create", "--json").stdout)
     for command in (["backups", "restore", str(backup["id"])], ["restore", str(backup["id"])]):
         done = cli(db_path, *command)
-        assert done.returncode == 1 and "call it again with --yes" in done.stderr
+        assert done.returncode == 1 and "again with the same arguments and --yes" in done.stderr
         assert "confirm" not in done.stderr and "restore_backup" not in done.stderr
     done = cli(db_path, "tools", "instances", "get", "99")
     assert "call sanctum-mcp tools instances list to find its id" in done.stderr
@@ -281,8 +283,9 @@ def test_validation_errors_name_positions_and_flags(db_path):
 async def test_mcp_keeps_its_own_wording(client):
     # The same refusals over MCP name the tools and their arguments, unchanged.
     assert "call list_tool_instances to find its id" in await call_error(client, "get_tool_instance", {"instance": 99})
-    text = await call_error(client, "restore_backup", {"backup_id": 1})
-    assert "confirm=true" in text and "--yes" not in text
+    backup = await call(client, "create_backup", {})
+    text = await call_error(client, "restore_backup", {"backup_id": backup["id"]})
+    assert "confirm='" in text and "--yes" not in text
 
 
 def test_a_busy_database_is_a_clear_error_not_a_traceback(db_path):

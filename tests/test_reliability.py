@@ -115,7 +115,9 @@ async def test_twenty_concurrent_writers_lose_no_update(http_server):
     keys, writers, increments = ("counter_a", "counter_b"), 20, 5
     async with Client(http_server.mcp_url) as setup:
         for key in keys:
-            await call(setup, "set_config", {"key": key, "value": "0", "scope": "system", "type": "integer"})
+            # counter_a and counter_b: one slip apart on purpose, each new.
+            await call(setup, "set_config", {"key": key, "value": "0", "scope": "system", "type": "integer",
+                                             "create": True})
     attempts: list[int] = []
     conflicts: list[str] = []
 

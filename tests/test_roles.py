@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from fake_letta import FakeLetta
 from mcp import Client
-from support import call, call_error, snapshot
+from support import call, call_error, call_through_preview, snapshot
 
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.domain.registry import Registry
@@ -88,7 +88,7 @@ HARMLESS: dict[str, dict] = {
     "list_backups": {},
     "verify_backup": {"backup_id": 1},
     "delete_backup": {"backup_id": 1},
-    "restore_backup": {"backup_id": 1, "confirm": True},
+    "restore_backup": {"backup_id": 1},
 }
 AGENT_FIELD_NAMES = {"agent", "agents", "agent_name", "agent_names", "agent_id", "agent_ids"}
 
@@ -184,7 +184,7 @@ async def test_role_against_tool(tool_name, role, prepared, db_path):
     assert caller.role == role
     async with Client(build_server(prepared, identify=lambda _ctx: caller)) as client:
         if caller.has_role(spec.role):
-            await call(client, tool_name, HARMLESS[tool_name])
+            await call_through_preview(client, tool_name, HARMLESS[tool_name])
             assert refusals(db_path) == []
         else:
             before = without_logs(db_path)

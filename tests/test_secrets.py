@@ -4,6 +4,7 @@ half-way) and the canary test: a planted secret must appear nowhere but in an ad
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -365,7 +366,7 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
     "list_backups": [{}],
     "verify_backup": [{"backup_id": 1}, {"backup_id": 3}],
     "delete_backup": [{"backup_id": 2}],
-    "restore_backup": [{"backup_id": 3, "confirm": True}],
+    "restore_backup": [{"backup_id": 3}],
 }
 # Arguments for every resource template and prompt, on the same terms.
 TEMPLATE_ARGS: dict[str, list[dict[str, str]]] = {
@@ -431,6 +432,10 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
         result = await client.call_tool(name, args)
         text = "\n".join(getattr(c, "text", "") for c in result.content)
         outputs.append((f"{name}({args})", text + json.dumps(result.structured_content)))
+        # A destructive tool's preview is an output too; then the change it previews, confirmed.
+        confirmed = re.search(r"confirm='([0-9a-f]+)'", text) if result.is_error else None
+        if confirmed is not None and "confirm" not in args:
+            await run(name, {**args, "confirm": confirmed.group(1)})
 
     await run("set_config", {"key": "openai_api_key", "value": CANARY, "scope": "system"})
     await run("set_config", {"key": "letta_password", "value": CANARY, "scope": "system", "sensitive": True})

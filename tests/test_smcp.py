@@ -782,3 +782,109 @@ async def test_smcp_install_toolsets_publish_and_serve_only_those(registry, plug
                       "--user", "newbie")
     assert bad.returncode != 0 and "assistant" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
     assert (plugins_dir / "sanctum" / "cli.py").read_text() == shim and snapshot(db_path) == before
+
+
+# --- polish: what SMCP itself sees -------------------------------------------------------------------
+
+# An older SMCP plugin (like botfather and devops before SMCP 3.1): argparse, no --describe (exit 2),
+# its commands listed under "Available commands:" in --help, which SMCP scrapes.
+HELP_ONLY = '''
+import argparse, json, sys
+parser = argparse.ArgumentParser(description="BotFather automation", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="""
+Available commands:
+  click-button    Click a button in a BotFather message
+  send-message    Send a message to BotFather
+
+Examples:
+  python cli.py send-message --message "/newbot"
+""")
+commands = parser.add_subparsers(dest="command", help="Available commands")
+commands.add_parser("click-button").add_argument("--button-text")
+commands.add_parser("send-message").add_argument("--message")
+args = parser.parse_args()
+print(json.dumps({"result": args.command}))
+'''
+# --describe answers JSON without a command list: SMCP falls back to --help too.
+HALF_DESCRIBE = '''
+import json, sys
+if sys.argv[1:] == ["--help"]:
+    print("usage: cli.py COMMAND\\n\\nAvailable commands:\\n  status   Show the status\\n")
+else:
+    print(json.dumps({"plugin": {"name": "half", "version": "0.3.0"}}))
+'''
+# Neither: SMCP serves nothing of it.
+HELP_WITHOUT_COMMANDS = '''
+import sys
+print("usage: cli.py [--verbose]")
+sys.exit(0 if "--help" in sys.argv else 2)
+'''
+
+
+async def test_a_plugin_smcp_serves_through_help_is_registered_as_smcp_sees_it(modern_client, plugins_dir, db_path):
+    write_plugin(plugins_dir, "botfather", HELP_ONLY)
+    write_plugin(plugins_dir, "half", HALF_DESCRIBE)
+    write_plugin(plugins_dir, "mute", HELP_WITHOUT_COMMANDS)
+    found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir), "timeout_seconds": 20}))
+    bot = found["botfather"]
+    assert (bot["outcome"], bot["status"], bot["error"]) == ("registered", "Active", None), bot
+    assert bot["commands"] == ["click-button", "send-message"]
+    assert any("--help" in w and "without parameters" in w for w in bot["warnings"]), bot["warnings"]
+    assert (found["half"]["status"], found["half"]["commands"]) == ("Active", ["status"])
+    mute = found["mute"]
+    assert mute["status"] == "Error" and "exit code 2" in mute["error"] and "--help lists no commands" in mute["error"]
+
+    plugin = await call(modern_client, "get_plugin", {"plugin": "botfather"})
+    smcp = plugin["config"]["smcp"]
+    assert smcp["discovery"] == "help"
+    assert smcp["commands"][1] == {"name": "send-message", "description": "Send a message to BotFather", "parameters": []}
+    assert plugin["tools"] == ["smcp:botfather"]
+    # An instance runs a command as SMCP would: no arguments (SMCP passes none it does not know).
+    await call(modern_client, "create_tool_instance", {"tool": "smcp:botfather", "name": "hello",
+                                                       "config": {"command": "send-message"}})
+    assert "property is not allowed" in await call_error(modern_client, "create_tool_instance", {
+        "tool": "smcp:botfather", "name": "x", "config": {"command": "send-message", "arguments": {"message": "hi"}}})
+
+
+async def test_a_plugin_removed_from_a_symlinked_folder_becomes_inactive(modern_client, plugins_dir, tmp_path):
+    # Plugins kept elsewhere and linked into SMCP's folder: unlinking removes the plugin from SMCP,
+    # though its code is still there.
+    store = tmp_path / "store"
+    store.mkdir()
+    write_plugin(store, "linked", GOOD)
+    write_plugin(store, "kept", GOOD)
+    (plugins_dir / "linked").symlink_to(store / "linked")
+    (plugins_dir / "kept").symlink_to(store / "kept")
+    found = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
+    assert (found["linked"]["status"], found["kept"]["status"]) == ("Active", "Active")
+    (plugins_dir / "linked").unlink()
+    again = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(plugins_dir)}))
+    assert (again["linked"]["outcome"], again["linked"]["status"]) == ("vanished", "Inactive"), again["linked"]
+    assert again["kept"]["outcome"] == "unchanged"
+    assert (await call(modern_client, "get_plugin", {"plugin": "linked"}))["status"] == "Inactive"
+    # The same through a plugins folder that is itself a link.
+    link = tmp_path / "plugins-link"
+    link.symlink_to(plugins_dir)
+    (plugins_dir / "kept").unlink()
+    third = entries(await call(modern_client, "sync_smcp_plugins", {"plugins_dir": str(link)}))
+    assert (third["kept"]["outcome"], third["kept"]["status"]) == ("vanished", "Inactive"), third["kept"]
+
+
+async def test_sync_through_smcp_defaults_to_the_shims_folder_and_smcps_python(registry, plugins_dir, bare_python,
+                                                                              smcp_env, db_path, monkeypatch):
+    monkeypatch.delenv("MCP_PLUGINS_DIR", raising=False)
+    install(plugins_dir, user="operator")  # sync_smcp_plugins is an admin's tool
+    write_plugin(plugins_dir, "good", GOOD)
+    code, report = run_shim(plugins_dir, bare_python, "sync_smcp_plugins", {}, timeout=120)
+    assert code == 0, report
+    assert report["plugins_dir"] == str(plugins_dir)
+    found = entries(report)
+    assert (found["good"]["status"], found["sanctum"]["status"]) == ("Active", "Active"), found
+    with sqlite3.connect(db_path) as conn:
+        config = json.loads(conn.execute("SELECT config FROM plugins WHERE name = 'good'").fetchone()[0])
+    assert config["smcp"]["python"] == bare_python  # SMCP's own interpreter, as SMCP runs the plugin
+    # Named explicitly, the caller's choice wins.
+    other = plugins_dir.parent / "other-plugins"
+    other.mkdir()
+    code, report = run_shim(plugins_dir, bare_python, "sync_smcp_plugins", {"plugins_dir": str(other)})
+    assert code == 0 and (report["plugins_dir"], report["entries"]) == (str(other), [])

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from support import athena_monday_and_instances, call, call_error, snapshot
+from support import athena_monday_and_instances, call, call_confirmed, call_error, snapshot
 
 from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR
@@ -231,7 +231,7 @@ async def test_delete_tool_refuses_while_instances_exist_then_cascades(client, d
     error = await call_error(client, "delete_tool", {"tool": "mailer"})
     assert "'main'" in error and "'digest'" in error and "cascade=true" in error
     assert snapshot(db_path) == before
-    result = await call(client, "delete_tool", {"tool": "mailer", "cascade": True})
+    result = await call_confirmed(client, "delete_tool", {"tool": "mailer", "cascade": True})
     assert result["removed_tool_instances"] == ["main"] and result["removed_scheduled_jobs"] == ["digest"]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT count(*) FROM tool_instances").fetchone()[0] == 0
@@ -247,7 +247,7 @@ async def test_delete_instance_refuses_while_jobs_run_it(client, db_path):
     error = await call_error(client, "delete_tool_instance", {"instance": inst["id"]})
     assert "'digest'" in error and "cascade=true" in error
     assert snapshot(db_path) == before
-    result = await call(client, "delete_tool_instance", {"instance": inst["id"], "cascade": True})
+    result = await call_confirmed(client, "delete_tool_instance", {"instance": inst["id"], "cascade": True})
     assert result["removed_scheduled_jobs"] == ["digest"] and result["deleted"]["name"] == "main"
     error = await call_error(client, "get_tool_instance", {"instance": inst["id"]})
     assert "list_tool_instances" in error

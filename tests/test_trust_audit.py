@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mcp import Client
 from ops_support import FakeClock, log_rows, utc
-from support import call, call_error, snapshot, stdio_params
+from support import call, call_confirmed, call_error, snapshot, stdio_params
 
 from sanctum_mcp.domain.jobs.scheduler import Scheduler
 from sanctum_mcp.domain.registry import Registry
@@ -187,7 +187,7 @@ async def test_the_safety_copy_of_a_restore_is_never_refused(registry, db_path):
     await quota(registry, backup_max_count="1")
     taken = await registry.backups.create(registry.operator, type="full", name="only")
     async with Client(build_server(registry)) as admin:
-        result = await call(admin, "restore_backup", {"backup_id": taken.id, "confirm": True})
+        result = await call_confirmed(admin, "restore_backup", {"backup_id": taken.id})
     assert result["safety_backup"]["status"] == "Completed"
 
 

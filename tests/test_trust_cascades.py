@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import athena_monday_and_instances, call, call_error, snapshot, start_http_server, stop
+from support import athena_monday_and_instances, call, call_confirmed, call_error, snapshot, start_http_server, stop
 
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.users.models import PermissionSet
@@ -133,10 +133,10 @@ async def test_changes_reaching_other_agents_objects_are_refused(registry, db_pa
 async def test_a_cascade_within_the_callers_agents_still_works(registry, db_path):
     await world(registry)
     async with as_user(registry, "limited") as client:
-        removed = await call(client, "delete_tool", {"tool": "solo", "cascade": True})
+        removed = await call_confirmed(client, "delete_tool", {"tool": "solo", "cascade": True})
         assert removed["removed_tool_instances"] == ["s"] and removed["removed_scheduled_jobs"] == ["solo-job"]
         await call(client, "update_tool", {"tool": "notes", "description": "a shared tool's own text"})
-        await call(client, "delete_agent", {"agent": "Athena", "cascade": True})
+        await call_confirmed(client, "delete_agent", {"agent": "Athena", "cascade": True})
     assert denied(db_path) == []
 
 
@@ -150,7 +150,7 @@ async def test_a_narrowed_admin_cannot_reach_every_agent(registry, db_path):
         ("create_user", {"username": "free", "role": "admin"}, "every agent"),
         ("create_api_token", {"user": "operator"}, "every agent"),
         ("deactivate_user", {"user": "limited"}, "every agent"),
-        ("restore_backup", {"backup_id": backup.id, "confirm": True}, "every agent"),
+        ("restore_backup", {"backup_id": backup.id}, "every agent"),
         ("unregister_plugin", {"plugin": "tooly"}, "'Monday'"),
         ("delete_agent", {"agent": "Monday", "cascade": True}, "'Monday'"),
         ("sync_smcp_plugins", {"plugins_dir": str(db_path.parent)}, "every agent"),

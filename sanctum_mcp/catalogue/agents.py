@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.agents import Agent, AgentPage, AgentStatus, DeletedAgent
 
 AgentRef = Field(description="Name or id.")
@@ -106,10 +106,12 @@ class DeleteAgent(ToolInput):
         default=False,
         description="Also delete its tool instances and jobs.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
       agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
     """Delete an agent; refused while instances or jobs use it, unless cascade=true."""
-    return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade)
+    return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade,
+                                             confirm=confirmation("delete_agent", call, args) if args.cascade else None)

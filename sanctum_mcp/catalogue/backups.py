@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.backups.models import (
     Backup,
     BackupPage,
@@ -72,9 +72,7 @@ async def delete_backup(call: Call, args: BackupOnly) -> DeletedBackup:
 
 class RestoreBackup(ToolInput):
     backup_id: int = BackupId
-    confirm: bool = Field(
-        default=False, description="Must be true: the whole registry is replaced."
-    )
+    confirm: Confirm = CONFIRM
 
 
 # A restore rolls back every agent's objects at once.
@@ -83,4 +81,6 @@ class RestoreBackup(ToolInput):
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
     """Replace the registry with a full backup, atomically, after a safety backup. Backups, users,
     tokens and newer log rows are kept."""
-    return await call.registry.backups.restore(call.caller, args.backup_id, confirm=args.confirm, progress=call.report)
+    return await call.registry.backups.restore(call.caller, args.backup_id,
+                                               confirm=confirmation("restore_backup", call, args),
+                                               progress=call.report)

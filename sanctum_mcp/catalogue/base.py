@@ -14,12 +14,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from sanctum_mcp.domain.shared.errors import Forbidden, InvalidInput, RegistryError
+from sanctum_mcp.domain.shared.confirm import Confirmation
+from sanctum_mcp.domain.shared.errors import ConfirmationNeeded, Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.domain.shared.identity import Caller, Role
 from sanctum_mcp.storage.database import is_disk_full, trouble
 
@@ -74,6 +75,22 @@ def not_null(instead: str) -> BeforeValidator:
     return BeforeValidator(refuse)
 
 
+def _confirmation_text(value: Any) -> Any:
+    # confirm=true was restore_backup's confirmation before previews; a boolean now is a mistake to name.
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "confirm_text", "confirm takes the confirmation a preview gave, not true or false: call without "
+            "confirm first to get the preview")
+    return value
+
+
+# The `confirm` argument of a destructive tool (domain/shared/confirm.py): left out, the call answers
+# with a preview; given, it must be that preview's confirmation.
+Confirm = Annotated[str | None, BeforeValidator(_confirmation_text)]
+# No length limit is needed: the value is only compared (in constant time) with the expected one.
+CONFIRM = Field(default=None, description="From the preview; leave out at first.")
+
+
 @dataclass
 class Call:
     """What a handler gets besides its arguments."""
@@ -81,6 +98,9 @@ class Call:
     registry: Registry
     caller: Caller
     progress: ProgressFn | None = None
+    # The person confirmed in advance whatever the call changes (the CLI's --yes): a preview is
+    # answered at once with its own confirmation (run_tool).
+    confirmed: bool = False
 
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
         if self.progress is not None:
@@ -305,15 +325,28 @@ async def admit(spec: ToolSpec, call: Call, args: Any) -> None:
         raise
 
 
+def confirmation(tool: str, call: Call, args: Any) -> Confirmation:
+    """The Confirmation a destructive handler passes to its domain call (domain/shared/confirm.py)."""
+    return Confirmation(tool=tool, caller=call.caller.username,
+                        arguments=args.model_dump(mode="json", exclude={"confirm"}), given=args.confirm)
+
+
 async def run_tool(spec: ToolSpec, call: Call, args: Any) -> BaseModel:
     """Run a tool whose arguments are already an instance of spec.input.
 
     A refusal, by the gate or by the domain inside the call's transaction (a cascade reaching
     another agent's objects, a sensitive or governing setting), is audited in a small transaction
-    of its own: the refused call's transaction was rolled back, so it changed nothing."""
+    of its own: the refused call's transaction was rolled back, so it changed nothing.
+    A call confirmed in advance (`call.confirmed`) that is answered with a preview runs again at
+    once with that preview's confirmation."""
     try:
         await authorize(spec, call, args)
-        return await spec.handler(call, args)
+        try:
+            return await spec.handler(call, args)
+        except ConfirmationNeeded as need:
+            if not call.confirmed or getattr(args, "confirm", None) is not None:
+                raise
+            return await spec.handler(call, args.model_copy(update={"confirm": need.token}))
     except Forbidden as exc:
         await _record_refusal(spec, call, args, exc)
         raise

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, not_null, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, not_null, tool
 from sanctum_mcp.domain.config.access import role_for_key
 from sanctum_mcp.domain.config.models import (
     ConfigChange,
@@ -117,6 +117,7 @@ class SetConfig(ToolInput):
         description="true: a secret (encrypted, masked, admin only).",
     )
     expected_version: Expected = EXPECTED
+    create: bool = Field(default=False, description="true: the key is new on purpose.")
 
 
 @tool(
@@ -136,7 +137,7 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, create=args.create,
     )
 
 
@@ -218,6 +219,7 @@ class RollbackConfig(ToolInput):
     target: Ref | None = TARGET
     version: int = Field(ge=1, description="From config_history.")
     expected_version: Expected = EXPECTED
+    confirm: Confirm = CONFIRM
 
 
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
@@ -226,7 +228,7 @@ async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
     """Restore a setting's earlier version, as a new version (also after a delete)."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
-        expected_version=args.expected_version,
+        expected_version=args.expected_version, confirm=confirmation("rollback_config", call, args),
     )
 
 

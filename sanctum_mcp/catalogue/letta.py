@@ -9,6 +9,18 @@ from pydantic import Field
 from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ToolInput, tool
 from sanctum_mcp.domain.letta.models import LettaServer, LettaServerList, LettaStatus, LettaSync, RemovedLettaServer
 
+
+def serves_names(names: str) -> bool:
+    """Whether /mcp/x/NAMES is an endpoint of the HTTP server (toolsets and profiles it knows)."""
+    from sanctum_mcp.catalogue.toolsets import UnknownSelection, url_selection
+
+    try:
+        url_selection(names)
+    except UnknownSelection:
+        return False
+    return True
+
+
 ServerId = Field(ge=1, description="Connection id.")
 
 
@@ -90,9 +102,9 @@ class LettaStatusInput(ToolInput):
 @tool("letta_status", title="Check the Letta server", group="Letta", role="viewer", read_only=True,
       idempotent=True, open_world=True)
 async def letta_status(call: Call, args: LettaStatusInput) -> LettaStatus:
-    """Probe the Letta server and whether it lists this registry as an MCP server. A failure is a
-    status, not an error."""
-    return await call.registry.letta.status(args.server)
+    """Probe the Letta server and which MCP servers registered in Letta reach this registry. A
+    failure is a status, not an error."""
+    return await call.registry.letta.status(args.server, serves_names=serves_names)
 
 
 class SyncLettaAgents(ToolInput):

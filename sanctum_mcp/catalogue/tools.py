@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import CONFIRM, Call, Confirm, ToolInput, confirmation, tool
 from sanctum_mcp.domain.tools.models import (
     DeletedTool,
     DeletedToolInstance,
@@ -118,12 +118,14 @@ class DeleteTool(ToolInput):
         default=False,
         description="Also delete its instances and the jobs that run them.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool", title="Delete a tool", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
     """Delete a tool; refused while it has instances, unless cascade=true."""
-    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade)
+    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade,
+                                                 confirm=confirmation("delete_tool", call, args) if args.cascade else None)
 
 
 class ListToolInstances(ToolInput):
@@ -202,10 +204,13 @@ class DeleteToolInstance(ToolInput):
         default=False,
         description="Also delete the jobs that run it.",
     )
+    confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True,
       owned=_the_instance)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
     """Delete a tool instance; refused while jobs run it, unless cascade=true."""
-    return await call.registry.tools.delete_instance(call.caller, args.instance, cascade=args.cascade)
+    return await call.registry.tools.delete_instance(
+        call.caller, args.instance, cascade=args.cascade,
+        confirm=confirmation("delete_tool_instance", call, args) if args.cascade else None)

@@ -41,6 +41,8 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     put.add_argument("--category", help="grouping (system scope: api_keys, paths, ports, general)")
     put.add_argument("--sensitive", action="store_true", default=None, help="the value is a secret")
     put.add_argument("--expected-version", type=int, help="check-and-set: the version you last read")
+    put.add_argument("--create", action="store_true", default=None,
+                     help="the key is new on purpose (a new key one slip from an existing one is refused without it)")
     put.add_argument("--json", action="store_true", help="print the result as JSON")
     put.set_defaults(handler=_set)
 
@@ -76,6 +78,8 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     rollback.add_argument("version", type=int)
     _scope_arguments(rollback)
     rollback.add_argument("--expected-version", type=int)
+    rollback.add_argument("--yes", action="store_true",
+                          help="confirm: without it, nothing is changed and the rollback is previewed")
     rollback.add_argument("--json", action="store_true")
     rollback.set_defaults(handler=_rollback)
 
@@ -100,8 +104,9 @@ def _scope_arguments(parser: argparse.ArgumentParser) -> None:
 # --- running a catalogue entry as the operator ------------------------------------------------------
 
 
-def run_as_operator(db_path, tool_name: str, raw: dict[str, Any]) -> Any:
-    """Run one tool through the catalogue (validation, role gate, domain) as the local operator."""
+def run_as_operator(db_path, tool_name: str, raw: dict[str, Any], *, confirmed: bool = False) -> Any:
+    """Run one tool through the catalogue (validation, role gate, domain) as the local operator.
+    `confirmed`: the command had --yes (a destructive tool's preview is confirmed at once)."""
     import anyio
 
     from sanctum_mcp.catalogue import all_tools
@@ -114,7 +119,8 @@ def run_as_operator(db_path, tool_name: str, raw: dict[str, Any]) -> Any:
     async def go() -> Any:
         registry = await Registry.open(db_path)
         try:
-            return await run_tool(spec, Call(registry, _operator(registry)), parse_arguments(spec, arguments))
+            return await run_tool(spec, Call(registry, _operator(registry), confirmed=confirmed),
+                                  parse_arguments(spec, arguments))
         finally:
             await registry.close()
 
@@ -181,7 +187,7 @@ def _set(args: argparse.Namespace, db_path) -> None:
     result = run_as_operator(db_path, "set_config", {
         "key": args.key, "value": _read_value(args.value), **_targets(args), "type": args.type,
         "description": args.description, "category": args.category, "sensitive": args.sensitive,
-        "expected_version": args.expected_version,
+        "expected_version": args.expected_version, "create": args.create,
     })
     _print_change(result, args.json)
 
@@ -201,7 +207,7 @@ def _reset(args: argparse.Namespace, db_path) -> None:
 def _rollback(args: argparse.Namespace, db_path) -> None:
     result = run_as_operator(db_path, "rollback_config", {
         "key": args.key, "version": args.version, **_targets(args), "expected_version": args.expected_version,
-    })
+    }, confirmed=args.yes)
     _print_change(result, args.json)
 
 

@@ -36,12 +36,14 @@ def add_commands(subparsers: Any, common: argparse.ArgumentParser) -> None:
     restore = subparsers.add_parser("restore", parents=[common],
                                     help="replace the registry with a full backup (a safety backup is taken first)")
     restore.add_argument("backup_id", type=int, metavar="ID")
-    restore.add_argument("--yes", action="store_true", help="confirm: required, the whole registry is replaced")
-    restore.set_defaults(handler=lambda args, db: _run(db, "restore_backup", {"backup_id": args.backup_id,
-                                                                               "confirm": args.yes}))
+    restore.add_argument("--yes", action="store_true",
+                         help="confirm: without it, nothing is changed and the restore is previewed")
+    restore.set_defaults(handler=lambda args, db: _run(db, "restore_backup", {"backup_id": args.backup_id},
+                                                       confirmed=args.yes))
 
 
-def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str | None = None) -> None:
+def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str | None = None,
+         confirmed: bool = False) -> None:
     import anyio
 
     from sanctum_mcp.catalogue import all_tools
@@ -61,7 +63,7 @@ def _run(db_path: Path, tool_name: str, raw: dict[str, Any], *, fail_unless: str
         registry = await Registry.open(db_path)
         try:
             args = parse_arguments(spec, {k: v for k, v in raw.items() if v is not None})
-            return await run_tool(spec, Call(registry, registry.operator, progress=progress), args)
+            return await run_tool(spec, Call(registry, registry.operator, progress=progress, confirmed=confirmed), args)
         finally:
             await registry.close()
 

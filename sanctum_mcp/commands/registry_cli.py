@@ -135,15 +135,18 @@ def add_tool_command(verbs: argparse._SubParsersAction, verb: str, spec: ToolSpe
                                   "add it to paths.FLAGS")
         kind = paths.field_kind(prop)
         help_text = for_cli(prop.get("description", "")) + _default_note(prop)
+        if flag == "--yes":
+            # A destructive tool's confirmation: the CLI asks for none by text, --yes confirms in advance
+            # whatever this run would change (catalogue/base.py run_tool, Call.confirmed).
+            parser.add_argument(flag, dest="cli_yes", action="store_true",
+                                help="confirm: without it, nothing is changed and the change is previewed")
+            continue
         typed = {"type": {"integer": int, "number": float}.get(kind, str)}
         if "enum" in prop:
             typed["choices"] = prop["enum"]
         if kind == "boolean":
-            if flag == "--yes":
-                parser.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=help_text)
-            else:
-                parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
-                                    required=name in required, help=help_text)
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                required=name in required, help=help_text)
         elif kind == "array":
             items = paths.field_kind(prop.get("items") or {})
             parser.add_argument(flag, dest=name, action="append", default=None, required=name in required,
@@ -212,7 +215,7 @@ def _handle(parser: argparse.ArgumentParser, spec: ToolSpec, args: argparse.Name
                 raise cli_error(InvalidInput(f"{paths.flag(name)} takes a JSON object ({{...}}), not a "
                                              f"{type(value).__name__}. Nothing was changed.")) from None
         raw[name] = value
-    result = run_as_local_user(db_path, spec, raw)
+    result = run_as_local_user(db_path, spec, raw, confirmed=getattr(args, "cli_yes", False))
     data = result.model_dump(mode="json")
     if args.json:
         _emit(json.dumps(data, indent=2, ensure_ascii=False))
@@ -250,9 +253,9 @@ def _emit(text: str) -> None:
         raise SystemExit(1) from None
 
 
-def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any]) -> BaseModel:
+def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any], *, confirmed: bool = False) -> BaseModel:
     """Validate `raw`, then run the tool through the catalogue's gate as the local user (--user).
-    Bad arguments are refused before the database is opened."""
+    Bad arguments are refused before the database is opened. `confirmed`: the command had --yes."""
     import anyio
 
     from sanctum_mcp.catalogue.base import Call, explain_failure, parse_arguments, run_tool
@@ -268,7 +271,8 @@ def run_as_local_user(db_path: Path, spec: ToolSpec, raw: dict[str, Any]) -> Bas
     async def main() -> BaseModel:
         registry = await Registry.open(db_path)
         try:
-            return await run_tool(spec, Call(registry, registry.operator, progress=progress), arguments)
+            return await run_tool(spec, Call(registry, registry.operator, progress=progress, confirmed=confirmed),
+                                  arguments)
         finally:
             await registry.close()
 

@@ -133,6 +133,10 @@ def _prose(text: str, vocabulary: _Vocabulary) -> str:
 
 def _argument(name: str, value: str, vocabulary: _Vocabulary) -> str:
     flag = paths.flag(name)
+    if flag == "--yes":
+        # A preview's confirm='...' (domain/shared/confirm.py): at a terminal the person confirms with
+        # --yes, which answers the preview of that very run.
+        return flag
     if name in vocabulary.booleans and value in ("true", "false"):
         if value == "true":
             return flag

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from sanctum_mcp.domain.config.cleanup import delete_settings_of
 from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.confirm import Confirmation
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.names import check_name_characters
@@ -155,7 +156,8 @@ class AgentService:
 
         return await self.db.write(tx)
 
-    async def delete(self, caller: Caller, agent: str, *, cascade: bool) -> DeletedAgent:
+    async def delete(self, caller: Caller, agent: str, *, cascade: bool,
+                     confirm: Confirmation | None = None) -> DeletedAgent:
         def tx(conn: sqlite3.Connection) -> DeletedAgent:
             row = resolve(conn, agent)
             before = Agent.from_row(row)
@@ -169,6 +171,9 @@ class AgentService:
             if refs["tool_instances"] or refs["scheduled_jobs"]:
                 refuse_outside_agents(conn, caller, f"delete_agent {before.name!r} with cascade=true",
                                       ownership.agent_reach, row["id"])
+            if confirm is not None:
+                confirm.check(f"delete agent {before.name!r} (id {before.id}) with {_describe(refs) or 'nothing else'}"
+                              f", and {sql.setting_count(conn, row['id'])} of its settings")
             # The agent's own settings and its instances' settings go with it (history keeps them).
             settings = delete_settings_of(conn, "instance", sql.instance_ids(conn, row["id"]), changed_by=caller.username)
             settings += delete_settings_of(conn, "agent", [row["id"]], changed_by=caller.username)

@@ -86,7 +86,7 @@ class Registry:
     def letta(self) -> LettaService:
         from sanctum_mcp.domain.letta.service import LettaService
 
-        return LettaService(self.db, self.secrets, self.clock, self.access)
+        return LettaService(self.db, self.secrets, self.clock, self.access, self.users)
 
     @cached_property
     def wakeup(self) -> Wakeup:

@@ -16,11 +16,12 @@ from pydantic import Field, ValidationError
 
 from sanctum_mcp import __version__
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error, run_tool
+from sanctum_mcp.catalogue.base import Call, ToolSpec, describe_validation_error
 from sanctum_mcp.catalogue.toolsets import Selection, select
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.completions import register_completions
+from sanctum_mcp.server.confirm import run_confirming
 from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.listing import ToolListCache
 from sanctum_mcp.server.log_level import register_log_level
@@ -62,7 +63,7 @@ class CatalogueTool(Tool):
         call: Call | None = None
         try:
             call = Call(self.registry, self.identify(context), progress=context.report_progress)
-            result = await run_tool(spec, call, args)
+            result = await run_confirming(spec, call, args, context)
         except Exception as exc:
             error = to_tool_error(spec.name, exc)
             log.debug("%s by %s: refused or failed", spec.name, call.caller.username if call else "?")

@@ -43,8 +43,12 @@ TOOLSETS = {toolsets!r}  # None: every tool; else only these toolsets and profil
 
 if DATABASE is not None:
     os.environ["SANCTUM_MCP_DB"] = DATABASE
+# What SMCP itself is to this plugin: the plugins folder it found this file in, and the Python it
+# runs plugins with (sync_smcp_plugins through SMCP scans that folder with that Python by default).
+SMCP = ["--smcp-plugins-dir", os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "--smcp-python", sys.executable]
 PINNED = (["--user", USER] + (["--allow-secrets"] if ALLOW_SECRETS else [])
-          + (["--toolsets", TOOLSETS] if TOOLSETS else []) + ["--"])
+          + (["--toolsets", TOOLSETS] if TOOLSETS else []) + (SMCP if sys.executable else []) + ["--"])
 try:
     os.execv(PYTHON, [PYTHON, "-P", "-m", "sanctum_mcp.smcp"] + PINNED + sys.argv[1:])
 except OSError as exc:

@@ -3,7 +3,8 @@
     python -m sanctum_mcp.smcp [--user NAME] [--allow-secrets] [--toolsets NAMES] [--] --describe
         prints the contract-v1 JSON: one command per tool of the live catalogue, its input fields
         as parameters (type, description, required, default, items, enum).
-    python -m sanctum_mcp.smcp --user NAME [--allow-secrets] [--] <command> --flag value ...
+    python -m sanctum_mcp.smcp --user NAME [--allow-secrets] [--smcp-plugins-dir DIR --smcp-python PY] [--]
+            <command> --flag value ...
         parses argv as SMCP renders it (`--agent-id` for `agent_id`, booleans `true|false`, objects
         as one JSON string, arrays as a repeated flag), runs the tool as the registry user NAME
         through the same gate as every surface, against the registry at $SANCTUM_MCP_DB (or the
@@ -18,6 +19,8 @@ created), and SMCP logs every argument and result in clear, so without --allow-s
 passes: tools and arguments declared with `secrets=` in the catalogue are left out of --describe and
 refused, and so are sensitive settings and writeOnly instance secrets (`Caller.no_secrets`).
 --toolsets (pinned by `smcp install --toolsets`) publishes and serves only that selection.
+--smcp-plugins-dir and --smcp-python (the shim passes them on every run: the folder it sits in and the
+Python SMCP runs it with) are the defaults of sync_smcp_plugins's plugins_dir and python through SMCP.
 """
 
 from __future__ import annotations
@@ -92,9 +95,15 @@ def command(spec: ToolSpec, *, allow_secrets: bool = True) -> dict[str, Any]:
     return {
         "name": spec.name,
         "description": spec.description + (note if hidden else ""),
-        "parameters": [parameter(name, prop, name in required) for name, prop in schema["properties"].items()
-                       if name not in hidden],
+        "parameters": [_smcp_default(spec.name, parameter(name, prop, name in required))
+                       for name, prop in schema["properties"].items() if name not in hidden],
     }
+
+
+def _smcp_default(command_name: str, param: dict[str, Any]) -> dict[str, Any]:
+    if param["name"] in SMCP_DEFAULTS.get(command_name, {}):
+        param["description"] += " Through SMCP, omitted: SMCP's own."
+    return param
 
 
 def describe_payload(*, allow_secrets: bool = False, toolsets: str | None = None) -> dict[str, Any]:
@@ -187,6 +196,13 @@ class Options:
     user: str | None = None
     allow_secrets: bool = False
     toolsets: str | None = None  # the selection pinned at install (None: every tool)
+    # What the shim sees of SMCP on each run: the plugins folder it sits in and SMCP's Python.
+    smcp_plugins_dir: str | None = None
+    smcp_python: str | None = None
+
+
+# Arguments that default to what SMCP itself is, when a command runs through SMCP (Options fields).
+SMCP_DEFAULTS = {"sync_smcp_plugins": {"plugins_dir": "smcp_plugins_dir", "python": "smcp_python"}}
 
 
 def _selection(toolsets: str | None) -> Selection:
@@ -198,23 +214,28 @@ def _selection(toolsets: str | None) -> Selection:
         raise InvalidInput(f"the shim's toolsets: {exc}; run `sanctum-mcp smcp install --toolsets ...` again") from None
 
 
+VALUED_OPTIONS = {"--user": "user", "--toolsets": "toolsets", "--smcp-plugins-dir": "smcp_plugins_dir",
+                  "--smcp-python": "smcp_python"}
+
+
 def split_options(argv: Sequence[str]) -> tuple[Options, list[str]]:
-    """`[--user NAME] [--allow-secrets] [--toolsets NAMES] [--] ARGV` -> (options, ARGV). Each option
-    once; after `--` (which the shim always writes) everything is SMCP's, so a client cannot add options."""
-    user, allow, toolsets, i = None, False, None, 0
+    """`[--user NAME] [--allow-secrets] [--toolsets NAMES] [--smcp-plugins-dir DIR] [--smcp-python PY]
+    [--] ARGV` -> (options, ARGV). Each option once; after `--` (which the shim always writes)
+    everything is SMCP's, so a client cannot add options."""
+    values: dict[str, Any] = {}
+    i = 0
     while i < len(argv):
         token = argv[i]
-        if token == "--user" and user is None and i + 1 < len(argv):
-            user, i = argv[i + 1], i + 2
-        elif token == "--toolsets" and toolsets is None and i + 1 < len(argv):
-            toolsets, i = argv[i + 1], i + 2
-        elif token == "--allow-secrets" and not allow:
-            allow, i = True, i + 1
+        field = VALUED_OPTIONS.get(token)
+        if field is not None and field not in values and i + 1 < len(argv):
+            values[field], i = argv[i + 1], i + 2
+        elif token == "--allow-secrets" and "allow_secrets" not in values:
+            values["allow_secrets"], i = True, i + 1
         else:
             if token == "--":
                 i += 1
             break
-    return Options(user, allow, toolsets), list(argv[i:])
+    return Options(**values), list(argv[i:])
 
 
 async def _run(spec: ToolSpec, args: Any, options: Options) -> BaseModel:
@@ -260,7 +281,11 @@ def run_command(name: str, argv: Sequence[str], options: Options) -> str:
     spec = find_tool(name) if _selection(options.toolsets).admits(name) else None
     if spec is None:
         raise InvalidInput(f"unknown command {name[:60]!r}; run with --describe to list the commands.")
-    args = parse_arguments(spec, parse_argv(spec, argv))
+    raw = parse_argv(spec, argv)
+    for argument, field in SMCP_DEFAULTS.get(spec.name, {}).items():
+        if raw.get(argument) is None and getattr(options, field):
+            raw[argument] = getattr(options, field)
+    args = parse_arguments(spec, raw)
     return asyncio.run(_run(spec, args, options)).model_dump_json()
 
 

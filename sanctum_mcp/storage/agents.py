@@ -46,8 +46,19 @@ def delete(conn: sqlite3.Connection, agent_id: int) -> None:
 def dependents(conn: sqlite3.Connection, agent_id: int) -> dict[str, list[str]]:
     """What refers to the agent and would block or be removed by its deletion."""
     instances = [r[0] for r in conn.execute("SELECT name FROM tool_instances WHERE agent_id = ? ORDER BY id", (agent_id,))]
-    jobs = [r[0] for r in conn.execute("SELECT name FROM scheduled_jobs WHERE agent_id = ? ORDER BY id", (agent_id,))]
+    # Jobs that act for the agent and jobs that run one of its instances: delete_dependents removes both.
+    jobs = [r[0] for r in conn.execute(
+        "SELECT name FROM scheduled_jobs WHERE agent_id = ? "
+        "OR tool_instance_id IN (SELECT id FROM tool_instances WHERE agent_id = ?) ORDER BY id", (agent_id, agent_id))]
     return {"tool_instances": instances, "scheduled_jobs": jobs}
+
+
+def setting_count(conn: sqlite3.Connection, agent_id: int) -> int:
+    """The settings stored for the agent and for its instances (deleted with it)."""
+    return conn.execute(
+        "SELECT count(*) FROM configurations WHERE (scope = 'agent' AND target = ?) OR (scope = 'instance' AND "
+        "target IN (SELECT CAST(id AS TEXT) FROM tool_instances WHERE agent_id = ?))", (str(agent_id), agent_id),
+    ).fetchone()[0]
 
 
 def instance_ids(conn: sqlite3.Connection, agent_id: int) -> list[int]:

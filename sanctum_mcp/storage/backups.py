@@ -137,3 +137,17 @@ def setting(conn: sqlite3.Connection, key: str) -> str | None:
     """A system_config value as stored (None when the key is absent)."""
     row = conn.execute("SELECT config_value FROM system_config WHERE config_key = ?", (key,)).fetchone()
     return None if row is None else row[0]
+
+
+# What a restore replaces, counted for its preview (domain/shared/confirm.py).
+_COUNTED = (("agents", "agents"), ("tools", "tools"), ("tool_instances", "tool instances"),
+            ("scheduled_jobs", "scheduled jobs"), ("plugins", "plugins"), ("system_config", "system settings"),
+            ("configurations", "scoped settings"))
+
+
+def content_summary(conn: sqlite3.Connection) -> str:
+    """'now 2 agents, ...; last audited change #N': the live content a restore would replace."""
+    counts = ", ".join(f"{conn.execute(f'SELECT count(*) FROM {table}').fetchone()[0]} {label}"
+                       for table, label in _COUNTED)
+    last = conn.execute("SELECT max(id) FROM logs WHERE action IS NOT NULL").fetchone()[0]
+    return f"now {counts}; last audited change #{last or 0}"

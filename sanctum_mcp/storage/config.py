@@ -7,6 +7,7 @@ constraint_json): system_config rows appear with scope 'system' and target ''.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from functools import cache
@@ -127,6 +128,29 @@ def key_definitions(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
 
 def all_keys(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT config_key FROM system_config UNION SELECT key FROM configurations")]
+
+
+def existing_keys_among(conn: sqlite3.Connection, candidates: list[str], agent_ids: list[int] | None) -> list[str]:
+    """Which of `candidates` are set somewhere a caller may see: system, tool and user scope, and agent and
+    instance scope of the agents `agent_ids` (None: every agent; host-wide instances always). One
+    index lookup per candidate, whatever the number of keys: the candidates are bound parameters
+    (an IN list SQLite probes the key indexes with; json_each would let it scan the tables instead)."""
+    found: set[str] = set()
+    agents = None if agent_ids is None else json.dumps(agent_ids)
+    for start in range(0, len(candidates), _IN_CHUNK):
+        chunk = candidates[start:start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in conn.execute(f"SELECT config_key FROM system_config WHERE config_key IN ({marks})", chunk))
+        found.update(r[0] for r in conn.execute(
+            f"SELECT key FROM configurations WHERE key IN ({marks}) AND (? IS NULL OR scope IN ('tool', 'user') "
+            "OR (scope = 'agent' AND target IN (SELECT CAST(value AS TEXT) FROM json_each(?))) "
+            "OR (scope = 'instance' AND target IN (SELECT CAST(id AS TEXT) FROM tool_instances WHERE agent_id IS NULL "
+            "OR agent_id IN (SELECT value FROM json_each(?)))))", [*chunk, agents, agents, agents]))
+    return sorted(found)
+
+
+# Bound parameters per statement: under SQLite's default limit (32766 since 3.32).
+_IN_CHUNK = 10_000
 
 
 def where_key_is_set(conn: sqlite3.Connection, key: str, limit: int = 10) -> list[sqlite3.Row]:

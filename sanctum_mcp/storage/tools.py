@@ -72,6 +72,11 @@ def tool_dependents(conn: sqlite3.Connection, tool_id: int) -> dict[str, list[st
     return {"tool_instances": instances, "scheduled_jobs": jobs}
 
 
+def tool_link_count(conn: sqlite3.Connection, tool_id: int) -> int:
+    """The plugin links of a tool (deleted with it)."""
+    return conn.execute("SELECT count(*) FROM plugin_links WHERE tool_id = ?", (tool_id,)).fetchone()[0]
+
+
 def delete_tool_dependents(conn: sqlite3.Connection, tool_id: int) -> None:
     conn.execute(
         "DELETE FROM scheduled_jobs WHERE tool_instance_id IN (SELECT id FROM tool_instances WHERE tool_id = ?)",

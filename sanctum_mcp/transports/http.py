@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sanctum_mcp import __version__
 from sanctum_mcp.catalogue.toolsets import Selection, UnknownSelection, url_selection
+from sanctum_mcp.domain.letta.registration import OwnEndpoint
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
 from sanctum_mcp.server.listing import URL_PARAM
@@ -104,6 +105,10 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     )
     server.load_catalogue()  # now, not on the first client's first call
     security = transport_security(host, port, wide=not is_loopback(host), extra=limits.allowed_hosts)
+    # letta_status tells which of Letta's MCP entries reach this very server (domain/letta/registration.py).
+    registry.letta.serving = OwnEndpoint(host=host, port=port, trust_loopback=trust_loopback,
+                                         source="this server's own address",
+                                         allowed_hosts=frozenset(h.lower() for h in security.allowed_hosts or ()))
     # Each POST to /mcp is answered with one JSON body unless stream_responses: an SSE stream per
     # request costs the server and the client more than the call itself (every Letta-style call
     # opens a session and lists ~130 KB of tools; with SSE framing that listing alone took longer
@@ -182,7 +187,6 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         for name in CLIENT_TRIGGERED_LOGGERS:
             logging.getLogger(name).addFilter(quieter)
         check_bind(host, active_tokens=await registry.users.usable_token_count())
-        registry.letta.self_port = port
         app = build_http_app(registry, host=host, port=port, trust_loopback=trust_loopback,
                              stream_responses=stream_responses, limits=limits, selection=selection)
         if trust_loopback:

@@ -30,6 +30,7 @@ from sanctum_mcp.domain.backups.restore import restore_into_live
 from sanctum_mcp.domain.backups.writers import export_config, export_incremental, full_copy
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso, parse_instant
+from sanctum_mcp.domain.shared.confirm import Confirmation
 from sanctum_mcp.domain.shared.errors import Conflict, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.names import check_name_characters
@@ -222,13 +223,8 @@ class BackupService:
 
     # --- restore -----------------------------------------------------------------------------
 
-    async def restore(self, caller: Caller, backup_id: int, *, confirm: bool,
+    async def restore(self, caller: Caller, backup_id: int, *, confirm: Confirmation | None,
                       progress: ProgressFn | None = None) -> RestoreResult:
-        if not confirm:
-            raise InvalidInput(
-                "restore_backup replaces the whole registry with the backup's content (a safety backup is taken "
-                "first); call it again with confirm=true to go ahead."
-            )
         backup = await self.get(backup_id)
         if backup.type != "full":
             raise InvalidInput(
@@ -237,6 +233,12 @@ class BackupService:
             )
         if backup.status != "Completed" or not backup.file_path:
             raise Conflict(f"backup {backup_id} is {backup.status}; only a Completed backup can be restored.")
+        if confirm is not None:
+            # Checked before the safety backup; what changes during the restore's own steps is in that backup.
+            await self.db.write(lambda conn: confirm.check(
+                f"replace the registry's content ({sql.content_summary(conn)}) with backup {backup.id} {backup.name!r} "
+                f"(taken {backup.created_at}, sha256 {backup.checksum[:12] if backup.checksum else 'unknown'}); a "
+                "safety backup of the current content is taken first"))
 
         async def step(n: int, message: str) -> None:
             if progress is not None:

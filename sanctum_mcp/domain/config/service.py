@@ -21,11 +21,12 @@ from sanctum_mcp.domain.config.models import (
     plaintext,
     present,
 )
-from sanctum_mcp.domain.config.namespace import key_info, unknown_key
+from sanctum_mcp.domain.config.namespace import check_new_key, key_info, unknown_key
 from sanctum_mcp.domain.config.resolve import resolve
 from sanctum_mcp.domain.config.targets import SYSTEM, Target, resolve_target
 from sanctum_mcp.domain.config.values import MAX_VALUE, check_constraint, check_key, coerce, constraint_document
 from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.confirm import Confirmation
 from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
@@ -208,6 +209,7 @@ class ConfigService:
         category: str | None = None,
         sensitive: bool | None = None,
         expected_version: int | None = None,
+        create: bool = False,
     ) -> Callable[[sqlite3.Connection], ConfigChange]:
         """set_config's checks, then its transaction body: `set` runs it in a transaction of its own,
         import_config (transfer.py) runs one per entry inside ONE transaction, so both keep every rule."""
@@ -246,6 +248,7 @@ class ConfigService:
                 need_admin(caller, "set_config", key)
             previous = current["version"] if current else 0
             _check_version(expected_version, previous, key, t, "get_config or list_config")
+            check_new_key(conn, caller, key, info, create=create)
             text, typed = coerce(key, value, final_type, sensitive=secret)
             check_constraint(key, info.constraint_json, typed, text, sensitive=secret)
 
@@ -413,6 +416,7 @@ class ConfigService:
         target: str | None,
         version: int,
         expected_version: int | None = None,
+        confirm: Confirmation | None = None,
     ) -> ConfigChange:
         check_governing(caller, "rollback_config", key)
 
@@ -459,9 +463,13 @@ class ConfigService:
                                     version=previous, previous_version=previous, entry=entry,
                                     message=f"{key} at {t.label} already holds the value of version {version}; "
                                             "nothing changed.")
+            before = self.entry(current, t, sensitive=secret) if current else None
+            if confirm is not None:
+                now = f"{before.value} (version {previous})" if before else "not set"
+                confirm.check(f"set {key} at {t.label} to {present(stored, secret, self.box)}, the value of version "
+                              f"{version}; it is now {now}")
             if secret and stored and not SecretBox.is_encrypted(stored):
                 stored = self.box.encrypt(stored)
-            before = self.entry(current, t, sensitive=secret) if current else None
             new_version = max(previous, sql.max_history_version(conn, t.scope, t.id, key)) + 1
             if t.scope == "system":
                 category = current["category"] if current else (info.category if info.category in SYSTEM_CATEGORIES else "general")

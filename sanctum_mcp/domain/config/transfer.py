@@ -51,7 +51,8 @@ FORMAT_VERSION = 1
 MAX_DOCUMENT = 1_000_000  # characters
 MAX_ENTRIES = 2_000  # one write transaction: ~2 s of set_config rules at this size (README)
 SHOWN = 10  # keys named in a refusal
-ENTRY_FIELDS = ("key", "scope", "target", "value", "type", "sensitive", "category", "description", "version")
+ENTRY_FIELDS = ("key", "scope", "target", "value", "type", "sensitive", "category", "description", "version",
+                "create")
 # `--format env`: SANCTUM_ + the key in upper case, every '.' or '-' as '_' (keys are [a-z][a-z0-9_.-]*).
 # The prefix keeps a key such as `path` or `home` from replacing the shell's own PATH or HOME.
 ENV_PREFIX = "SANCTUM_"
@@ -215,7 +216,7 @@ def _entry(number: int, raw: Any) -> dict[str, Any]:
     if value_type is not None and value_type not in TYPES:
         raise InvalidInput(f"{where}: type must be one of {', '.join(TYPES)}. Nothing was changed.")
     entry["type"] = value_type
-    for name, kind in (("sensitive", bool), ("category", str), ("description", str)):
+    for name, kind in (("sensitive", bool), ("category", str), ("description", str), ("create", bool)):
         value = raw.get(name)
         if value is not None and not isinstance(value, kind):
             raise InvalidInput(f"{where}: {name} must be a {kind.__name__.replace('str', 'text')}. Nothing was changed.")
@@ -398,7 +399,7 @@ class ConfigTransfer:
             return self.config.setter(
                 caller, key, value, scope=t.scope, target=_reference(t), value_type=entry["type"],
                 description=entry["description"], category=entry["category"], sensitive=entry["sensitive"],
-                expected_version=entry["version"],
+                expected_version=entry["version"], create=bool(entry["create"]),
             )(conn)
         except RegistryError as exc:
             raise _located(exc, f"{entry['where']} at {t.label}") from None

@@ -57,12 +57,15 @@ class RemovedLettaServer(BaseModel):
     removed: LettaServer
 
 
+RegistrationState = Literal["usable", "wrong-token", "no-token", "other-host", "unreachable", "stdio"]
+
+
 class LettaMcpServer(BaseModel):
     name: str
     type: str | None = None
     url: str | None = None
-    matches_this_registry: bool
-    match_reason: str | None = None
+    state: RegistrationState  # usable: Letta gets in with it (registration.py)
+    reason: str
 
 
 class ProbeStep(BaseModel):
@@ -92,7 +95,7 @@ class LettaStatus(BaseModel):
     auth_header: HeaderName | None = None
     agent_count: int | None = None
     mcp_servers: list[LettaMcpServer] | None = None
-    registered: bool | None = Field(default=None, description="null: unknown.")
+    registered: bool | None = Field(default=None, description="One of them is usable (null: unknown).")
     registered_as: list[str] = Field(default_factory=list)
     steps: list[ProbeStep] = Field(default_factory=list)
 

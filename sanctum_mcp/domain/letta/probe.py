@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 from sanctum_mcp.domain.letta.environment import ENV_API_KEY, ENV_PASSWORD
 from sanctum_mcp.domain.letta.models import EnvOverride, HeaderName, LettaMcpServer, LettaStatus, ProbeStep
@@ -15,9 +14,10 @@ from sanctum_mcp.domain.letta.urls import public_url
 if TYPE_CHECKING:
     import httpx
 
-# Names under which this registry may be registered in Letta as an MCP server.
-SELF_NAMES = frozenset({"sanctum", "sanctum-mcp", "sanctum_mcp", "sanctum-registry"})
-SELF_PATHS = frozenset({"/mcp", "/sse"})
+    from sanctum_mcp.domain.letta.registration import Registration
+
+# How many of Letta's MCP server entries are classified (each may cost a token lookup).
+MAX_MCP_SERVERS = 200
 
 
 @dataclass
@@ -145,9 +145,6 @@ class LettaHttp:
     """HTTP to Letta for this process: remembers, per URL, the auth header Letta accepted last."""
 
     def __init__(self) -> None:
-        # The HTTP port this process serves on (set by the HTTP transport); used to recognise this
-        # registry among Letta's MCP servers. None: $SANCTUM_MCP_PORT or the default port.
-        self.self_port: int | None = None
         self._preferred: dict[str, HeaderName | None] = {}
 
     def client(self, target: Target) -> httpx.AsyncClient:
@@ -181,7 +178,7 @@ class LettaHttp:
                else "store it with update_letta_server(password=...)")
         return Failure("auth-failed", f"Letta requires a password (401 to GET {path}) and none is configured; {fix}.", 401)
 
-    async def status(self, target: Target, override: EnvOverride | None) -> LettaStatus:
+    async def status(self, target: Target, override: EnvOverride | None, registration: Registration) -> LettaStatus:
         """letta_status for one endpoint: health, the authenticated agent count, the MCP servers
         registered in Letta; within the connection's timeout, every failure a status."""
         import anyio
@@ -192,7 +189,7 @@ class LettaHttp:
         failure: Failure | None = None
         with anyio.move_on_after(target.timeout) as scope:
             try:
-                await self._probe(target, result, progress)
+                await self._probe(target, result, progress, registration)
             except Failure as exc:
                 failure = exc
         if scope.cancelled_caught:
@@ -206,11 +203,12 @@ class LettaHttp:
             if failure.status == "auth-failed":
                 result.auth = "failed"
         else:
-            result.message = self._summary(result)
+            result.message = await self._summary(result, registration)
         result.steps = progress.steps
         return result
 
-    async def _probe(self, target: Target, result: LettaStatus, progress: _Progress) -> None:
+    async def _probe(self, target: Target, result: LettaStatus, progress: _Progress,
+                     registration: Registration) -> None:
         async with self.client(target) as client:
             # 1. health (exempt from the password in Letta)
             started = time.perf_counter()
@@ -257,12 +255,13 @@ class LettaHttp:
                     raise self.auth_failure(target, path)
                 if response.status_code != 200:
                     raise http_failure(response, path, target)
-                servers = self._mcp_servers(json_of(response, path))
+                servers = await self._mcp_servers(json_of(response, path), registration)
                 if servers is None:
                     raise Failure("bad-response", f"GET {path} did not answer a list of MCP servers.", 200)
                 result.mcp_servers = servers
-                result.registered_as = [s.name for s in servers if s.matches_this_registry]
+                result.registered_as = [s.name for s in servers if s.state == "usable"]
                 result.registered = bool(result.registered_as)
+                await registration.letta_is_here()  # for the summary's hint; resolved here, within the timeout
                 progress.steps.append(ProbeStep(step="mcp-servers", request=f"GET {path}", outcome="ok",
                                                 http_status=200, detail=f"{len(servers)} MCP servers"))
                 break
@@ -276,7 +275,8 @@ class LettaHttp:
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             raise classify_network_error(exc, target) from None
 
-    def _summary(self, result: LettaStatus) -> str:
+    @staticmethod
+    async def _summary(result: LettaStatus, registration: Registration) -> str:
         parts = [f"Letta {result.version or '(version unknown)'} answered in {result.latency_ms} ms",
                  f"auth {result.auth}" + (f" ({result.auth_header})" if result.auth_header else ""),
                  f"{result.agent_count} agents"]
@@ -285,24 +285,21 @@ class LettaHttp:
         elif result.registered:
             parts.append(f"this registry is registered in Letta as {', '.join(result.registered_as)}")
         else:
-            parts.append("this registry is NOT registered in Letta as an MCP server (add it in Letta: "
-                         "Tools > MCP servers, URL http://<this host>:<port>/mcp)")
+            near = [s for s in result.mcp_servers or [] if s.state in ("unreachable", "no-token", "wrong-token")]
+            url = registration.register_url(await registration.letta_is_here())
+            parts.append(
+                "this registry is NOT registered in Letta as a usable MCP server"
+                + "".join(f"; {s.name!r} points here but is {s.state} ({s.reason})" for s in near[:3])
+                + f"; register {url} (Streamable HTTP; {registration.own.source}) with "
+                "'Authorization: Bearer <a token of a user of role user>' (README, Letta)"
+            )
         if result.source == "environment":
             parts.append("values from the environment override")
         return "; ".join(parts) + "."
 
-    def _own_port(self) -> int:
-        if self.self_port is not None:
-            return self.self_port
-        from sanctum_mcp import settings
-
-        try:
-            return settings.http_port()
-        except SystemExit:
-            return settings.DEFAULT_PORT
-
-    def _mcp_servers(self, payload: Any) -> list[LettaMcpServer] | None:
-        """Letta's MCP server list: a list of configs (0.13+), or {name: config} (older)."""
+    @staticmethod
+    async def _mcp_servers(payload: Any, registration: Registration) -> list[LettaMcpServer] | None:
+        """Letta's MCP server list (a list of configs, 0.13+; {name: config}, older), each classified."""
         entries: list[tuple[str | None, Any]]
         items = items_of(payload, "servers", "data", "items", "mcp_servers")
         if items is not None:
@@ -311,29 +308,10 @@ class LettaHttp:
             entries = list(payload.items())
         else:
             return None
-        port = self._own_port()
         servers = []
-        for key, config in entries:
+        for key, config in entries[:MAX_MCP_SERVERS]:
             if not isinstance(config, dict):
                 continue
             name = str(config.get("server_name") or config.get("name") or key or "(unnamed)")
-            kind = config.get("mcp_server_type") or config.get("type") or config.get("transport")
-            url = config.get("server_url") or config.get("url")
-            reason = None
-            if name.casefold() in SELF_NAMES:
-                reason = f"named {name!r}"
-            elif isinstance(url, str):
-                try:
-                    parts = urlsplit(url)
-                    if parts.path.rstrip("/") in SELF_PATHS and parts.port == port:
-                        reason = f"URL {public_url(url)} is this server's port {port} and path {parts.path.rstrip('/')}"
-                except ValueError:
-                    pass
-            if reason is None:
-                command = " ".join(str(x) for x in [config.get("command") or "", *(config.get("args") or [])])
-                if "sanctum-mcp" in command or "sanctum_mcp" in command:
-                    reason = "stdio command runs sanctum-mcp"
-            servers.append(LettaMcpServer(name=name, type=str(kind) if kind else None,
-                                          url=public_url(url) if isinstance(url, str) else None,
-                                          matches_this_registry=reason is not None, match_reason=reason))
+            servers.append(await registration.classify(name, config))
         return servers

@@ -16,6 +16,7 @@ from sanctum_mcp.domain.letta.connections import Connections
 from sanctum_mcp.domain.letta.environment import ENV_API_KEY, ENV_PASSWORD, ENV_URL, OVERRIDE_TIMEOUT, env_override
 from sanctum_mcp.domain.letta.models import LettaStatus, LettaSync, LettaUnavailable, RevealedConnection
 from sanctum_mcp.domain.letta.probe import LettaHttp, Target
+from sanctum_mcp.domain.letta.registration import OwnEndpoint, PathCheck, Registration, configured_endpoint
 from sanctum_mcp.domain.letta.urls import base_url
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso
@@ -26,27 +27,23 @@ from sanctum_mcp.storage import letta as sql
 
 if TYPE_CHECKING:
     from sanctum_mcp.domain.users.access import AccessChecks
+    from sanctum_mcp.domain.users.service import UserService
     from sanctum_mcp.storage.database import Database
 
 
 class LettaService(Connections):
-    def __init__(self, db: Database, secrets: SecretBox, clock: Callable[[], datetime], access: AccessChecks) -> None:
+    def __init__(self, db: Database, secrets: SecretBox, clock: Callable[[], datetime], access: AccessChecks,
+                 users: UserService) -> None:
         super().__init__(db, secrets)
         self.clock = clock
         self.access = access  # audits a refused reveal like the gate's refusals
+        self.users = users  # whether a token Letta holds is an active sanctum token
         self.http = LettaHttp()
+        # Where this registry's HTTP server listens: set by the HTTP transport for itself; in other
+        # processes (stdio, CLI, SMCP) None, and the address configured for `serve` is used.
+        self.serving: OwnEndpoint | None = None
 
     env_override = staticmethod(env_override)
-
-    @property
-    def self_port(self) -> int | None:
-        """The HTTP port this process serves on (set by the HTTP transport), to recognise this
-        registry among Letta's MCP servers. None: $SANCTUM_MCP_PORT or the default port."""
-        return self.http.self_port
-
-    @self_port.setter
-    def self_port(self, port: int | None) -> None:
-        self.http.self_port = port
 
     async def _target(self, server_id: int | None) -> tuple[Target | None, LettaStatus | None]:
         """The endpoint to talk to, or a finished status explaining why there is none."""
@@ -115,12 +112,15 @@ class LettaService(Connections):
 
     # --- letta_status -----------------------------------------------------------------------------
 
-    async def status(self, server_id: int | None = None) -> LettaStatus:
+    async def status(self, server_id: int | None = None, *, serves_names: PathCheck) -> LettaStatus:
+        """serves_names(NAMES): whether /mcp/x/NAMES is an endpoint of this server (the catalogue knows)."""
         target, finished = await self._target(server_id)
         if finished is not None:
             return finished
         assert target is not None
-        result = await self.http.status(target, env_override())
+        registration = Registration(self.serving or configured_endpoint(), target.url, self.users.token_is_active,
+                                    serves_names)
+        result = await self.http.status(target, env_override(), registration)
         if target.server_id is not None and result.reachable and result.auth in ("ok", "not-needed"):
             now = iso(self.clock())
             await self.db.write(lambda conn: sql.set_last_connected(conn, target.server_id, now))

@@ -31,3 +31,17 @@ class Unavailable(RegistryError):
     locked or damaged): nothing the caller changes in the request will help."""
 
     kind = "unavailable"
+
+
+class ConfirmationNeeded(RegistryError):
+    """A destructive call that was not done because it needs the caller's confirmation first
+    (domain/shared/confirm.py). The message holds the preview and the confirmation to send back;
+    a surface that can ask the person (MCP elicitation, the CLI's --yes) uses `preview` and `token`."""
+
+    kind = "confirmation_needed"
+
+    def __init__(self, message: str, *, tool: str, preview: str, token: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.preview = preview
+        self.token = token

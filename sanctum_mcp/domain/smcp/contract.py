@@ -178,3 +178,46 @@ def describe_problems(payload: Any) -> list[str]:
     from sanctum_mcp.domain.schemas.validation import schema_problems
 
     return schema_problems(DESCRIBE_SCHEMA, payload)
+
+
+# --- --help discovery: what SMCP serves of a plugin without a usable --describe ------------------------
+#
+# SMCP 3.1.0 (smcp.py: get_plugin_describe, parse_commands_from_help) falls back to `cli.py --help` when
+# --describe does not exit 0 with a JSON object holding a `commands` list (a payload that has one but
+# breaks the contract is refused, not helped). From the help text (exit 0) it takes, in each section
+# opened by a line starting "Available commands:" and closed by a blank line or one starting "Examples",
+# the first word of every line indented by two spaces, and serves each as a command without parameters.
+
+HELP_SECTION = "Available commands:"
+_NOT_COMMANDS = ("usage:", "options:", "Available", "Examples:")
+
+
+def smcp_falls_back_to_help(run: PluginRun) -> bool:
+    """Whether SMCP would try --help after this --describe run."""
+    return not (run.exit_code == 0 and isinstance(run.result, dict) and isinstance(run.result.get("commands"), list))
+
+
+def help_commands(text: str) -> list[dict[str, Any]]:
+    """The commands SMCP scrapes from a plugin's --help, as describe command objects (no parameters;
+    the rest of the line as description)."""
+    commands: list[dict[str, Any]] = []
+    inside = False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(HELP_SECTION):
+            inside = True
+            continue
+        if not inside:
+            continue
+        if not stripped or stripped.startswith("Examples"):
+            inside = False
+            continue
+        if line.startswith("  "):
+            name, _, rest = stripped.partition(" ")
+            if name not in _NOT_COMMANDS and all(c["name"] != name for c in commands):
+                command: dict[str, Any] = {"name": name, "parameters": []}
+                if rest.strip():
+                    command["description"] = rest.strip()
+                commands.append(command)
+    return commands
+

@@ -13,7 +13,7 @@ from sanctum_mcp.domain.plugins.models import PLUGIN_TYPES
 from sanctum_mcp.domain.plugins.versions import check_version, parse_dependency
 from sanctum_mcp.domain.schemas.validation import check_schema
 from sanctum_mcp.domain.shared.errors import InvalidInput
-from sanctum_mcp.domain.smcp.contract import PluginRun, describe_problems
+from sanctum_mcp.domain.smcp.contract import PluginRun, describe_problems, help_commands
 
 MANIFEST = "manifest.json"
 MANIFEST_FIELDS = ("name", "type", "description", "version", "module_scope", "config_schema", "dependencies", "entry_point")
@@ -27,6 +27,7 @@ class Folder:
     manifest: dict[str, Any] | None = None
     manifest_error: str | None = None
     run: PluginRun | None = None
+    help_run: PluginRun | None = None  # `cli.py --help`, run when SMCP would fall back to it
     warnings: list[str] = field(default_factory=list)
 
 
@@ -66,6 +67,7 @@ class Found:
     commands: list[dict[str, Any]] | None  # None: describe failed
     dependencies: list[tuple[str, str | None]]
     error: str | None
+    discovery: str | None = None  # "help": the commands SMCP scrapes from --help (no describe)
 
 
 def _describe_error(run: PluginRun) -> str | None:
@@ -114,10 +116,20 @@ def evaluate(folder: Folder) -> Found:
     commands = None
     description = manifest.get("description") if isinstance(manifest.get("description"), str) else None
     version = None
+    discovery = None
     if folder.has_cli:
         assert folder.run is not None
         problem = _describe_error(folder.run)
-        if problem:
+        scraped = help_commands(folder.help_run.stdout) if folder.help_run and folder.help_run.ok else []
+        if problem and scraped:
+            # SMCP serves it anyway, through --help: register it as SMCP sees it.
+            commands, discovery = scraped, "help"
+            folder.warnings.append(f"no contract --describe ({problem}); SMCP serves its commands from --help, "
+                                   "without parameters, so it passes them no arguments")
+        elif problem:
+            if folder.help_run is not None:
+                problem += ("; and --help lists no commands (SMCP serves none of it)" if folder.help_run.ok
+                            else f"; and --help failed too ({folder.help_run.error})")
             errors.append(problem)
         else:
             payload = folder.run.result
@@ -154,4 +166,4 @@ def evaluate(folder: Folder) -> Found:
         kind = "mcp"
     else:
         kind = manifest.get("type") if manifest.get("type") in PLUGIN_TYPES else "extension"
-    return Found(kind, version, description, commands, dependencies, "; ".join(errors) or None)
+    return Found(kind, version, description, commands, dependencies, "; ".join(errors) or None, discovery)

@@ -15,7 +15,9 @@ For every sub-folder of the plugins folder:
   dependencies become the plugin's dependencies. A folder with only a manifest is registered as
   a module (`config.module.folder`), of the manifest's type when that is mcp/extension/integration
   and `extension` otherwise.
-Plugins this scan registered earlier whose folder (or cli.py) has vanished become Inactive.
+Plugins this scan registered earlier whose folder (or cli.py) has vanished, or that were found in
+this plugins folder (`config.smcp.plugins_dir`) and are no longer in it, become Inactive (a link
+removed from the folder removes the plugin from SMCP, though the code it pointed to remains).
 The processes run before the transaction; the registry is then changed in ONE transaction with
 one audit row (`plugin.sync`) listing every change.
 """
@@ -39,7 +41,7 @@ from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.clock import iso
 from sanctum_mcp.domain.shared.errors import InvalidInput, NotFound
 from sanctum_mcp.domain.shared.identity import Caller
-from sanctum_mcp.domain.smcp.contract import run_plugin
+from sanctum_mcp.domain.smcp.contract import run_plugin, smcp_falls_back_to_help
 from sanctum_mcp.domain.smcp.folders import MANIFEST, Folder, Found, discover, evaluate
 from sanctum_mcp.domain.smcp.interpreter import check_python
 from sanctum_mcp.domain.smcp.models import SyncEntry, SyncReport
@@ -72,6 +74,10 @@ async def sync(db: Database, clock: Callable[[], datetime], caller: Caller, plug
         folder.run = await anyio.to_thread.run_sync(
             partial(run_plugin, folder.path, ["--describe"], timeout=timeout, python=python)
         )
+        if smcp_falls_back_to_help(folder.run):  # as SMCP does: what it serves is what gets registered
+            folder.help_run = await anyio.to_thread.run_sync(
+                partial(run_plugin, folder.path, ["--help"], timeout=timeout, python=python)
+            )
 
     # Every describe runs at once: one hanging plugin costs one timeout, not one per plugin after it.
     async with anyio.create_task_group() as group:
@@ -136,6 +142,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
                            "left alone. Rename the folder, or unregister_plugin that plugin and scan again")
             continue
         found = evaluate(folder)
+        entry.warnings = list(folder.warnings)  # evaluate may add some (the entry holds a copy)
         if found.version is None and folder.has_cli and found.commands is None and row is not None:
             found.version = row["version"]  # describe failed: the last known version stays
         pending.append(Pending(folder, entry, row, found))
@@ -145,7 +152,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
 
     # 3. One write per plugin that changed.
     for item in pending:
-        _upsert(conn, item, now, python, changes)
+        _upsert(conn, item, now, python, changes, base)
 
     # 4. The tool through which instances run an SMCP plugin's commands.
     for item in pending:
@@ -153,7 +160,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
             _ensure_tool(conn, item, changes)
 
     # 5. Plugins whose folder vanished.
-    _mark_vanished(conn, seen, entries, changes, now)
+    _mark_vanished(conn, base, seen, entries, changes, now)
 
     report = SyncReport(plugins_dir=str(base), entries=entries)
     counts: dict[str, int] = {}
@@ -186,7 +193,8 @@ def _dependency_errors(conn: sqlite3.Connection, pending: list[Pending]) -> None
             item.found.error = "; ".join(problems)
 
 
-def _upsert(conn: sqlite3.Connection, item: Pending, now: str, python: str | None, changes: list[dict[str, Any]]) -> None:
+def _upsert(conn: sqlite3.Connection, item: Pending, now: str, python: str | None, changes: list[dict[str, Any]],
+            base: Path) -> None:
     folder, entry, row, found = item.folder, item.entry, item.row, item.found
     old_config = _config(row)
     config = {k: v for k, v in old_config.items() if k not in SCAN_KEYS}
@@ -195,16 +203,18 @@ def _upsert(conn: sqlite3.Connection, item: Pending, now: str, python: str | Non
         described = found.commands is not None
         smcp = {
             "plugin_dir": str(folder.path),
+            "plugins_dir": str(base),
             "commands": found.commands if described else old_smcp.get("commands", []),
             "description": found.description if described else old_smcp.get("description"),
             "described_at": now if described else old_smcp.get("described_at"),
             # The interpreter the scan ran cli.py with, when one was named (SMCP's own, typically);
             # absent means sanctum-mcp's Python.
             "python": python,
+            "discovery": found.discovery,  # "help": commands scraped from --help, as SMCP does
         }
         config["smcp"] = {k: v for k, v in smcp.items() if v is not None}
     else:
-        config["module"] = {"folder": str(folder.path)}
+        config["module"] = {"folder": str(folder.path), "plugins_dir": str(base)}
     if folder.manifest is not None:
         config["manifest"] = folder.manifest
     enabled = bool(row["is_enabled"]) if row is not None else True
@@ -320,15 +330,28 @@ def _ensure_tool(conn: sqlite3.Connection, item: Pending, changes: list[dict[str
             )
 
 
-def _mark_vanished(conn: sqlite3.Connection, seen: set[str], entries: list[SyncEntry],
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compare as written
+        return a == b
+
+
+def _mark_vanished(conn: sqlite3.Connection, base: Path, seen: set[str], entries: list[SyncEntry],
                    changes: list[dict[str, Any]], now: str) -> None:
+    """Plugins this scan registered earlier that are gone: registered from this plugins folder and
+    no longer in it (even if the folder a link pointed to is still there: SMCP no longer sees it),
+    or whose folder (or cli.py) has disappeared wherever they came from."""
     for row in sql.all_plugins(conn):
         if row["name"].lower() in seen or not is_scanned(row):
             continue
         config = _config(row)
         smcp, module = config.get("smcp"), config.get("module")
+        origin_config = smcp if isinstance(smcp, dict) else module
         folder = Path(smcp["plugin_dir"]) if isinstance(smcp, dict) else Path(module["folder"])
-        gone = not folder.is_dir() or (isinstance(smcp, dict) and not (folder / "cli.py").is_file())
+        recorded = origin_config.get("plugins_dir")
+        from_here = isinstance(recorded, str) and _same_folder(Path(recorded), base)
+        gone = from_here or not folder.is_dir() or (isinstance(smcp, dict) and not (folder / "cli.py").is_file())
         if not gone:
             continue  # registered from another plugins folder, still there
         entry = SyncEntry(name=row["name"], folder=str(folder), outcome="vanished", status="Inactive",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sanctum_mcp.domain.agents import resolve as resolve_agent
 from sanctum_mcp.domain.schemas import validation as schemas
 from sanctum_mcp.domain.shared import audit
+from sanctum_mcp.domain.shared.confirm import Confirmation
 from sanctum_mcp.domain.shared.errors import Conflict, Forbidden, InvalidInput
 from sanctum_mcp.domain.shared.identity import Caller
 from sanctum_mcp.domain.shared.pagination import decode_cursor, encode_cursor
@@ -276,7 +277,8 @@ class ToolService:
         for instance_id, stored in restored:
             sql.update_instance(conn, instance_id, {"config": _dump(stored)})
 
-    async def delete_tool(self, caller: Caller, tool: str, *, cascade: bool) -> DeletedTool:
+    async def delete_tool(self, caller: Caller, tool: str, *, cascade: bool,
+                          confirm: Confirmation | None = None) -> DeletedTool:
         box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> DeletedTool:
@@ -294,6 +296,10 @@ class ToolService:
             if refs["tool_instances"]:
                 refuse_outside_agents(conn, caller, f"delete_tool {before.name!r} with cascade=true",
                                       ownership.tool_reach, row["id"])
+            if confirm is not None:
+                links = sql.tool_link_count(conn, row["id"])
+                confirm.check(f"delete tool {before.name!r} (id {before.id}) with {_names('instance', refs['tool_instances'])}"
+                              f" and {_names('scheduled job', refs['scheduled_jobs'])}, and its {links} plugin link(s)")
             removed = [instance_from_row(r, box, before.config_schema) for r in sql.instances_of_tool(conn, row["id"])]
             sql.delete_tool_dependents(conn, row["id"])
             sql.delete_tool(conn, row["id"])
@@ -391,7 +397,8 @@ class ToolService:
 
         return await self.db.write(tx)
 
-    async def delete_instance(self, caller: Caller, instance_id: int, *, cascade: bool) -> DeletedToolInstance:
+    async def delete_instance(self, caller: Caller, instance_id: int, *, cascade: bool,
+                              confirm: Confirmation | None = None) -> DeletedToolInstance:
         box = self.secrets
 
         def tx(conn: sqlite3.Connection) -> DeletedToolInstance:
@@ -407,6 +414,9 @@ class ToolService:
             if jobs:
                 refuse_outside_agents(conn, caller, f"delete_tool_instance {before.id} with cascade=true",
                                       ownership.instance_reach, row["id"])
+            if confirm is not None:
+                confirm.check(f"delete instance {before.name!r} (id {before.id}) of tool {before.tool!r} with "
+                              f"{_names('scheduled job', jobs)}")
             sql.delete_instance(conn, row["id"], with_jobs=cascade)
             audit.record(conn, caller, action="tool_instance.delete", source="tool_instance", source_id=row["id"],
                          message=f"instance {before.name!r} of tool {before.tool!r} deleted", before=before,
@@ -414,6 +424,13 @@ class ToolService:
             return DeletedToolInstance(deleted=before, removed_scheduled_jobs=jobs)
 
         return await self.db.write(tx)
+
+
+def _names(kind: str, names: list[str]) -> str:
+    """'2 instances ('a', 'b')' for a preview; 'no instance' when there is none."""
+    if not names:
+        return f"no {kind}"
+    return f"{len(names)} {kind}{'s' if len(names) > 1 else ''} ({', '.join(repr(n) for n in names)})"
 
 
 def _refuse_secrets_in_clear(caller: Caller, codec: InstanceConfig, incoming: dict[str, Any],

@@ -147,6 +147,14 @@ class UserService:
                 pass  # bookkeeping only (e.g. another process holds the write lock): the token is still valid
         return caller_from_row(row), row["token_id"]
 
+    async def token_is_active(self, token: str) -> bool:
+        """Whether a token would authenticate now (by its hash), without recording a use: for
+        letta_status, which checks the token Letta holds, not a login."""
+        if not token.startswith(TOKEN_PREFIX):
+            return False
+        row = await self.db.read(sql.token_with_user, hash_token(token))
+        return row is not None and row["revoked_at"] is None and bool(row["is_active"])
+
     async def usable_token_count(self) -> int:
         return await self.db.read(sql.count_usable_tokens)
 
