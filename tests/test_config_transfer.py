@@ -174,7 +174,7 @@ def test_env_format_is_safe_to_eval(example, tmp_path):
 
 def test_env_format_refuses_names_that_collide_and_targets_it_cannot_pick(example):
     ok(example, "config", "set", "a.b", "1")
-    ok(example, "config", "set", "a_b", "2")
+    ok(example, "config", "set", "a_b", "2", "--create")  # one slip from a.b: said to be new
     message = refused(example, "config", "export", "--format", "env")
     assert "'a.b'" in message and "'a_b'" in message and "SANCTUM_A_B" in message
     assert ok(example, "config", "export", "--format", "env", "--keys", "a.b,flask_port").splitlines()[0] == \
@@ -248,6 +248,15 @@ def test_bad_documents_are_clear_errors_and_change_nothing(example, tmp_path, na
     assert expected in message and "Nothing was changed" in message, message
     assert len(message) < 1000
     assert snapshot(example) == before
+
+
+def test_a_new_key_one_slip_from_another_needs_create_in_its_entry(example):
+    slip = {"sanctum_config": 1, "entries": [{"key": "flask_prot", "value": "1"}]}
+    before = snapshot(example)
+    assert "did you mean flask_port" in refused(example, "config", "import", "-", stdin=json.dumps(slip))
+    assert snapshot(example) == before
+    slip["entries"][0]["create"] = True
+    assert "+ flask_prot at system: 1" in ok(example, "config", "import", "-", stdin=json.dumps(slip))
 
 
 def test_import_needs_a_file_that_exists(example, tmp_path):
