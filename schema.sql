@@ -309,6 +309,25 @@ END;
 -- [/v4]
 
 
+-- [v6] changes: the change feed, added in schema version 6. One row per committed change of a
+-- registry object (written by domain/feed/record.py inside the change's own transaction); the
+-- row's revision is the feed's position. It names what changed (kind, object, configuration key,
+-- the agent it belongs to, who) and never a value. AUTOINCREMENT: a revision is never reused, even
+-- after the window (storage/changes.py:KEPT rows) has dropped the oldest rows.
+CREATE TABLE IF NOT EXISTS changes (
+    revision   INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT    NOT NULL,   -- config, agent, tool, instance, plugin, job, letta, user, backup, secrets
+    action     TEXT    NOT NULL,   -- the audit action, e.g. 'config.set', 'agent.update', 'backup.restore'
+    object_id  TEXT,               -- the object's id (for config: the target's id; NULL for system)
+    name       TEXT,               -- the object's name when known (for config: the target's name)
+    key        TEXT,               -- config only: the setting's key
+    scope      TEXT,               -- config only: system, agent, tool or instance
+    agent_id   INTEGER,            -- the agent it belongs to (permissions.agents narrows on it); NULL: host-wide
+    actor      TEXT    NOT NULL,
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+-- [/v6]
+
 -- -----------------------------------------------------------------------------
 -- backups: backup and restore points of the registry.
 -- -----------------------------------------------------------------------------

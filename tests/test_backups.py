@@ -27,7 +27,8 @@ from sanctum_mcp.server.app import build_server
 
 # logs_fts and its shadow tables are the text index of logs: they follow the rows of logs.
 LOGS_FTS = ("logs_fts", "logs_fts_data", "logs_fts_idx", "logs_fts_docsize", "logs_fts_config")
-KEPT_ACROSS_RESTORE = ("logs", *LOGS_FTS, "backups", "users", "api_tokens", "sqlite_sequence")
+# changes: the change feed goes on across a restore (its numbering never goes backwards), as logs do.
+KEPT_ACROSS_RESTORE = ("logs", *LOGS_FTS, "backups", "users", "api_tokens", "sqlite_sequence", "changes")
 
 
 def content(db_path: Path, *, skip: tuple[str, ...] = KEPT_ACROSS_RESTORE) -> dict[str, list[tuple]]:

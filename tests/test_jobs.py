@@ -287,6 +287,17 @@ async def test_due_run_is_recorded_for_the_agent(mc, reg, clock, db_path):
     assert len(log_rows(db_path, RUNS)) == 1
 
 
+async def test_a_scheduled_run_gets_a_revision_in_the_change_feed(mc, reg, clock):
+    await call(mc, "create_agent", {"name": "Athena"})
+    await call(mc, "create_job", {"name": "hourly", "cron_expression": "0 * * * *", "agent": "Athena"})
+    before = (await call(mc, "changes_since", {"revision": 0}))["revision"]
+    clock.set(utc(2026, 3, 2, 15, 30))
+    await Scheduler(reg).tick()
+    page = await call(mc, "changes_since", {"revision": before})
+    assert [(c["kind"], c["action"], c["name"], c["actor"]) for c in page["changes"]] == [
+        ("job", "job.run", "hourly", "scheduler")]
+
+
 async def test_missed_runs_are_coalesced_into_one(mc, reg, clock, db_path):
     await call(mc, "create_agent", {"name": "Athena"})
     await call(mc, "create_job", {"name": "hourly", "cron_expression": "0 * * * *", "agent": "Athena"})

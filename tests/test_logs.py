@@ -208,7 +208,7 @@ async def test_migration_from_a_version_1_database(tmp_path):
             }
 
     migrated, new = state(path), state(fresh)
-    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 4
+    assert migrated["version"] == new["version"] == SCHEMA_VERSION == 6
     assert migrated["schema"] == new["schema"]
     assert migrated["settings"] == new["settings"]
     assert migrated["history"] == new["history"]

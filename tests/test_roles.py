@@ -83,6 +83,7 @@ HARMLESS: dict[str, dict] = {
     "delete_job": {"job": "nightly"},
     "preview_job_runs": {"cron_expression": "0 3 * * *", "timezone": "Europe/Paris"},
     "query_logs": {},
+    "changes_since": {"revision": 0},
     "log_event": {"message": "a note"},
     "create_backup": {"type": "config_only"},
     "list_backups": {},

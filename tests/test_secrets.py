@@ -360,6 +360,7 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
     "delete_job": [{"job": "canary-job"}],
     "preview_job_runs": [{"cron_expression": "0 3 * * *", "timezone": "Europe/Paris"}],
     "query_logs": [{}, {"source": "config", "limit": 500}, {"text": "canary", "limit": 500}, {"level": "WARNING"}],
+    "changes_since": [{"revision": 0}],
     "log_event": [{"message": "a canary note", "details": {"where": "test"}}],
     "create_backup": [{"type": "config_only", "name": "canary-config"}, {"type": "incremental", "name": "canary-inc"},
                       {"type": "full", "name": "canary-full"}],

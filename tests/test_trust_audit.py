@@ -225,7 +225,7 @@ async def test_a_version_2_database_gains_the_floor_index_and_the_quota(tmp_path
                     sorted(conn.execute("SELECT scope, target, key, version, value, changed_by FROM config_history")))
 
     assert state(old) == state(fresh)
-    assert state(old)[0] == SCHEMA_VERSION == 4
+    assert state(old)[0] == SCHEMA_VERSION == 6
     assert [r["message"] for r in log_rows(old)] == ["kept"]
     with contextlib.closing(sqlite3.connect(old)) as conn:
         plan = conn.execute("EXPLAIN QUERY PLAN " + PURGE_UNATTRIBUTED, ("2026-01-01",)).fetchall()

@@ -39,9 +39,8 @@ APPLICABLE = [
     "dns-rebinding-protection",
     "server-sse-multiple-streams",
 ]
-# resources/subscribe arrives with the change feed (the console issue); until then the server
-# answers "Method not found". strict: the day it passes, the mark must go.
-AWAITING_CHANGE_FEED = ["resources-subscribe", "resources-unsubscribe"]
+# resources/subscribe and unsubscribe: the change feed (server/subscriptions.py).
+SUBSCRIPTIONS = ["resources-subscribe", "resources-unsubscribe"]
 NOT_APPLICABLE = {
     # They call the reference server's own tools, resources and prompts by name.
     "tools-call-simple-text", "tools-call-image", "tools-call-audio", "tools-call-embedded-resource",
@@ -78,7 +77,7 @@ def results(suite, tmp_path_factory) -> dict[str, list[dict]]:
     server = start_http_server(db_path, "--trust-loopback")
     found: dict[str, list[dict]] = {}
     try:
-        for scenario in APPLICABLE + AWAITING_CHANGE_FEED:
+        for scenario in APPLICABLE + SUBSCRIPTIONS:
             done = subprocess.run([*suite, "server", "--url", server.mcp_url, "--scenario", scenario,
                                    "-o", str(out / scenario)], capture_output=True, text=True, timeout=120)
             checks = sorted((out / scenario).glob("*/checks.json"))
@@ -101,10 +100,8 @@ def test_conformance_scenario_passes(results, scenario):
     assert any(c["status"] == "SUCCESS" for c in checks)
 
 
-@pytest.mark.xfail(strict=True, reason="resources/subscribe comes with the change feed (console issue); "
-                                       "until then the server answers 'Method not found'")
-@pytest.mark.parametrize("scenario", AWAITING_CHANGE_FEED)
-def test_conformance_scenario_awaiting_the_change_feed(results, scenario):
+@pytest.mark.parametrize("scenario", SUBSCRIPTIONS)
+def test_conformance_resource_subscriptions_pass(results, scenario):
     checks = results[scenario]
     assert checks and not _failures(checks), _failures(checks)
 
@@ -113,5 +110,5 @@ def test_conformance_suite_offers_no_unreviewed_server_scenario(suite):
     listed = subprocess.run([*suite, "list", "--server"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr[-800:]
     offered = {line.strip()[2:].split(" [")[0] for line in listed.stdout.splitlines() if line.strip().startswith("- ")}
-    reviewed = set(APPLICABLE) | set(AWAITING_CHANGE_FEED) | NOT_APPLICABLE
+    reviewed = set(APPLICABLE) | set(SUBSCRIPTIONS) | NOT_APPLICABLE
     assert offered and offered <= reviewed, sorted(offered - reviewed)

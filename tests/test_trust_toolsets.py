@@ -26,7 +26,7 @@ from sanctum_mcp.server.app import build_server
 ASSISTANT = {
     "list_agents", "get_agent", "set_agent_status",
     "get_config", "list_config", "config_history", "set_config", "reset_config",
-    "list_jobs", "get_job", "preview_job_runs", "query_logs",
+    "list_jobs", "get_job", "preview_job_runs", "query_logs", "changes_since",
 }
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from sanctum_mcp.catalogue.base import Call, ToolInput, tool
+from sanctum_mcp.catalogue.base import Call, ToolInput, may_call_some, tool
+from sanctum_mcp.domain.feed.service import ChangesPage
 from sanctum_mcp.domain.logs import LogEntry, LogLevel, LogPage
 
 
@@ -40,3 +41,32 @@ class LogEvent(ToolInput):
 async def log_event(call: Call, args: LogEvent) -> LogEntry:
     """Leave a note in the log, e.g. what you changed and why."""
     return await call.registry.logs.log_event(call.caller, level=args.level, message=args.message, details=args.details)
+
+
+# A change of each kind shows data of this read tool: a caller sees the kinds whose tool its role
+# and permissions.tools allow (permissions.agents narrows further, in domain/feed/service.py).
+# Key rotations are admins' business, as users are.
+FEED_READS = {
+    "config": "list_config", "agent": "list_agents", "tool": "list_tools", "instance": "list_tool_instances",
+    "plugin": "list_plugins", "job": "list_jobs", "letta": "list_letta_servers", "user": "list_users",
+    "backup": "list_backups", "secrets": "list_users",
+}
+
+
+class ChangesSince(ToolInput):
+    revision: int = Field(ge=0, description="0 or a previous up_to.")
+    limit: int = Field(default=100, ge=1, le=500, description="Changes per answer.")
+
+
+@tool("changes_since", title="Changes since a revision", group="Logs", role="viewer", read_only=True, idempotent=True)
+async def changes_since(call: Call, args: ChangesSince) -> ChangesPage:
+    """What changed after a revision, as far as you may read it (kind, object, key, who; never
+    values). Follow with up_to; reset=true: reload everything."""
+    from sanctum_mcp.catalogue import find_tool
+
+    kinds = set()
+    for kind, name in FEED_READS.items():
+        spec = find_tool(name)
+        if spec is not None and may_call_some(spec, call.caller):
+            kinds.add(kind)
+    return await call.registry.feed.changes_since(call.caller, args.revision, kinds=kinds, limit=args.limit)

@@ -21,11 +21,11 @@ TOOLSETS: dict[str, str] = {
 }
 
 # A configuration assistant such as Athena: read and change settings and agent status, read logs
-# and jobs. No users or tokens, no restore or deletion, no Letta servers (they hold credentials).
+# and jobs, follow changes. No users or tokens, no restore or deletion, no Letta servers (they hold credentials).
 ASSISTANT_TOOLS = (
     "list_agents", "get_agent", "set_agent_status",
     "get_config", "list_config", "config_history", "set_config", "reset_config",
-    "list_jobs", "get_job", "preview_job_runs", "query_logs",
+    "list_jobs", "get_job", "preview_job_runs", "query_logs", "changes_since",
 )
 
 PROFILE_HELP = {

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.backups.service import BackupService
     from sanctum_mcp.domain.config.service import ConfigService
     from sanctum_mcp.domain.config.transfer import ConfigTransfer
+    from sanctum_mcp.domain.feed.notifier import ChangeNotifier
+    from sanctum_mcp.domain.feed.service import FeedService
     from sanctum_mcp.domain.jobs.service import JobService
     from sanctum_mcp.domain.jobs.wakeup import Wakeup
     from sanctum_mcp.domain.letta.service import LettaService
@@ -81,6 +83,19 @@ class Registry:
         from sanctum_mcp.domain.config.transfer import ConfigTransfer
 
         return ConfigTransfer(self.db, self.secrets, self.config)
+
+    @cached_property
+    def feed(self) -> FeedService:
+        from sanctum_mcp.domain.feed.service import FeedService
+
+        return FeedService(self.db)
+
+    @cached_property
+    def notifier(self) -> ChangeNotifier:
+        """Waiting for the feed's next revision (domain/feed/notifier.py): one per process."""
+        from sanctum_mcp.domain.feed.notifier import ChangeNotifier
+
+        return ChangeNotifier(self.db)
 
     @cached_property
     def letta(self) -> LettaService:

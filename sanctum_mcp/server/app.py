@@ -26,6 +26,7 @@ from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.listing import ToolListCache
 from sanctum_mcp.server.log_level import register_log_level
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
+from sanctum_mcp.server.subscriptions import Followers
 
 Identify = Callable[[Context], Caller]
 log = logging.getLogger("sanctum_mcp.calls")
@@ -122,6 +123,7 @@ class SanctumServer(MCPServer):
         super().__init__(**options)
         self._build_tools: Callable[[], list[Tool]] | None = build_tools
         self.selection = selection  # what this server publishes (server/listing.py narrows it per request)
+        self.followers: Followers | None = None  # resource subscriptions (server/subscriptions.py)
 
     @property
     def catalogue_loaded(self) -> bool:
@@ -191,4 +193,6 @@ def build_server(registry: Registry, *, identify: Identify | None = None, select
     register_prompts(server, registry, identify)
     register_completions(server, registry, identify)
     register_log_level(server)
+    server.followers = Followers(server, registry, identify)
+    server.followers.register()
     return server

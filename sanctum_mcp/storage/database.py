@@ -52,6 +52,9 @@ class Database:
         self.created = created
         self._connection = connection
         self._reader: sqlite3.Connection | None = None
+        # Called (no arguments, on the event loop) after every write that committed: the change
+        # feed's notifier wakes its waiters without waiting for its poll.
+        self.on_commit: list[Callable[[], None]] = []
 
     @classmethod
     async def open(cls, path: Path | str, *, create_folder: bool = False) -> Database:
@@ -138,7 +141,10 @@ class Database:
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(conn, *args) as ONE write transaction: all of it commits, or none of it does."""
-        return await self.run(_in_write_transaction, fn, *args)
+        result = await self.run(_in_write_transaction, fn, *args)
+        for listener in self.on_commit:
+            listener()
+        return result
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run fn(conn, *args) on the connection's thread with no transaction of its own

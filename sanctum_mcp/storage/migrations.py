@@ -72,6 +72,18 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')")
 
 
+def _v5(conn: sqlite3.Connection) -> None:
+    """Version 5 belongs to the environments branch (per-environment config values); this branch
+    (change-feed) numbers its own step 6 and holds 5 empty until both are merged and renumbered."""
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    """Version 6: `changes`, the change feed's table (the `-- [v6]` part of schema.sql). It starts
+    empty: revisions count from the first change made after the upgrade."""
+    for statement in split_statements(_marked(schema_text(), "v6")):
+        conn.execute(statement)
+
+
 def _marked(script: str, name: str) -> str:
     """The part of schema.sql between `-- [name]` and `-- [/name]`."""
     start = script.index(f"-- [{name}]")
@@ -91,8 +103,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "logs(source, created_at) and configurations(key) indexes; scheduler settings; seed history", _v2),
     Migration(3, "audit retention floor (logs index for rows naming no user); backup quota settings", _v3),
     Migration(4, "logs_fts: trigram text index of logs.message and logs.action, with its triggers", _v4),
+    Migration(5, "(held for the environments branch)", _v5),
+    Migration(6, "changes: the change feed (one revision per committed change)", _v6),
 )
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 
 @cache

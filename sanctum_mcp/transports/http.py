@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.settings import AuthSettings
 from starlette.applications import Starlette
@@ -121,9 +122,12 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        # A mounted sub-app's lifespan never runs; the Streamable HTTP session manager is started here.
-        async with server.session_manager.run():
+        # A mounted sub-app's lifespan never runs; the Streamable HTTP session manager is started here,
+        # and beside it the one task that tells subscribers of changes (server/subscriptions.py).
+        async with server.session_manager.run(), anyio.create_task_group() as tg:
+            tg.start_soon(server.followers.run)
             yield
+            tg.cancel_scope.cancel()
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "name": "sanctum-mcp", "version": __version__})

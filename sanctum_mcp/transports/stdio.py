@@ -66,7 +66,11 @@ async def run_stdio(server: Any) -> None:
     try:
         async with stdio_server(stdin=_StdinLines(stdin)) as (read_stream, write_stream):
             drain = _Drain(read_stream, write_stream)
-            await lowlevel.run(drain.reader, drain.writer, lowlevel.create_initialization_options())
+            async with anyio.create_task_group() as tg:
+                if getattr(server, "followers", None) is not None:  # resource subscriptions' task
+                    tg.start_soon(server.followers.run)
+                await lowlevel.run(drain.reader, drain.writer, lowlevel.create_initialization_options())
+                tg.cancel_scope.cancel()
     finally:
         release_stdin()
 

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from sanctum_mcp.domain.backups.models import Backup
+from sanctum_mcp.domain.feed import record as feed
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Conflict
 from sanctum_mcp.domain.shared.identity import Caller
@@ -63,6 +64,8 @@ def restore_into_live(live: sqlite3.Connection, work: Path, caller: Caller, back
                     f"backup {backup.id} cannot be restored without breaking references in {', '.join(tables)} "
                     "(rows pointing at rows that would not exist); nothing was restored."
                 )
+            # The change feed goes on from the live database's, as the log does.
+            feed.carry_over(source, live)
             restored = sql.get_by_id(source, backup.id)
             audit.record(source, caller, action="backup.restore", source="backup", source_id=backup.id,
                          message=(f"registry restored from backup {backup.name!r} (taken {backup.created_at}); "

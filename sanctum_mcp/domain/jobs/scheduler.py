@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sanctum_mcp.domain.backups.housekeeping import BackupHousekeeping
+from sanctum_mcp.domain.feed import record as feed
 from sanctum_mcp.domain.jobs import cron
 from sanctum_mcp.domain.jobs.plugin_runs import failure_reason, kept_output, plugin_plan
 from sanctum_mcp.domain.shared.clock import iso, parse_instant
@@ -192,6 +193,7 @@ class Scheduler:
             if not sql.claim(conn, row["id"], expected_next_run=scheduled_for, next_run=next_run, last_run=ran_at):
                 return None
             sql.sync_instance_schedule(conn, row["tool_instance_id"], last_run=ran_at)
+            feed.job_run(conn, row["id"], row["name"], "job.run")  # its last and next run moved
             missed = max(0, missed_total - 1)
             if missed:
                 counted = f"at least {missed}" if missed_total >= cron.MAX_COUNT else str(missed)
@@ -209,7 +211,9 @@ class Scheduler:
         return await self.db.write(tx)
 
     def _fail_unschedulable(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str, now: datetime) -> None:
-        conn.execute("UPDATE scheduled_jobs SET status = 'Error', next_run = NULL WHERE id = ? AND status = 'Active'", (row["id"],))
+        if conn.execute("UPDATE scheduled_jobs SET status = 'Error', next_run = NULL WHERE id = ? AND status = 'Active'",
+                        (row["id"],)).rowcount:
+            feed.job_run(conn, row["id"], row["name"], "job.failed")
         _log(conn, "ERROR", row["id"], "job.failed", iso(now), f"job {row['name']!r} failed: {reason}", {"job": row["name"]})
 
     async def execute(self, claim: Claim) -> None:
@@ -261,6 +265,7 @@ class Scheduler:
             if not ok:
                 conn.execute("UPDATE scheduled_jobs SET status = 'Error', next_run = NULL WHERE id = ?", (claim.job_id,))
                 sql.sync_instance_schedule(conn, claim.tool_instance_id)
+                feed.job_run(conn, claim.job_id, claim.name, "job.failed")
 
         await self.db.write(tx)
         (log.info if ok else log.warning)("%s", message)

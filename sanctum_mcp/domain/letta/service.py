@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
+from sanctum_mcp.domain.feed import record as feed
 from sanctum_mcp.domain.letta import sync
 from sanctum_mcp.domain.letta.connections import Connections
 from sanctum_mcp.domain.letta.environment import ENV_API_KEY, ENV_PASSWORD, ENV_URL, OVERRIDE_TIMEOUT, env_override
@@ -123,8 +124,13 @@ class LettaService(Connections):
         result = await self.http.status(target, env_override(), registration)
         if target.server_id is not None and result.reachable and result.auth in ("ok", "not-needed"):
             now = iso(self.clock())
-            await self.db.write(lambda conn: sql.set_last_connected(conn, target.server_id, now))
+            await self.db.write(self._connected, target.server_id, now)
         return result
+
+    @staticmethod
+    def _connected(conn: sqlite3.Connection, server_id: int, now: str) -> None:
+        sql.set_last_connected(conn, server_id, now)
+        feed.unaudited(conn, kind="letta", action="letta.connected", object_id=server_id, actor="letta_status")
 
     # --- sync_letta_agents ------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ def _apply(conn: sqlite3.Connection, caller: Caller, base: Path, folders: list[F
         counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
     audit.record(conn, caller, action="plugin.sync", source="plugin", source_id=None,
                  message=f"SMCP plugins in {base} synced: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
-                 extra={"plugins_dir": str(base), "changes": changes})
+                 extra={"plugins_dir": str(base), "changes": changes}, changed=bool(changes))
     return report
 
 

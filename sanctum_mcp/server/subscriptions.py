@@ -1,0 +1,205 @@
+"""Resource subscriptions: `resources/subscribe` and `resources/unsubscribe` (protocol versions up
+to 2025-11-25) and `subscriptions/listen` (2026-07-28), fed by the change feed.
+
+Subscribing passes the gate of reading the resource (server/resources.py:_gate: the endpoint's
+selection, the role, permissions.tools and permissions.agents; a refusal is audited) and names a
+topic (domain/feed/topics.py): sanctum://agents/Athena follows agent 3 under any later name. A URI
+the server does not serve is accepted and never fires, as the SDK and the conformance suite expect.
+
+Bounded: at most MAX_PER_SESSION URIs per session (legacy) or per listen stream (2026-07-28), at
+most MAX_LISTEN_STREAMS streams, URIs of at most MAX_URI characters. A session's subscriptions are
+dropped when it ends (the SDK unwinds the connection's exit stack).
+
+`Followers.run` is the one task per process (started by the transport, beside the server) that
+waits on the notifier for the next revision, reads which topics the new changes touched, and sends
+`notifications/resources/updated` for each subscribed URI whose topic they touched: to a legacy
+session on its standalone stream, to 2026-07-28 listen streams through the SDK's subscription bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.subscriptions import ListenHandler, ResourceUpdated
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    EmptyResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    UnsubscribeRequestParams,
+)
+
+from sanctum_mcp.domain.config.models import SCOPES
+from sanctum_mcp.domain.feed.topics import EVERYTHING, Topic
+from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.server.errors import to_protocol_error
+from sanctum_mcp.server.listing import request_selection
+from sanctum_mcp.server.resources import _gate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mcp.server.connection import Connection
+    from mcp.server.context import ServerRequestContext
+
+    from sanctum_mcp.domain.registry import Registry
+    from sanctum_mcp.domain.shared.identity import Caller
+    from sanctum_mcp.server.app import SanctumServer
+
+MAX_PER_SESSION = 100
+MAX_LISTEN_STREAMS = 256
+MAX_URI = 2_048
+FOLLOW_TIMEOUT = 30.0  # seconds the task waits for a revision in one go (it simply waits again)
+RETRY_DELAY = 5.0
+NOTIFY_TIMEOUT = 5.0  # a client that does not read its stream is skipped after this long, not waited for
+
+log = logging.getLogger("sanctum_mcp.subscriptions")
+
+_AGENT = re.compile(r"sanctum://agents/([^/]+)")
+_CONFIG = re.compile(r"sanctum://config/([^/]+)/([^/]+)")
+
+
+class Followers:
+    """Who follows which resource in this process, and the task that tells them."""
+
+    def __init__(self, server: SanctumServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
+        self.server = server
+        self.registry = registry
+        self.identify = identify
+        self._sessions: dict[Connection, dict[str, Topic]] = {}  # legacy sessions: uri -> topic
+        self._streams: Counter[tuple[str, Topic]] = Counter()  # 2026-07-28 listen streams' (uri, topic)
+
+    def count(self) -> int:
+        """Subscriptions held now (legacy sessions' URIs and listen streams' URIs)."""
+        return sum(len(uris) for uris in self._sessions.values()) + sum(self._streams.values())
+
+    def register(self) -> None:
+        self.server.add_request_handler("resources/subscribe", SubscribeRequestParams, self.subscribe)
+        self.server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.unsubscribe)
+        bus = self.server._subscriptions  # MCPServer's bus; its default listen handler is replaced
+        self.server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams,
+                                        _Listen(self, bus, max_subscriptions=MAX_LISTEN_STREAMS))
+
+    # --- subscribing ------------------------------------------------------------------------------
+
+    async def topic(self, ctx: ServerRequestContext, uri: str, method: str) -> Topic:
+        """The topic `uri` names, once the caller has passed the gate of reading it."""
+        try:
+            if len(uri) > MAX_URI:
+                raise InvalidInput(f"a resource URI of {len(uri):,} characters is longer than {MAX_URI:,}; "
+                                   "resources/list and resources/templates/list show the URIs served.")
+            reads, topic = await self._reads(uri)
+            if reads:
+                caller = self.identify(Context(request_context=ctx, mcp_server=self.server))
+                await _gate(self.registry, caller, reads, request_selection(self.server.selection, ctx.request))
+            return topic
+        except Exception as exc:
+            raise to_protocol_error(method, exc) from None
+
+    async def _reads(self, uri: str) -> tuple[list[tuple[str, dict[str, Any]]], Topic]:
+        """The tool reads the resource at `uri` shows (as server/resources.py gates them) and its topic."""
+        feed = self.registry.feed
+        if uri == "sanctum://agents":
+            return [("list_agents", {})], ("agents",)
+        if uri == "sanctum://config/system":
+            return [("list_config", {"scope": "system"})], ("config", "system", "")
+        if uri == "sanctum://jobs/due":
+            return [("list_jobs", {"status": "Active"}), ("query_logs", {})], ("jobs",)
+        if match := _AGENT.fullmatch(uri):
+            return [("get_agent", {"agent": match[1]})], await feed.topic_of("agent", match[1])
+        if (match := _CONFIG.fullmatch(uri)) and match[1] in SCOPES and match[1] != "system":
+            scope, target = match[1], match[2]
+            return [("list_config", {"scope": scope, "target": target})], await feed.topic_of("config", scope, target)
+        return [], ("uri", uri)  # not served here (sanctum://schema never changes): never fires
+
+    async def subscribe(self, ctx: ServerRequestContext, params: SubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        connection = ctx.session._connection  # the SDK's per-session state; no public accessor
+        if uri in self._sessions.get(connection, {}):
+            return EmptyResult()
+        self._check_room(len(self._sessions.get(connection, {})))
+        topic = await self.topic(ctx, uri, "resources/subscribe")
+        uris = self._sessions.get(connection)
+        if uris is None:
+            uris = self._sessions[connection] = {}
+            connection.exit_stack.callback(self._sessions.pop, connection, None)  # the session's end
+        if uri not in uris:
+            self._check_room(len(uris))  # again: another subscribe of this session may have run meanwhile
+            uris[uri] = topic
+        return EmptyResult()
+
+    async def unsubscribe(self, ctx: ServerRequestContext, params: UnsubscribeRequestParams) -> EmptyResult:
+        uris = self._sessions.get(ctx.session._connection)
+        if uris is not None:
+            uris.pop(str(params.uri), None)
+        return EmptyResult()
+
+    @staticmethod
+    def _check_room(held: int) -> None:
+        if held >= MAX_PER_SESSION:
+            raise MCPError(INVALID_PARAMS, f"this session already follows {MAX_PER_SESSION} resources, the most one "
+                                           "session may; unsubscribe from one first (resources/unsubscribe).")
+
+    # --- telling them -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow the feed for as long as the server runs (cancelled with it). A failure (a locked or
+        damaged file) is logged and retried: it must never take the server down with it."""
+        revision: int | None = None
+        while True:
+            try:
+                if revision is None:
+                    revision = await self.registry.notifier.current()
+                revision = await self._follow(revision)
+            except Exception:
+                log.exception("could not read the change feed; retrying in %s s", RETRY_DELAY)
+                await anyio.sleep(RETRY_DELAY)
+
+    async def _follow(self, revision: int) -> int:
+        now = await self.registry.notifier.wait_beyond(revision, FOLLOW_TIMEOUT)
+        if now <= revision:
+            return revision
+        if not self.count():
+            return now  # nobody follows anything: nothing to read
+        up_to, topics = await self.registry.feed.touched_since(revision)
+        await self._deliver(topics)
+        return up_to
+
+    async def _deliver(self, topics: set[Topic]) -> None:
+        everything = EVERYTHING in topics
+        for connection, uris in list(self._sessions.items()):
+            for uri, topic in list(uris.items()):
+                if everything or topic in topics:
+                    with anyio.move_on_after(NOTIFY_TIMEOUT):
+                        await connection.send_resource_updated(uri)
+        for uri, topic in list(self._streams):
+            if everything or topic in topics:
+                await self.server._subscriptions.publish(ResourceUpdated(uri=uri))
+
+
+class _Listen(ListenHandler):
+    """The SDK's `subscriptions/listen` handler, with the same gate and bounds as resources/subscribe
+    for the resources a stream asks for."""
+
+    def __init__(self, followers: Followers, bus: Any, **options: Any) -> None:
+        super().__init__(bus, **options)
+        self.followers = followers
+
+    async def __call__(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams) -> Any:
+        uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
+        if len(uris) > MAX_PER_SESSION:
+            raise MCPError(INVALID_PARAMS, f"a listen stream may follow at most {MAX_PER_SESSION} resources, not "
+                                           f"{len(uris):,}; open another stream for the rest.")
+        followed = [(uri, await self.followers.topic(ctx, uri, "subscriptions/listen")) for uri in uris]
+        self.followers._streams.update(followed)
+        try:
+            return await super().__call__(ctx, params)
+        finally:
+            self.followers._streams.subtract(followed)
+            self.followers._streams += Counter()  # drop the keys counted down to zero
