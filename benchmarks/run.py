@@ -17,10 +17,12 @@ P5  20 concurrent HTTP clients doing check-and-set set_config: writes per second
 P6  query_logs filtered on 1,000,000 log rows against 100 rows (<= 2x).
 P7  the size of tools/list: whole (<= 90 KB for all) and model-facing tokens, estimated as bytes/4
     (<= 8k for all, <= 3k for the assistant profile), for all, each profile and each toolset.
+P8  the browser console: the System Settings page against a trivial page of the same app (<= 3x),
+    and a settings save against the set_config tool call over HTTP (<= 1.25x).
 
 benchmarks/README.md says what each row measures and what was found where a target is missed.
 The rows are measured by one module per family: rows_memory.py (P1, P2 in memory), rows_stdio.py
-(P1 over stdio, P3), rows_http.py (P4, P5), rows_logs.py (P6), rows_listing.py (P7), sharing harness.py (timing, set-up,
+(P1 over stdio, P3), rows_http.py (P4, P5), rows_logs.py (P6), rows_listing.py (P7), rows_console.py (P8), sharing harness.py (timing, set-up,
 server processes) and report.py (the table). The standalone scripts (bench_config.py, bench_smcp.py,
 bench_writes.py, bench_logs.py) measure single areas in more detail; the rows reuse their set-up and
 measuring code.
@@ -49,6 +51,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from harness import prepare  # noqa: E402
 from report import Row, print_table  # noqa: E402
+from rows_console import console_rows  # noqa: E402
 from rows_http import http_rows  # noqa: E402
 from rows_listing import listing_rows  # noqa: E402
 from rows_logs import logs_rows, logs_setup  # noqa: E402
@@ -95,7 +98,8 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
         rows += await logs_rows(log_setup, 30 if quick else 200)
         rows += await listing_rows(workdir)
-    order = {f"P{i}": i for i in range(1, 8)}
+        rows += await console_rows(setup, 20 if quick else 200, 10 if quick else 60)
+    order = {f"P{i}": i for i in range(1, 9)}
     rows.sort(key=lambda r: order[r.label[:2]])  # stable: keeps the order within a section
     return rows
 

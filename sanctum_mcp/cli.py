@@ -116,7 +116,7 @@ def _add_http_limits(serve: argparse.ArgumentParser) -> None:
 # add_commands(subparsers, common) and setting `handler=` (args, db_path) on its parsers.
 # registry_cli comes last: it adds the catalogue's commands, adopting the ones above (config ...,
 # letta env).
-_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "service", "letta", "registry_cli")
+_COMMAND_MODULES: tuple[str, ...] = ("config", "access", "smcp", "ops", "service", "letta", "console", "registry_cli")
 
 
 def _command_modules():

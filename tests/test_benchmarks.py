@@ -45,6 +45,8 @@ ROWS = [
     "P7 model-facing tokens, all (bytes/4)",
     "P7 model-facing tokens, assistant (bytes/4)",
     "P7 toolset config: whole / model-facing / tokens",
+    "P8 console: System Settings page",
+    "P8 console: settings save (one key)",
 ]
 
 

@@ -102,9 +102,9 @@ async def set_agent_status(call: Call, args: SetAgentStatus) -> Agent:
 
 class DeleteAgent(ToolInput):
     agent: str = AgentRef
-    cascade: bool = Field(
-        default=False,
-        description="Also delete its tool instances and jobs.",
+    cascade: bool | None = Field(  # None (left out) reads as false, and is not published
+        default=None,
+        description="Delete them too.",
     )
     confirm: Confirm = CONFIRM
 
@@ -112,6 +112,6 @@ class DeleteAgent(ToolInput):
 @tool("delete_agent", title="Delete an agent", group="Agents", role="user", read_only=False, destructive=True,
       agents=("agent",))
 async def delete_agent(call: Call, args: DeleteAgent) -> DeletedAgent:
-    """Delete an agent; refused while instances or jobs use it, unless cascade=true."""
-    return await call.registry.agents.delete(call.caller, args.agent, cascade=args.cascade,
+    """Delete an agent; refused while instances or jobs use it."""
+    return await call.registry.agents.delete(call.caller, args.agent, cascade=bool(args.cascade),
                                              confirm=confirmation("delete_agent", call, args) if args.cascade else None)

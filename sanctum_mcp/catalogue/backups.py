@@ -79,8 +79,8 @@ class RestoreBackup(ToolInput):
 @tool("restore_backup", title="Restore a backup", group="Backups", role="admin", read_only=False, destructive=True,
       agents=ALL_AGENTS)
 async def restore_backup(call: Call, args: RestoreBackup) -> RestoreResult:
-    """Replace the registry with a full backup, atomically, after a safety backup. Backups, users,
-    tokens and newer log rows are kept."""
+    """Replace the registry with a full backup atomically, after a safety backup; backups, users,
+    tokens and newer logs are kept."""
     return await call.registry.backups.restore(call.caller, args.backup_id,
                                                confirm=confirmation("restore_backup", call, args),
                                                progress=call.report)

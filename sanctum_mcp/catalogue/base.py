@@ -88,7 +88,7 @@ def _confirmation_text(value: Any) -> Any:
 # with a preview; given, it must be that preview's confirmation.
 Confirm = Annotated[str | None, BeforeValidator(_confirmation_text)]
 # No length limit is needed: the value is only compared (in constant time) with the expected one.
-CONFIRM = Field(default=None, description="From the preview; leave out at first.")
+CONFIRM = Field(default=None, description="The preview's.")
 
 
 @dataclass

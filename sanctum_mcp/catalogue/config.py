@@ -117,7 +117,8 @@ class SetConfig(ToolInput):
         description="true: a secret (encrypted, masked, admin only).",
     )
     expected_version: Expected = EXPECTED
-    create: bool = Field(default=False, description="true: the key is new on purpose.")
+    # Optional booleans default to None (left out of the published schema: None reads as false).
+    create: bool | None = Field(default=None, description="New on purpose.")
 
 
 @tool(
@@ -137,7 +138,7 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
     return await call.registry.config.set(
         call.caller, args.key, args.value, scope=args.scope, target=args.target, value_type=args.type,
         description=args.description, category=args.category, sensitive=args.sensitive,
-        expected_version=args.expected_version, create=args.create,
+        expected_version=args.expected_version, create=bool(args.create),
     )
 
 
@@ -225,7 +226,7 @@ class RollbackConfig(ToolInput):
 @tool("rollback_config", title="Roll a setting back", group="Configuration", role="user", read_only=False,
       idempotent=True, extra_role=lambda args: role_for_key(args.key), owned=_agent_target)
 async def rollback_config(call: Call, args: RollbackConfig) -> ConfigChange:
-    """Restore a setting's earlier version, as a new version (also after a delete)."""
+    """Restore a setting's earlier version as a new one (also after a delete)."""
     return await call.registry.config.rollback(
         call.caller, args.key, scope=args.scope, target=args.target, version=args.version,
         expected_version=args.expected_version, confirm=confirmation("rollback_config", call, args),

@@ -114,17 +114,17 @@ async def update_tool(call: Call, args: UpdateTool) -> Tool:
 
 class DeleteTool(ToolInput):
     tool: str = ToolRef
-    cascade: bool = Field(
-        default=False,
-        description="Also delete its instances and the jobs that run them.",
+    cascade: bool | None = Field(  # None (left out) reads as false, and is not published
+        default=None,
+        description="Delete them and their jobs too.",
     )
     confirm: Confirm = CONFIRM
 
 
 @tool("delete_tool", title="Delete a tool", group="Tools", role="user", read_only=False, destructive=True)
 async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
-    """Delete a tool; refused while it has instances, unless cascade=true."""
-    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=args.cascade,
+    """Delete a tool; refused while it has instances."""
+    return await call.registry.tools.delete_tool(call.caller, args.tool, cascade=bool(args.cascade),
                                                  confirm=confirmation("delete_tool", call, args) if args.cascade else None)
 
 
@@ -200,9 +200,9 @@ async def update_tool_instance(call: Call, args: UpdateToolInstance) -> ToolInst
 
 class DeleteToolInstance(ToolInput):
     instance: int = InstanceRef
-    cascade: bool = Field(
-        default=False,
-        description="Also delete the jobs that run it.",
+    cascade: bool | None = Field(  # None (left out) reads as false, and is not published
+        default=None,
+        description="Delete them too.",
     )
     confirm: Confirm = CONFIRM
 
@@ -210,7 +210,7 @@ class DeleteToolInstance(ToolInput):
 @tool("delete_tool_instance", title="Delete a tool instance", group="Tools", role="user", read_only=False, destructive=True,
       owned=_the_instance)
 async def delete_tool_instance(call: Call, args: DeleteToolInstance) -> DeletedToolInstance:
-    """Delete a tool instance; refused while jobs run it, unless cascade=true."""
+    """Delete a tool instance; refused while jobs run it."""
     return await call.registry.tools.delete_instance(
-        call.caller, args.instance, cascade=args.cascade,
+        call.caller, args.instance, cascade=bool(args.cascade),
         confirm=confirmation("delete_tool_instance", call, args) if args.cascade else None)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -135,12 +136,15 @@ class RequireCaller:
     otherwise 401, a body saying whether the token was missing or not accepted, and a rate-limited
     WARNING (remote address and reason, never the token)."""
 
-    def __init__(self, app: ASGIApp, *, public: frozenset[str] = frozenset({"/healthz"})) -> None:
-        self.app, self.public = app, public
+    def __init__(self, app: ASGIApp, *, public: frozenset[str] = frozenset({"/healthz"}),
+                 public_paths: Callable[[str], bool] | None = None) -> None:
+        # public_paths: paths that check their own callers (the console's cookie sessions).
+        self.app, self.public, self.public_paths = app, public, public_paths
         self.warnings = RateLimitedLog(log.warning)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["path"] in self.public
+                or (self.public_paths is not None and self.public_paths(scope["path"]))
                 or isinstance(scope.get("user"), AuthenticatedUser)):
             await self.app(scope, receive, send)
             return

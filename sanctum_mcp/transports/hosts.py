@@ -111,3 +111,21 @@ class LowercaseHost:
             if any(name == b"host" and value != value.lower() for name, value in headers):
                 scope["headers"] = [(name, value.lower() if name == b"host" else value) for name, value in headers]
         await self.app(scope, receive, send)
+
+
+def _matches(value: str, allowed: Iterable[str]) -> bool:
+    """The SDK's rule (mcp.server.transport_security): an exact entry, or `name:*` for any port."""
+    for entry in allowed:
+        if value == entry or (entry.endswith(":*") and value.startswith(entry[:-2] + ":")):
+            return True
+    return False
+
+
+def host_allowed(settings: TransportSecuritySettings, host: str | None) -> bool:
+    """Whether a (lowercased) Host header names this server, as the MCP transports decide it: for
+    what the SDK's transports do not cover (the browser console)."""
+    return bool(host) and _matches(host.lower(), settings.allowed_hosts)
+
+
+def origin_allowed(settings: TransportSecuritySettings, origin: str) -> bool:
+    return _matches(origin.lower(), settings.allowed_origins)

@@ -1,4 +1,5 @@
-"""One Starlette app on one port: Streamable HTTP at /mcp and legacy SSE at /sse + /messages/.
+"""One Starlette app on one port: Streamable HTTP at /mcp, legacy SSE at /sse + /messages/, and the
+browser console at / (sanctum_mcp/console/).
 
 The registry is opened by the caller before serving and shared by every session: the SDK runs a
 server lifespan once per SSE connection, so nothing process-wide may live there.
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sanctum_mcp import __version__
 from sanctum_mcp.catalogue.toolsets import Selection, UnknownSelection, url_selection
+from sanctum_mcp.console.app import Console, is_console_path
 from sanctum_mcp.domain.letta.registration import OwnEndpoint
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.server.app import build_server
@@ -136,17 +138,23 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     # (server/listing.py), e.g. /mcp/x/assistant for a Letta agent. One session manager serves both.
     mcp_route = next(r for r in streamable.routes if getattr(r, "path", None) == MCP_PATH)
     selected = Route(f"{MCP_PATH}/x/{{{URL_PARAM}}}", endpoint=NamedSelection(mcp_route.app))
-    routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, selected, *sse.routes]
+    # The browser console at / and /console/...: its own sign-in (cookie session), never this app's
+    # bearer token or --trust-loopback caller (sanctum_mcp/console/app.py).
+    console = Console(registry, security)
+    routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, selected, *sse.routes,
+              *console.routes()]
     middleware = [
         Middleware(LowercaseHost),
         Middleware(AuthenticationMiddleware,
                    backend=RegistryAuthBackend(verifier, trust_loopback=trust_loopback, registry=registry)),
         Middleware(AuthContextMiddleware),
-        Middleware(RequireCaller),
+        Middleware(RequireCaller, public_paths=is_console_path),
         Middleware(SessionGate, manager=server.session_manager, per_user=limits.max_sessions_per_user,
                    total=limits.max_sessions, idle_timeout=limits.session_idle_seconds),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.console = console
+    return app
 
 
 class NamedSelection:
@@ -203,6 +211,9 @@ async def serve_http(db_path: Path, *, host: str, port: int, trust_loopback: boo
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", http=protocol,
                                 ws="none", backlog=limits.backlog)
         server = uvicorn.Server(config)
+        # The console's waiting requests (live updates) end within a second once uvicorn stops,
+        # instead of holding its graceful shutdown for their whole wait.
+        app.state.console.stopping = lambda: server.should_exit
         async with background(registry, scheduler=scheduler, db_log=db_log):
             # SIGTERM/SIGHUP: uvicorn's graceful shutdown, then the registry is closed (WAL checkpointed)
             # and the process exits 0, instead of uvicorn re-raising the signal and dying before that.

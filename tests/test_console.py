@@ -1,0 +1,609 @@
+"""The browser console at / (sanctum_mcp/console/): a real `sanctum-mcp serve --transport http`
+subprocess on a free 127.0.0.1 port, driven by Debian's chromium through Playwright (never a
+downloaded browser build; see the skip below), over a real SQLite file.
+
+The browser tests are skipped, with the reason, when Playwright or chromium is missing; `.ci/run`
+installs chromium, so CI runs them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from sanctum_mcp.console import links
+from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
+from sanctum_mcp.domain.registry import Registry
+from support import REPO, HttpServer, call_error, server_env, server_log, snapshot, start_http_server, stop
+
+CANARY = "sk-CANARY-console-7f3a9c1e5b2d"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+try:
+    from playwright.async_api import BrowserContext, Page, async_playwright
+except ImportError:  # pragma: no cover - the reason is reported by the skip below
+    async_playwright = None  # type: ignore[assignment]
+
+needs_browser = pytest.mark.skipif(
+    async_playwright is None or CHROMIUM is None,
+    reason="browser tests need Playwright's Python package (pip install -e '.[test]') and Debian's chromium "
+           "(apt-get install -y chromium; .ci/run does it): "
+           + ("playwright is not installed" if async_playwright is None else "no chromium on PATH"),
+)
+
+
+# --- the registry and the server ------------------------------------------------------------
+
+
+async def seed(db_path: Path) -> dict[str, str]:
+    """The admin operator, users alice (user) and vic (viewer), each with a token; the OpenAI key
+    set to the canary."""
+    registry = await Registry.open(db_path)
+    try:
+        op = registry.operator
+        for username, role in (("alice", "user"), ("vic", "viewer")):
+            await registry.users.create(op, username=username, role=role, email=None, permissions=None)
+        tokens = {name: (await registry.users.create_token(op, name, "test")).token
+                  for name in ("operator", "alice", "vic")}
+        await registry.config.set(op, "openai_api_key", CANARY, scope="system")
+        return tokens
+    finally:
+        await registry.close()
+
+
+async def stored(db_path: Path, key: str) -> tuple[str | None, int]:
+    registry = await Registry.open(db_path)
+    try:
+        entry = (await registry.config.list(scope="system", prefix=key)).entries[0]
+        return entry.value, entry.version
+    finally:
+        await registry.close()
+
+
+async def audit_rows(db_path: Path, action: str) -> list[Any]:
+    registry = await Registry.open(db_path)
+    try:
+        return [e for e in (await registry.logs.query(text=action, limit=100)).entries if e.action == action]
+    finally:
+        await registry.close()
+
+
+@contextmanager
+def serving(db_path: Path, *args: str) -> Iterator[HttpServer]:
+    server = start_http_server(db_path, *args)
+    try:
+        yield server
+    finally:
+        stop(server.process)
+        server.log.close()
+
+
+@pytest.fixture
+async def seeded(db_path: Path) -> dict[str, str]:
+    return await seed(db_path)
+
+
+@pytest.fixture
+def server(db_path: Path, seeded: dict[str, str]) -> Iterator[HttpServer]:
+    with serving(db_path) as running:
+        yield running
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class Recorder:
+    """Every response body the browser receives, with its URL (for the canary)."""
+
+    def __init__(self, page: Page) -> None:
+        self.bodies: list[tuple[str, bytes]] = []
+        self.pending: list[Any] = []
+        page.on("response", lambda response: self.pending.append(response))
+
+    async def collect(self) -> list[tuple[str, bytes]]:
+        while self.pending:
+            response = self.pending.pop(0)
+            try:
+                body = await response.body()
+            except Exception:  # a redirect has no body to read
+                body = b""
+            self.bodies.append((response.url, body + json.dumps(await response.all_headers()).encode()))
+        return self.bodies
+
+
+@asynccontextmanager
+async def signed_in(browser: Any, server: HttpServer, token: str) -> AsyncIterator[tuple[BrowserContext, Page]]:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(server.base + "/")
+    assert page.url.endswith("/console/signin")
+    await page.fill("#token", token)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(server.base + "/")
+    try:
+        yield context, page
+    finally:
+        await context.close()
+
+
+async def csrf_of(page: Page) -> str:
+    return json.loads(await page.get_attribute("body", "hx-headers"))["X-CSRF-Token"]
+
+
+def settings_rows(db_path: Path) -> list[str]:
+    """The settings and their history: what a refused change must leave as it was (a refusal may
+    add a log row: its WARNING, and the audit row of a refused tool call)."""
+    return [line for line in snapshot(db_path)
+            if line.startswith(('INSERT INTO "system_config"', 'INSERT INTO "config_history"', 'INSERT INTO "configurations"'))]
+
+
+def field(key: str) -> str:
+    return f'[name="f.{key}"]'
+
+
+async def field_error(page: Page, key: str) -> str:
+    return (await page.locator(f'.field[data-key="{key}"] .field-error').text_content() or "").strip()
+
+
+# --- sign-in and sign-out -------------------------------------------------------------------
+
+
+@needs_browser
+async def test_the_console_at_root_asks_for_sign_in_then_signs_in_with_a_token_and_out(server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (context, page):
+        assert "Overview" in await page.text_content("h1")
+        assert "operator" in await page.text_content("header .user")
+        for name in ("Athena", "Monday"):  # nothing seeded: the agents panel says so instead
+            assert name not in await page.text_content("#agents")
+        cookie = next(c for c in await context.cookies() if c["name"] == "sanctum_console")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+        await page.click("text=Sign out")
+        await page.wait_for_url(server.base + "/console/signin")
+        assert not [c for c in await context.cookies() if c["name"] == "sanctum_console"]
+        await page.goto(server.base + "/console/settings")
+        assert page.url.endswith("/console/signin")
+
+
+@needs_browser
+async def test_a_wrong_token_is_refused_with_what_to_do(server, seeded, browser):
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(server.base + "/console/signin")
+    await page.fill("#token", "sanctum_not-a-real-token")
+    await page.click("button[type=submit]")
+    message = await page.text_content(".message.error")
+    assert "not accepted" in message and "sanctum-mcp user token" in message
+    await context.close()
+
+
+@needs_browser
+async def test_a_one_time_link_signs_the_operator_in_once(db_path, server, seeded, browser):
+    printed = subprocess.run([sys.executable, "-m", "sanctum_mcp", "console", "link", "--port", str(server.port)],
+                             env=server_env(db_path), capture_output=True, text=True, cwd=str(REPO.parent), timeout=60)
+    assert printed.returncode == 0, printed.stderr
+    url = printed.stdout.strip()
+    assert url.startswith(f"http://127.0.0.1:{server.port}/console/link?t=")
+    secret = url.split("t=", 1)[1]
+    assert secret not in links.links_file(db_path).read_text()  # only its hash is stored
+    first = await browser.new_context()
+    page = await first.new_page()
+    await page.goto(url)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(server.base + "/")
+    assert "operator" in await page.text_content("header .user")
+    second = await browser.new_context()
+    again = await second.new_page()
+    await again.goto(url)
+    await again.click("button[type=submit]")
+    assert "not valid any more" in await again.text_content(".message.error")
+    await first.close()
+    await second.close()
+
+
+@needs_browser
+async def test_a_revoked_token_ends_its_browser_session(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["alice"]) as (_context, page):
+        registry = await Registry.open(db_path)
+        try:
+            alice = await registry.users.get("alice")
+            await registry.users.revoke_token(registry.operator, alice.tokens[0].id)
+        finally:
+            await registry.close()
+        await page.goto(server.base + "/console/settings")
+        assert page.url.endswith("/console/signin")
+
+
+# --- System Settings ------------------------------------------------------------------------
+
+
+@needs_browser
+async def test_a_port_out_of_range_is_refused_next_to_its_field_and_changes_nothing(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        port = page.locator(field("smcp_port"))
+        assert await port.get_attribute("type") == "number"
+        assert (await port.get_attribute("min"), await port.get_attribute("max")) == ("1", "65535")
+        before = snapshot(db_path)
+        await port.fill("70000")
+        await page.click("text=Review changes")
+        await page.wait_for_selector('.field[data-key="smcp_port"] .field-error:not(:empty)')
+        assert "smcp_port must be <= 65535" in await field_error(page, "smcp_port")
+        assert await field_error(page, "flask_port") == ""
+        assert snapshot(db_path) == before
+        # Corrected: the review shows the diff, Apply saves it.
+        await port.fill("9100")
+        await page.click("text=Review changes")
+        await page.wait_for_selector("table.diff")
+        assert await field_error(page, "smcp_port") == ""
+        assert re.search(r"smcp_port\s+9000\s+9100", await page.inner_text("table.diff"))
+        assert snapshot(db_path) == before  # a review changes nothing
+        await page.click("text=Apply 1 change")
+        await page.wait_for_url(re.compile(r".*/console/settings\?saved=smcp_port$"))
+        assert "Saved: smcp_port" in await page.text_content(".message.ok")
+    assert await stored(db_path, "smcp_port") == ("9100", 2)
+    assert [row.details["actor"] for row in await audit_rows(db_path, "config.set")][-1] == "operator"
+
+
+@needs_browser
+async def test_a_check_and_set_conflict_between_two_browsers_says_who_changed_what(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_a, first), \
+            signed_in(browser, server, seeded["alice"]) as (_b, second):
+        for page in (first, second):
+            await page.goto(server.base + "/console/settings")
+        # The operator reviews a change; meanwhile alice saves another value of the same key.
+        await first.fill(field("flask_port"), "5001")
+        await first.click("text=Review changes")
+        await first.wait_for_selector("table.diff")
+        await second.fill(field("flask_port"), "5002")
+        await second.click("text=Review changes")
+        await second.click("text=Apply 1 change")
+        await second.wait_for_url(re.compile(r".*saved=flask_port$"))
+        before = snapshot(db_path)
+        await first.click("text=Apply 1 change")
+        await first.wait_for_selector(".conflict")
+        conflict = await first.text_content(".conflict")
+        assert "changed by someone else since this page loaded" in conflict
+        assert re.search(r"version 2: alice set it to 5002", " ".join(conflict.split()))
+        assert "flask_port was not saved" in await first.text_content("#review")
+        assert snapshot(db_path) == before
+    assert await stored(db_path, "flask_port") == ("5002", 2)
+
+
+@needs_browser
+async def test_the_secret_canary_never_reaches_the_browser(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        recorder = Recorder(page)
+        await page.goto(server.base + "/")
+        await page.goto(server.base + "/console/settings")
+        assert await page.locator(field("openai_api_key")).get_attribute("type") == "password"
+        assert await page.locator(field("openai_api_key")).input_value() == ""
+        await page.click('.field[data-key="openai_api_key"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        # Replacing it: neither the review nor the result echoes the new secret.
+        replacement = CANARY + "-replaced"
+        await page.fill(field("openai_api_key"), replacement)
+        await page.click("text=Review changes")
+        await page.wait_for_selector("table.diff")
+        assert "the new secret is not shown" in await page.text_content("table.diff")
+        await page.click("text=Apply 1 change")
+        await page.wait_for_url(re.compile(r".*saved=openai_api_key$"))
+        await page.click('.field[data-key="openai_api_key"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        bodies = await recorder.collect()
+        assert len(bodies) >= 8
+        leaks = [url for url, body in bodies if CANARY.encode() in body or replacement.encode() in body]
+        assert leaks == []
+        assert "".join(await page.locator("input").evaluate_all("els => els.map(e => e.value)")).find(CANARY) == -1
+    registry = await Registry.open(db_path)
+    try:  # the replacement was stored, encrypted
+        got = await registry.config.get(registry.operator, "openai_api_key", reveal=True)
+        assert got.revealed_value == replacement
+    finally:
+        await registry.close()
+    with sqlite3_connect(db_path) as conn:
+        assert not [row for row in conn.execute("SELECT config_value FROM system_config") if CANARY in (row[0] or "")]
+
+
+def sqlite3_connect(path: Path) -> Any:
+    import contextlib
+    import sqlite3
+
+    return contextlib.closing(sqlite3.connect(path))
+
+
+@needs_browser
+async def test_an_admin_reveal_shows_the_secret_and_is_audited(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        assert await audit_rows(db_path, "config.reveal") == []
+        await page.click('.field[data-key="openai_api_key"] >> text=Reveal')
+        await page.wait_for_selector("output.revealed")
+        assert await page.text_content("output.revealed") == CANARY
+    rows = await audit_rows(db_path, "config.reveal")
+    assert len(rows) == 1 and rows[0].details["actor"] == "operator" and CANARY not in json.dumps(rows[0].details)
+
+
+@needs_browser
+async def test_a_viewer_sees_no_write_controls_and_a_forged_save_is_refused_as_the_tool_refuses_it(
+        db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["vic"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        assert await page.locator('[name^="f."]').count() == 0
+        assert await page.locator("text=Review changes").count() == 0
+        assert await page.locator("text=Reveal").count() == 0
+        assert await page.locator('.field[data-key="smcp_port"] output').text_content() == "9000"
+        await page.click('.field[data-key="smcp_port"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        assert await page.locator("text=Roll back to this").count() == 0
+        # The viewer forges the form a user would send, with their own session's CSRF token.
+        headers = {"X-CSRF-Token": await csrf_of(page), "HX-Request": "true"}
+        form = {"f.smcp_port": "9200", "o.smcp_port": "9000", "v.smcp_port": "1"}
+        reviewed = await page.request.post(server.base + "/console/settings/review", form=form, headers=headers)
+        signature = re.search(r'name="reviewed" value="([0-9a-f]+)"', await reviewed.text()).group(1)
+        refused = await page.request.post(server.base + "/console/settings/apply",
+                                          form={**form, "reviewed": signature}, headers=headers)
+        assert refused.status == 403
+        shown = await refused.text()
+        reveal = await page.request.post(server.base + "/console/settings/reveal", form={"key": "openai_api_key"},
+                                         headers=headers)
+        assert reveal.status == 403 and CANARY not in await reveal.text()
+    assert await stored(db_path, "smcp_port") == ("9000", 1)
+    # The same words as the MCP tool's refusal for the same viewer.
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {seeded['vic']}"}, timeout=30) as http, \
+            Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+        tool_message = await call_error(client, "set_config", {"key": "smcp_port", "value": "9200", "expected_version": 1})
+    assert tool_message in shown.replace("&#39;", "'")
+    refusals = await audit_rows(db_path, "access.denied")
+    assert [row.details["actor"] for row in refusals] == ["vic", "vic", "vic"]  # apply, reveal, the MCP call
+
+
+@needs_browser
+async def test_a_post_without_the_csrf_token_or_from_another_site_is_refused(db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        before = settings_rows(db_path)
+        form = {"f.smcp_port": "9300", "o.smcp_port": "9000", "v.smcp_port": "1"}
+        no_token = await page.request.post(server.base + "/console/settings/apply", form=form)
+        assert no_token.status == 403 and "CSRF token" in await no_token.text()
+        foreign = await page.request.post(server.base + "/console/settings/apply", form=form,
+                                          headers={"X-CSRF-Token": await csrf_of(page),
+                                                   "Origin": "http://evil.example"})
+        assert foreign.status == 403 and "another site" in await foreign.text()
+        assert settings_rows(db_path) == before
+
+
+class _EvilPage(http.server.BaseHTTPRequestHandler):
+    """Another site's page (another port of 127.0.0.1: the same site for cookies) that posts a
+    change to the console as soon as it loads, as a browser would send it."""
+
+    target = ""
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = (f'<form id="f" method="post" action="{self.target}/console/settings/apply">'
+                '<input name="f.smcp_port" value="9400"><input name="o.smcp_port" value="9000">'
+                '<input name="v.smcp_port" value="1"><input name="csrf" value="guessed"></form>'
+                '<script>document.getElementById("f").submit()</script>').encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@needs_browser
+async def test_a_page_of_another_site_cannot_act_through_trust_loopback(db_path, seeded, browser):
+    with serving(db_path, "--trust-loopback") as server:
+        # --trust-loopback lets a loopback MCP client in without a token; the console still asks.
+        assert httpx.get(server.base + "/", follow_redirects=False).headers["location"] == "/console/signin"
+        before = settings_rows(db_path)
+        _EvilPage.target = server.base
+        evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EvilPage)
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        try:
+            async with signed_in(browser, server, seeded["operator"]) as (context, _page):
+                victim = await context.new_page()
+                async with victim.expect_response(lambda r: r.url.endswith("/console/settings/apply")) as answer:
+                    await victim.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
+                response = await answer.value
+                assert response.status == 403
+                assert "another site" in await response.text()
+        finally:
+            evil.shutdown()
+        assert settings_rows(db_path) == before
+
+
+async def test_a_foreign_host_is_refused_by_every_console_path(server):
+    for path in ("/", "/console/signin", "/console/settings", "/console/static/htmx.min.js"):
+        response = httpx.get(server.base + path, headers={"Host": "evil.example"})
+        assert response.status_code == 421, path
+    response = httpx.post(server.base + "/console/signin", headers={"Host": "evil.example:80"}, data={"token": "x"})
+    assert response.status_code == 421
+
+
+async def test_console_responses_forbid_framing_and_foreign_scripts(server):
+    response = httpx.get(server.base + "/console/signin")
+    assert response.status_code == 200
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "https://" not in response.text and "http://" not in response.text.replace("http://localhost", "")
+
+
+# --- bounded under attack -------------------------------------------------------------------
+
+
+def test_ten_thousand_sign_ins_keep_the_session_store_bounded():
+    store = SessionStore()
+    first, _ = store.start(1, "a", None)
+    for index in range(10_000):
+        last, session = store.start(index, "a", None)
+    assert len(store) == MAX_SESSIONS
+    assert store.get(first) is None  # the least recently used went first
+    assert store.get(last) is session
+
+
+def test_sessions_end_after_their_idle_time_and_lifetime():
+    now = [0.0]
+    store = SessionStore(idle=10, lifetime=25, clock=lambda: now[0])
+    value, _ = store.start(1, "a", None)
+    now[0] = 9
+    assert store.get(value) is not None
+    now[0] = 18
+    assert store.get(value) is not None  # seen at 9: not idle for 10 yet
+    now[0] = 26
+    assert store.get(value) is None  # past its lifetime
+    idle, _ = store.start(1, "a", None)
+    now[0] = 37
+    assert store.get(idle) is None
+
+
+def test_sign_in_links_are_single_use_expire_and_stay_few(tmp_path):
+    db = tmp_path / "r.db"
+    secret = links.create_link(db, 7, now=1000.0)
+    assert links.use_link(db, secret, now=1001.0) == 7
+    assert links.use_link(db, secret, now=1002.0) is None
+    late = links.create_link(db, 7, now=1000.0)
+    assert links.use_link(db, late, now=1000.0 + links.LIFETIME + 1) is None
+    for _ in range(100):
+        links.create_link(db, 7, now=2000.0)
+    assert len(links.links_file(db).read_text().splitlines()) == links.MAX_PENDING
+    assert links.links_file(db).stat().st_mode & 0o777 == 0o600
+
+
+# --- live updates (the change feed) ---------------------------------------------------------
+
+
+@needs_browser
+async def test_a_change_by_another_client_shows_up_live_and_a_changed_field_being_edited_says_so(
+        db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_a, watching), \
+            signed_in(browser, server, seeded["alice"]) as (_b, other):
+        await watching.goto(server.base + "/console/settings")
+        await watching.fill(field("smcp_port"), "9555")  # being edited, not saved
+        # Another browser saves flask_port; an MCP client changes smcp_port underneath the edit.
+        await other.goto(server.base + "/console/settings")
+        await other.fill(field("flask_port"), "5005")
+        await other.click("text=Review changes")
+        await other.click("text=Apply 1 change")
+        await other.wait_for_url(re.compile(r".*saved=flask_port$"))
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {seeded['alice']}"}, timeout=30) as http, \
+                Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+            await client.call_tool("set_config", {"key": "smcp_port", "value": "9600"})
+        # Bounded waits (they fail on a page that never updates): the untouched field now shows the
+        # new value, the edited one keeps the edit and says who changed it.
+        await watching.wait_for_function(
+            """() => document.querySelector('[name="f.flask_port"]').value === "5005" """, timeout=20_000)
+        notice = watching.locator('.field[data-key="smcp_port"] .field-notice')
+        await notice.wait_for(timeout=20_000)
+        assert "alice" in await notice.text_content()
+        assert await watching.locator(field("smcp_port")).input_value() == "9555"
+        # Saving it is refused as a conflict naming the change.
+        await watching.click("text=Review changes")
+        await watching.wait_for_selector(".conflict")
+        assert re.search(r"alice set it to 9600", " ".join((await watching.text_content(".conflict")).split()))
+
+
+def http_sign_in(server: HttpServer, token: str) -> tuple[httpx.Client, dict[str, str]]:
+    """A signed-in client without a browser (as a script would be): the client and the CSRF header."""
+    http = httpx.Client(base_url=server.base, timeout=60)
+    pre = re.search(r'name="pre" value="([^"]+)"', http.get("/console/signin").text).group(1)
+    assert http.post("/console/signin", data={"pre": pre, "token": token}).status_code == 303
+    page = http.get("/console/settings").text
+    return http, {"X-CSRF-Token": json.loads(re.search(r"hx-headers='([^']+)'", page).group(1))["X-CSRF-Token"]}
+
+
+async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_nothing(db_path, server, seeded):
+    http, csrf = http_sign_in(server, seeded["operator"])
+    before = settings_rows(db_path)
+    try:
+        def chunked():
+            yield b"f.smcp_port=1&o.smcp_port=9000&v.smcp_port=1"
+
+        form = {**csrf, "content-type": "application/x-www-form-urlencoded"}
+        assert http.post("/console/settings/apply", content=chunked(), headers=form).status_code == 411
+        many = b"&".join(b"f.x%d=1" % i for i in range(5000))  # beyond MAX_FORM_FIELDS
+        assert http.post("/console/settings/review", content=many, headers=form).status_code == 400
+        assert http.post("/console/settings/review", content=b"x" * (2 * 1024 * 1024), headers=form).status_code == 413
+        upload = http.post("/console/settings/review", files={"f.smcp_port": ("x", b"1")}, headers=csrf)
+        assert upload.status_code == 400
+        assert http.get("/console/changes", params={"after": "-1"}).status_code == 400
+        assert http.get("/console/changes", params={"after": "9" * 40}).status_code == 400
+        long_key = http.get("/console/settings/history", params={"key": "k" * 10_000})
+        assert long_key.status_code == 422 and "at most 128 characters" in long_key.text
+        cookie = {"sanctum_console": "x" * 100_000}
+        assert httpx.get(server.base + "/console/settings", cookies=cookie).status_code in (303, 431)
+    finally:
+        http.close()
+    assert settings_rows(db_path) == before
+    assert "Traceback" not in server_log(server)
+
+
+@needs_browser
+async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_validating_editor(
+        db_path, server, seeded, browser):
+    registry = await Registry.open(db_path)
+    try:
+        await registry.config.set(registry.operator, "feature_flags", '{"beta": false}', scope="system",
+                                  value_type="json", category="general")
+    finally:
+        await registry.close()
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        editor = page.locator(field("feature_flags"))
+        assert await editor.evaluate("el => el.tagName") == "TEXTAREA"
+        await editor.fill('{"beta": tru')
+        assert "Not valid JSON yet" in await field_error(page, "feature_flags")
+        await page.click("text=Review changes")  # the server says so too, in the domain's words
+        await page.wait_for_selector('.field[data-key="feature_flags"] .field-error:not(:empty)')
+        assert "feature_flags holds JSON" in await field_error(page, "feature_flags")
+        await editor.fill('{"beta": true}')
+        await page.click("text=Review changes")
+        await page.click("text=Apply 1 change")
+        await page.wait_for_url(re.compile(r".*saved=feature_flags$"))
+        await page.click('.field[data-key="feature_flags"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        rows = await page.inner_text(".history-table tbody")
+        assert '{"beta": true}' in rows and '{"beta": false}' in rows
+        # The page is already at ?saved=feature_flags: wait for the reload itself, not the URL.
+        async with page.expect_navigation(url=re.compile(r".*saved=feature_flags$")):
+            await page.locator(".history-table tr", has_text="operator").filter(
+                has_text='{"beta": false}').locator("text=Roll back to this").click()
+        assert await page.locator(field("feature_flags")).input_value() == '{"beta": false}'
+    assert await stored(db_path, "feature_flags") == ('{"beta": false}', 3)
+    assert [row.details["actor"] for row in await audit_rows(db_path, "config.rollback")] == ["operator"]
+
+
+def test_console_link_refuses_a_port_that_is_not_one_in_one_line(db_path):
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", "console", "link", "--port", "70000"],
+                          env=server_env(db_path), capture_output=True, text=True, cwd=str(REPO.parent), timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == "sanctum-mcp: --port 70000 is not a port number (1-65535)."
+    assert not links.links_file(db_path).exists()
