@@ -123,6 +123,7 @@ SETUPS: dict[str, Setup] = {
                              {"key": "debug_mode", "scope": "system", "version": 1}),
     "switch_environment": after([("set_config", {"key": "debug_mode", "value": "false", "environment": "staging"})],
                                 {"environment": "staging", "confirm": True}),
+    "import_config": fixed({"document": '{"entries": [{"key": "debug_mode", "value": "false", "version": 1}]}'}),
 }
 
 

@@ -39,6 +39,9 @@ HARMLESS: dict[str, dict] = {
     "config_history": {"key": "scratch", "scope": "system"},
     "rollback_config": {"key": "scratch", "scope": "system", "version": 1},
     "switch_environment": {"environment": "staging", "confirm": True},
+    "export_config": {"format": "env"},
+    "import_config": {"document": '{"entries": [{"key": "smcp_port", "scope": "agent", "target": "Athena", '
+                                  '"value": "9002", "version": 0}]}'},
     "list_letta_servers": {},
     "add_letta_server": {"address": "letta.lan", "port": 8283},
     "update_letta_server": {"server": 1, "timeout": 9},

@@ -298,6 +298,15 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
         {"environment": "production", "confirm": True},
         {"environment": "staging", "confirm": True},
     ],
+    "export_config": [{}, {"format": "yaml"}, {"format": "env"}, {"scope": "agent", "target": "Athena", "format": "env"}],
+    "import_config": [
+        # the mask sent back keeps the secret; a dry run that plants it shows only the mask
+        {"document": json.dumps({"entries": [{"key": "canary_token", "scope": "agent", "target": "Athena",
+                                              "value": CANARY_MASK, "sensitive": True}]})},
+        {"document": json.dumps({"entries": [{"key": "canary_token", "scope": "tool", "target": "mailer",
+                                              "value": CANARY}]}), "dry_run": True},
+        {"document": json.dumps({"entries": [{"key": "pin_code", "value": CANARY}]})},  # refused: not an integer
+    ],
     # Tools, tool instances and plugins. A tool's writeOnly config properties are secrets: the "vault"
     # instance is a planting path. Instance 1 is the planted "athena-mailer", 2 "vault-main", 3 scratch.
     "list_tools": [{}],
@@ -459,6 +468,8 @@ async def test_canary_appears_nowhere(modern_client, db_path, tmp_path):
         cli(db_path, "config", "get", "anthropic_api_key"),
         cli(db_path, "config", "list"),
         cli(db_path, "config", "history", "anthropic_api_key"),
+        cli(db_path, "config", "export", "--format", "env"),
+        cli(db_path, "config", "export", "--format", "yaml"),
         cli(db_path, "config", "set", "pin_code", CANARY),  # refused
     ]
     assert cli_runs[0].returncode == 0 and cli_runs[1].returncode == 0 and cli_runs[2].returncode == 0

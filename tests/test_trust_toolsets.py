@@ -61,7 +61,7 @@ async def test_assistant_profile_lists_and_serves_only_its_tools(db_path):
 async def test_read_only_wins_over_toolsets_and_tools_from_the_environment(db_path):
     env = {"SANCTUM_MCP_TOOLSETS": "config", "SANCTUM_MCP_TOOLS": "create_user", "SANCTUM_MCP_READ_ONLY": "1"}
     async with Client(stdio_params(db_path, **env)) as client:
-        assert await names(client) == {"get_config", "list_config", "config_history"}
+        assert await names(client) == {"get_config", "list_config", "config_history", "export_config"}
         text = await call_error(client, "set_config", {"key": "x", "value": 1, "scope": "system"})
         assert "is not a tool of this endpoint" in text
 
@@ -139,7 +139,7 @@ async def test_listing_over_http_follows_the_tokens_role(db_path):
         async with http_client(server.mcp_url, token) as client:
             assert await names(client) == {n for n, s in all_tools().items() if s.role == "viewer"}
         async with http_client(f"{server.mcp_url}/x/config", token) as client:
-            assert await names(client) == {"get_config", "list_config", "config_history"}
+            assert await names(client) == {"get_config", "list_config", "config_history", "export_config"}
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -19,6 +19,7 @@ from sanctum_mcp.domain.config.models import (
     EnvironmentSwitch,
     ResolvedConfig,
 )
+from sanctum_mcp.domain.config.transfer import ConfigExport, ConfigImport
 from sanctum_mcp.domain.config.values import MAX_VALUE
 
 
@@ -255,3 +256,38 @@ async def switch_environment(call: Call, args: SwitchEnvironment) -> Environment
     """Switch the active environment (values set for one apply only while it is active). Lists the values
     that would change (masked); confirm=true switches, audited."""
     return await call.registry.config.switch_environment(call.caller, args.environment, confirm=args.confirm)
+
+
+class ExportConfig(ToolInput):
+    format: Literal["json", "yaml", "env"] = Field(default="json", description="env: shell lines.")
+    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
+    target: Ref | None = Field(default=None, description="Only this object (needs scope).")
+    category: str | None = Field(default=None, max_length=64, description="Only this category.")
+    keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,
+                                                                     description="Only these keys.")
+    reveal: bool = Field(default=False, description="Admin: secrets in clear (audited).")
+    environment: Environment | None = Field(default=None, description="Only this one's values beside the general.")
+
+
+@tool("export_config", title="Export settings", group="Configuration", role="viewer", read_only=True,
+      idempotent=True, extra_role=lambda args: "admin" if args.reveal else None, secrets=("reveal",),
+      owned=_agent_target)
+async def export_config(call: Call, args: ExportConfig) -> ConfigExport:
+    """Stored settings with their versions, as a document for import_config (secrets masked)."""
+    return await call.registry.config_transfer.export(
+        call.caller, scope=args.scope, target=args.target, category=args.category, keys=args.keys,
+        reveal=args.reveal, fmt=args.format, environment=args.environment,
+    )
+
+
+class ImportConfig(ToolInput):
+    document: str = Field(description="export_config's document (JSON or YAML).")
+    dry_run: bool = Field(default=False, description="Only the diff.")
+
+
+@tool("import_config", title="Import settings", group="Configuration", role="user", read_only=False,
+      idempotent=True)
+async def import_config(call: Call, args: ImportConfig) -> ConfigImport:
+    """Apply an export in one transaction, each entry as set_config; an entry changed since its version
+    refuses all."""
+    return await call.registry.config_transfer.import_(call.caller, args.document, dry_run=args.dry_run)

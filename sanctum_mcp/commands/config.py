@@ -84,6 +84,10 @@ def add_commands(subparsers: argparse._SubParsersAction, common: argparse.Argume
     rollback.add_argument("--json", action="store_true")
     rollback.set_defaults(handler=_rollback)
 
+    from sanctum_mcp.commands import config_transfer
+
+    config_transfer.add_commands(actions, common)
+
     rotate = subparsers.add_parser(
         "rotate-key", parents=[common], help="re-encrypt every stored secret under a new key",
         description="Re-encrypt every stored secret under a new key in one transaction. The old key keeps "

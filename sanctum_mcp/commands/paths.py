@@ -67,6 +67,8 @@ POSITIONALS: dict[str, tuple[str, ...]] = {
     "rollback_config": ("key", "version"),
     "switch_environment": ("environment",),
     "set_agent_status": ("agent", "status"),
+    # `config import FILE`: the document comes from a file (commands/config_transfer.py), --document as text.
+    "import_config": (),
 }
 
 # Flag names that differ from `--field-name`: `confirm` is the usual `--yes`; `user` would clash with

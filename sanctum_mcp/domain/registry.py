@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sanctum_mcp.domain.agents import AgentService
     from sanctum_mcp.domain.backups.service import BackupService
     from sanctum_mcp.domain.config.service import ConfigService
+    from sanctum_mcp.domain.config.transfer import ConfigTransfer
     from sanctum_mcp.domain.feed.notifier import ChangeNotifier
     from sanctum_mcp.domain.feed.service import FeedService
     from sanctum_mcp.domain.jobs.service import JobService
@@ -76,6 +77,12 @@ class Registry:
         from sanctum_mcp.domain.config.service import ConfigService
 
         return ConfigService(self.db, self.secrets)
+
+    @cached_property
+    def config_transfer(self) -> ConfigTransfer:
+        from sanctum_mcp.domain.config.transfer import ConfigTransfer
+
+        return ConfigTransfer(self.db, self.secrets, self.config)
 
     @cached_property
     def feed(self) -> FeedService:

@@ -6,6 +6,7 @@ switching the active environment (a diff first, then one audited transaction).""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -226,7 +227,10 @@ class ConfigService:
 
     # --- writing --------------------------------------------------------------------------------------
 
-    async def set(
+    async def set(self, caller: Caller, key: str, value: str, **options: Any) -> ConfigChange:
+        return await self.db.write(self.setter(caller, key, value, **options))
+
+    def setter(
         self,
         caller: Caller,
         key: str,
@@ -241,7 +245,9 @@ class ConfigService:
         expected_version: int | None = None,
         create: bool = False,
         environment: str | None = None,
-    ) -> ConfigChange:
+    ) -> Callable[[sqlite3.Connection], ConfigChange]:
+        """set_config's checks, then its transaction body: `set` runs it in a transaction of its own,
+        import_config (transfer.py) runs one per entry inside ONE transaction, so both keep every rule."""
         check_key(key)
         check_environment(environment)
         _refuse_environment_key(key, "set_config")
@@ -317,7 +323,7 @@ class ConfigService:
             return self._finish(conn, caller, t, key, "set", version, previous, before, stored, final_type, secret,
                                 environment)
 
-        return await self.db.write(tx)
+        return tx
 
     def _same_value(self, stored: str | None, text: str, secret: bool) -> bool:
         if secret and SecretBox.is_encrypted(stored):
