@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import contextlib
 import json
 import re
 import shutil
@@ -177,9 +178,20 @@ class Recorder:
         return self
 
     async def _pass(self, route: Any) -> None:
-        response = await route.fetch(max_redirects=0)
-        self.bodies.append((route.request.url, await response.body() + json.dumps(response.headers).encode()))
-        await route.fulfill(response=response)
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            response = await route.fetch(max_redirects=0)
+            body = await response.body()
+        except PlaywrightError:
+            # The test has ended and its context is closing while a live update was in flight: the
+            # browser receives nothing of this request, so there is nothing to record.
+            with contextlib.suppress(PlaywrightError):
+                await route.abort()
+            return
+        self.bodies.append((route.request.url, body + json.dumps(response.headers).encode()))
+        with contextlib.suppress(PlaywrightError):  # closing as above; the body is recorded all the same
+            await route.fulfill(response=response)
 
     async def collect(self) -> list[tuple[str, bytes]]:
         return self.bodies
