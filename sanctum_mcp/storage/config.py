@@ -430,29 +430,8 @@ def page_scoped(
     limit: int,
 ) -> list[sqlite3.Row]:
     """Scoped settings in (scope, target, key) order, the order of the unique index."""
-    where, params = [], []
-    if scope is not None:
-        where.append("c.scope = ?")
-        params.append(scope)
-    if target is not None:
-        where.append("c.target = ?")
-        params.append(target)
-    if category is not None:
-        where.append("c.category = ?")
-        params.append(category)
-    if prefix:
-        low, high = _prefix_bounds(prefix)
-        where.append("c.key >= ? AND c.key < ?")
-        params += [low, high]
-    if after is not None:
-        where.append("(c.scope, c.target, c.key) > (?, ?, ?)")
-        params += list(after)
-    sql = f"SELECT {_SCOPED_COLUMNS_C}, {_TARGET_NAME} AS target_name FROM configurations c"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY c.scope, c.target, c.key LIMIT ?"
-    params.append(limit)
-    return conn.execute(sql, params).fetchall()
+    return _page(conn, "configurations", _SCOPED_COLUMNS_C, ("scope", "target", "key"),
+                 scope=scope, target=target, category=category, prefix=prefix, after=after, limit=limit)
 
 
 def page_env(
@@ -466,27 +445,42 @@ def page_env(
     limit: int,
 ) -> list[sqlite3.Row]:
     """Values for one environment in (scope, target, key, environment) order, the unique index's."""
+    return _page(conn, "environment_config", _ENV_COLUMNS_C, ("scope", "target", "key", "environment"),
+                 scope=scope, target=target, category=category, prefix=prefix, after=after, limit=limit)
+
+
+def _page(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: str,
+    order: tuple[str, ...],
+    *,
+    scope: str | None,
+    target: str | None,
+    category: str | None,
+    prefix: str | None,
+    after: tuple[str, ...] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """One page of `table` (aliased c) in the order of its unique index `order`, filtered; `after` is
+    the last row's `order` values (keyset paging)."""
     where, params = [], []
-    if scope is not None:
-        where.append("c.scope = ?")
-        params.append(scope)
-    if target is not None:
-        where.append("c.target = ?")
-        params.append(target)
-    if category is not None:
-        where.append("c.category = ?")
-        params.append(category)
+    for column, value in (("scope", scope), ("target", target), ("category", category)):
+        if value is not None:
+            where.append(f"c.{column} = ?")
+            params.append(value)
     if prefix:
         low, high = _prefix_bounds(prefix)
         where.append("c.key >= ? AND c.key < ?")
         params += [low, high]
+    ordered = ", ".join(f"c.{column}" for column in order)
     if after is not None:
-        where.append("(c.scope, c.target, c.key, c.environment) > (?, ?, ?, ?)")
+        where.append(f"({ordered}) > ({', '.join('?' * len(order))})")
         params += list(after)
-    sql = f"SELECT {_ENV_COLUMNS_C}, {_TARGET_NAME} AS target_name FROM environment_config c"
+    sql = f"SELECT {columns}, {_TARGET_NAME} AS target_name FROM {table} c"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY c.scope, c.target, c.key, c.environment LIMIT ?"
+    sql += f" ORDER BY {ordered} LIMIT ?"
     params.append(limit)
     return conn.execute(sql, params).fetchall()
 
