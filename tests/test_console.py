@@ -687,7 +687,7 @@ async def test_switching_the_environment_on_the_page_shows_its_preview_first_and
         await page.click("text=Switch…")
         await page.wait_for_selector("table.switch-diff")
         shown = " ".join((await page.inner_text("table.switch-diff")).split())
-        assert re.search(r"smcp_port 9000 9400", shown)
+        assert re.search(r"smcp_port system 9000 9400", shown)
         assert "openai_api_key" in shown
         assert settings_rows(db_path) == before  # the preview changes nothing
         async with page.expect_navigation(url=re.compile(r".*/console/settings\?switched=staging$")):
