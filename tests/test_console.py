@@ -724,3 +724,27 @@ async def test_a_viewer_sees_no_switch_control_and_a_forged_switch_is_refused_as
             Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
         tool_message = await call_error(client, "switch_environment", {"environment": "staging", "confirm": True})
     assert tool_message in shown
+
+
+async def test_an_environment_that_is_not_one_is_refused_by_the_settings_pages_and_changes_nothing(
+        db_path, server, seeded):
+    http, csrf = http_sign_in(server, seeded["operator"])
+    before = settings_rows(db_path)
+    try:
+        view = http.get("/console/settings", params={"environment": "prod"})
+        assert view.status_code == 422
+        assert "environment 'prod' is not one of development, staging, production" in view.text.replace("&#39;", "'")
+        form = {"environment": "prod", "f.smcp_port": "9500", "o.smcp_port": "9000", "v.smcp_port": "0"}
+        assert http.post("/console/settings/review", data=form, headers=csrf).status_code == 422
+        inherit = http.post("/console/settings/inherit", data={"key": "smcp_port", "expected_version": "1"},
+                            headers=csrf)
+        assert inherit.status_code == 422 and "an environment" in inherit.text
+        switch = http.post("/console/settings/switch", data={"to": "prod", "confirm": "true"}, headers=csrf)
+        assert switch.status_code == 422 and "prod" in switch.text
+        # A confirm without the preview's signature switches nothing: it shows the preview again.
+        unsigned = http.post("/console/settings/switch", data={"to": "staging", "confirm": "true"}, headers=csrf)
+        assert unsigned.status_code == 409 and "not what was previewed" in unsigned.text
+    finally:
+        http.close()
+    assert settings_rows(db_path) == before
+    assert "Traceback" not in server_log(server)

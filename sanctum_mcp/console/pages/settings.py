@@ -270,7 +270,7 @@ async def apply(ctx: Ctx) -> Response:
                 conflicts = [{"key": change.entry.key, "loaded": change.loaded_version, "now": None,
                               "since": await _since(ctx, change, view)}]
             return ctx.page("fragments/applied.html", status=STATUS.get(exc.kind, 400), applied=applied,
-                            failed=change.entry.key, message=exc.message, conflicts=conflicts)
+                            failed=change.entry.key, message=exc.message, conflicts=conflicts, view=view)
         applied.append(change.entry.key)
     return _saved(applied, view)
 
