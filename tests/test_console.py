@@ -748,3 +748,24 @@ async def test_an_environment_that_is_not_one_is_refused_by_the_settings_pages_a
         http.close()
     assert settings_rows(db_path) == before
     assert "Traceback" not in server_log(server)
+
+
+@needs_browser
+async def test_reveal_is_offered_only_where_it_shows_the_value_on_screen(db_path, server, seeded, browser):
+    """get_config reveals the value that applies now: with staging active and a staging secret, that
+    is not the general value the general view shows, nor production's."""
+    await set_staging_values(db_path)
+    registry = await Registry.open(db_path)
+    try:
+        await registry.config.switch_environment(registry.operator, "staging", confirm=True)
+    finally:
+        await registry.close()
+    reveal = '.field[data-key="openai_api_key"] >> text=Reveal'
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        for view in ("", "?environment=production"):
+            await page.goto(server.base + "/console/settings" + view)
+            assert await page.locator(reveal).count() == 0
+        await page.goto(server.base + "/console/settings?environment=staging")
+        await page.click(reveal)
+        await page.wait_for_selector("output.revealed")
+        assert await page.text_content("output.revealed") == CANARY + "-staging"

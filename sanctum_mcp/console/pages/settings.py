@@ -17,7 +17,7 @@ previewed with confirm=true. ?environment=staging shows that environment's view:
 environment's own value when it has one, else the general value marked inherited (version 0: saving
 creates the environment's value, check-and-set); saving sends set_config with `environment`, and
 "Use the general value" is delete_config with `environment`. The general view lists general values
-only.
+only. Reveal (get_config: the value that applies now) is offered only on a value that applies now.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Field:
         return dom_id(self.entry.key)
 
 
-def _field(caller: Any, entry: ConfigEntry, view: str | None = None, active: str | None = None) -> Field:
+def _field(caller: Any, entry: ConfigEntry, view: str | None = None, revealable: bool = True) -> Field:
     constraint = entry.constraint or {}
     options = constraint.get("enum") if isinstance(constraint.get("enum"), list) else None
     if entry.sensitive:
@@ -90,8 +90,7 @@ def _field(caller: Any, entry: ConfigEntry, view: str | None = None, active: str
         entry=entry,
         widget=widget,
         can_edit=may(caller, "set_config", key=entry.key, sensitive=entry.sensitive or None),
-        # get_config reveals the value that applies now: only in the general view or the active one's.
-        can_reveal=entry.sensitive and entry.has_value and view in (None, active)
+        can_reveal=entry.sensitive and entry.has_value and revealable
         and may(caller, "get_config", key=entry.key, reveal=True),
         can_rollback=may(caller, "rollback_config", key=entry.key),
         minimum=constraint.get("minimum"),
@@ -126,6 +125,11 @@ def _in_view(entries: list[ConfigEntry], view: str | None) -> list[ConfigEntry]:
 
 
 async def _entries(ctx: Ctx, view: str | None = None) -> list[ConfigEntry]:
+    return _in_view(await _stored(ctx), view)
+
+
+async def _stored(ctx: Ctx) -> list[ConfigEntry]:
+    """Every system-level row: the general values and each environment's."""
     entries: list[ConfigEntry] = []
     cursor = None
     for _ in range(20):  # 500 a page; a registry with more than 10,000 system settings shows the first
@@ -135,22 +139,26 @@ async def _entries(ctx: Ctx, view: str | None = None) -> list[ConfigEntry]:
         cursor = result.next_cursor
         if not cursor:
             break
-    return _in_view(entries, view)
+    return entries
 
 
 @page(PATH, nav="System Settings")
 async def settings(ctx: Ctx) -> Response:
     try:
         view = _view(ctx.request.query_params.get("environment"))
-        entries = await _entries(ctx, view)
+        stored = await _stored(ctx)
     except Refused as exc:
         return ctx.page("refused.html", status=STATUS.get(exc.kind, 400), message=exc.message, kind="error")
+    entries = _in_view(stored, view)
     environment = next((e for e in entries if e.key == ENVIRONMENT_KEY), None)
     active = environment.value if environment else None
+    # get_config reveals the value that applies now: offered only where that is the value shown.
+    applies_now = {e.key: e.environment for e in _in_view(stored, active)}
     sections: dict[str, list[Field]] = {category: [] for category in SYSTEM_CATEGORIES}
     for entry in entries:
         if entry.key != ENVIRONMENT_KEY:  # shown with its switch, not as a field
-            sections.setdefault(entry.category or "general", []).append(_field(ctx.caller, entry, view, active))
+            sections.setdefault(entry.category or "general", []).append(
+                _field(ctx.caller, entry, view, revealable=applies_now.get(entry.key, "") == entry.environment))
     saved = [key for key in ctx.request.query_params.get("saved", "").split(",") if key][:50]
     return ctx.page("settings.html", sections=sections, environment=environment, saved=saved, view=view,
                     environments=ENVIRONMENTS, can_switch=may(ctx.caller, "switch_environment"),
