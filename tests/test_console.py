@@ -582,7 +582,8 @@ async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_va
         await editor.fill('{"beta": tru')
         assert "Not valid JSON yet" in await field_error(page, "feature_flags")
         await page.click("text=Review changes")  # the server says so too, in the domain's words
-        await page.wait_for_selector('.field[data-key="feature_flags"] .field-error:not(:empty)')
+        # Wait for the server's words: the field already shows the browser's own (not empty).
+        await page.locator('.field[data-key="feature_flags"] .field-error', has_text="holds JSON").wait_for()
         assert "feature_flags holds JSON" in await field_error(page, "feature_flags")
         await editor.fill('{"beta": true}')
         await page.click("text=Review changes")
@@ -607,3 +608,165 @@ def test_console_link_refuses_a_port_that_is_not_one_in_one_line(db_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip() == "sanctum-mcp: --port 70000 is not a port number (1-65535)."
     assert not links.links_file(db_path).exists()
+
+
+# --- environments on System Settings --------------------------------------------------------
+
+
+async def env_row(db_path: Path, key: str, environment: str) -> tuple[str | None, int] | None:
+    registry = await Registry.open(db_path)
+    try:
+        rows = [e for e in (await registry.config.list(scope="system", prefix=key)).entries
+                if e.key == key and e.environment == environment]
+        return (rows[0].value, rows[0].version) if rows else None
+    finally:
+        await registry.close()
+
+
+async def set_staging_values(db_path: Path) -> None:
+    registry = await Registry.open(db_path)
+    try:
+        op = registry.operator
+        await registry.config.set(op, "smcp_port", "9400", scope="system", environment="staging")
+        await registry.config.set(op, "openai_api_key", CANARY + "-staging", scope="system", environment="staging")
+    finally:
+        await registry.close()
+
+
+@needs_browser
+async def test_a_staging_value_set_on_the_page_shows_only_in_the_staging_view_until_the_general_value_is_used(
+        db_path, server, seeded, browser):
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        assert await page.locator(field("environment")).count() == 0  # it changes only through the switch
+        await page.click('nav.environments >> text=staging')
+        await page.wait_for_url(re.compile(r".*/console/settings\?environment=staging$"))
+        port = page.locator('.field[data-key="smcp_port"]')
+        assert await page.locator(field("smcp_port")).input_value() == "9000"
+        assert "inherited from the general value" in await port.text_content()
+        await page.fill(field("smcp_port"), "9400")
+        await page.click("text=Review changes")
+        await page.wait_for_selector("table.diff")
+        assert re.search(r"smcp_port\s+9000\s+9400", await page.inner_text("table.diff"))
+        await page.click("text=Apply 1 change")
+        await page.wait_for_url(re.compile(r".*saved=smcp_port&environment=staging$"))
+        assert await page.locator(field("smcp_port")).input_value() == "9400"
+        assert "staging value" in await port.text_content()
+        assert "inherited" not in await port.text_content()
+        for view in ("", "?environment=production"):  # the general view and another environment's
+            await page.goto(server.base + "/console/settings" + view)
+            assert await page.locator(field("smcp_port")).input_value() == "9000"
+        assert await stored(db_path, "smcp_port") == ("9000", 1)
+        assert await env_row(db_path, "smcp_port", "staging") == ("9400", 1)
+        # "Use the general value" deletes the staging value (delete_config with environment).
+        await page.goto(server.base + "/console/settings?environment=staging")
+        async with page.expect_navigation(url=re.compile(r".*environment=staging$")):
+            await page.click('.field[data-key="smcp_port"] >> text=Use the general value')
+        assert await page.locator(field("smcp_port")).input_value() == "9000"
+        assert "inherited from the general value" in await port.text_content()
+    assert await env_row(db_path, "smcp_port", "staging") is None
+    deleted = await audit_rows(db_path, "config.delete")
+    assert [(row.details["actor"], row.details.get("environment")) for row in deleted] == [("operator", "staging")]
+
+
+@needs_browser
+async def test_switching_the_environment_on_the_page_shows_its_preview_first_and_no_secret_reaches_the_browser(
+        db_path, server, seeded, browser):
+    await set_staging_values(db_path)
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        recorder = Recorder(page)
+        await page.goto(server.base + "/console/settings?environment=staging")
+        secret = page.locator('.field[data-key="openai_api_key"]')
+        assert "staging value" in await secret.text_content()
+        assert await page.locator(field("openai_api_key")).input_value() == ""
+        await page.click('.field[data-key="openai_api_key"] >> text=History')
+        await page.wait_for_selector(".history-table")
+        await page.goto(server.base + "/console/settings")
+        assert await page.text_content(".environment strong") == "development"
+        before = settings_rows(db_path)
+        await page.select_option("#switch-to", "staging")
+        await page.click("text=Switch…")
+        await page.wait_for_selector("table.switch-diff")
+        shown = " ".join((await page.inner_text("table.switch-diff")).split())
+        assert re.search(r"smcp_port system 9000 9400", shown)
+        assert "openai_api_key" in shown
+        assert settings_rows(db_path) == before  # the preview changes nothing
+        async with page.expect_navigation(url=re.compile(r".*/console/settings\?switched=staging$")):
+            await page.click("text=Switch to staging")
+        assert await page.text_content(".environment strong") == "staging"
+        bodies = await recorder.collect()
+        leaks = [url for url, body in bodies if CANARY.encode() in body]
+        assert leaks == []
+    assert await stored(db_path, "environment") == ("staging", 2)
+    switched = await audit_rows(db_path, "config.switch_environment")
+    assert [row.details["actor"] for row in switched] == ["operator"]
+
+
+@needs_browser
+async def test_a_viewer_sees_no_switch_control_and_a_forged_switch_is_refused_as_the_tool_refuses_it(
+        db_path, server, seeded, browser):
+    await set_staging_values(db_path)
+    async with signed_in(browser, server, seeded["vic"]) as (_context, page):
+        await page.goto(server.base + "/console/settings")
+        assert await page.text_content(".environment strong") == "development"
+        assert await page.locator("text=Switch…").count() == 0
+        assert await page.locator("#switch-to").count() == 0
+        await page.goto(server.base + "/console/settings?environment=staging")
+        assert await page.locator("text=Use the general value").count() == 0
+        headers = {"X-CSRF-Token": await csrf_of(page), "HX-Request": "true"}
+        before = settings_rows(db_path)
+        refused = await page.request.post(server.base + "/console/settings/switch",
+                                          form={"to": "staging", "confirm": "true"}, headers=headers)
+        assert refused.status == 403
+        shown = (await refused.text()).replace("&#39;", "'")
+        assert settings_rows(db_path) == before
+    assert await stored(db_path, "environment") == ("development", 1)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {seeded['vic']}"}, timeout=30) as http, \
+            Client(streamable_http_client(server.mcp_url, http_client=http), mode="legacy") as client:
+        tool_message = await call_error(client, "switch_environment", {"environment": "staging", "confirm": True})
+    assert tool_message in shown
+
+
+async def test_an_environment_that_is_not_one_is_refused_by_the_settings_pages_and_changes_nothing(
+        db_path, server, seeded):
+    http, csrf = http_sign_in(server, seeded["operator"])
+    before = settings_rows(db_path)
+    try:
+        view = http.get("/console/settings", params={"environment": "prod"})
+        assert view.status_code == 422
+        assert "environment 'prod' is not one of development, staging, production" in view.text.replace("&#39;", "'")
+        form = {"environment": "prod", "f.smcp_port": "9500", "o.smcp_port": "9000", "v.smcp_port": "0"}
+        assert http.post("/console/settings/review", data=form, headers=csrf).status_code == 422
+        inherit = http.post("/console/settings/inherit", data={"key": "smcp_port", "expected_version": "1"},
+                            headers=csrf)
+        assert inherit.status_code == 422 and "an environment" in inherit.text
+        switch = http.post("/console/settings/switch", data={"to": "prod", "confirm": "true"}, headers=csrf)
+        assert switch.status_code == 422 and "prod" in switch.text
+        # A confirm without the preview's signature switches nothing: it shows the preview again.
+        unsigned = http.post("/console/settings/switch", data={"to": "staging", "confirm": "true"}, headers=csrf)
+        assert unsigned.status_code == 409 and "not what was previewed" in unsigned.text
+    finally:
+        http.close()
+    assert settings_rows(db_path) == before
+    assert "Traceback" not in server_log(server)
+
+
+@needs_browser
+async def test_reveal_is_offered_only_where_it_shows_the_value_on_screen(db_path, server, seeded, browser):
+    """get_config reveals the value that applies now: with staging active and a staging secret, that
+    is not the general value the general view shows, nor production's."""
+    await set_staging_values(db_path)
+    registry = await Registry.open(db_path)
+    try:
+        await registry.config.switch_environment(registry.operator, "staging", confirm=True)
+    finally:
+        await registry.close()
+    reveal = '.field[data-key="openai_api_key"] >> text=Reveal'
+    async with signed_in(browser, server, seeded["operator"]) as (_context, page):
+        for view in ("", "?environment=production"):
+            await page.goto(server.base + "/console/settings" + view)
+            assert await page.locator(reveal).count() == 0
+        await page.goto(server.base + "/console/settings?environment=staging")
+        await page.click(reveal)
+        await page.wait_for_selector("output.revealed")
+        assert await page.text_content("output.revealed") == CANARY + "-staging"
