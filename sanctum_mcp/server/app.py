@@ -39,7 +39,6 @@ sanctum:// resources; change things with the create_/update_/set_ tools. Secrets
 Every error says what to do next."""
 
 
-
 def published_hints(spec: ToolSpec) -> ToolAnnotations:
     """The tool's four hints, written only where they differ from MCP's defaults (readOnlyHint false,
     destructiveHint true, idempotentHint false, openWorldHint true) and, as the spec says the
@@ -52,6 +51,7 @@ def published_hints(spec: ToolSpec) -> ToolAnnotations:
         idempotent_hint=True if spec.idempotent else None,
         open_world_hint=None if spec.open_world else False,
     )
+
 
 def local_operator(_ctx: Context) -> Caller:
     """The fallback identity (an admin with no users row); serving paths use the registry's operator."""
