@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.server
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,22 +28,12 @@ from mcp.client.streamable_http import streamable_http_client
 from sanctum_mcp.console import links
 from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
 from sanctum_mcp.domain.registry import Registry
+from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
 from support import REPO, HttpServer, call_error, server_env, server_log, snapshot, start_http_server, stop
 
 CANARY = "sk-CANARY-console-7f3a9c1e5b2d"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-try:
-    from playwright.async_api import BrowserContext, Page, async_playwright
-except ImportError:  # pragma: no cover - the reason is reported by the skip below
-    async_playwright = None  # type: ignore[assignment]
 
-needs_browser = pytest.mark.skipif(
-    async_playwright is None or CHROMIUM is None,
-    reason="browser tests need Playwright's Python package (pip install -e '.[test]') and Debian's chromium "
-           "(apt-get install -y chromium; .ci/run does it): "
-           + ("playwright is not installed" if async_playwright is None else "no chromium on PATH"),
-)
 
 
 # --- the registry and the server ------------------------------------------------------------
@@ -107,16 +96,6 @@ def server(db_path: Path, seeded: dict[str, str]) -> Iterator[HttpServer]:
 # --- the browser ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 class Recorder:
     """Every response body the browser receives, with its URL (for the canary)."""
 
@@ -149,10 +128,6 @@ async def signed_in(browser: Any, server: HttpServer, token: str) -> AsyncIterat
         yield context, page
     finally:
         await context.close()
-
-
-async def csrf_of(page: Page) -> str:
-    return json.loads(await page.get_attribute("body", "hx-headers"))["X-CSRF-Token"]
 
 
 def settings_rows(db_path: Path) -> list[str]:

@@ -14,7 +14,6 @@ import http.server
 import contextlib
 import json
 import re
-import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,24 +27,15 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console.actions import run
 from sanctum_mcp.domain.registry import Registry
+from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
 from support import HttpServer, call_error, snapshot, start_http_server, stop
 
 INSTANCE_CANARY = "sk-CANARY-instance-4e1b77d0"
 LETTA_CANARY = "pw-CANARY-letta-93c2aa51"
 SYSTEM_CANARY = "sk-CANARY-system-0b5d2e8f"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-try:
-    from playwright.async_api import BrowserContext, Page, async_playwright
-except ImportError:  # pragma: no cover - the reason is reported by the skip below
-    async_playwright = None  # type: ignore[assignment]
 
-pytestmark = pytest.mark.skipif(
-    async_playwright is None or CHROMIUM is None,
-    reason="browser tests need Playwright's Python package (pip install -e '.[test]') and Debian's chromium "
-           "(apt-get install -y chromium; .ci/run does it): "
-           + ("playwright is not installed" if async_playwright is None else "no chromium on PATH"),
-)
+pytestmark = needs_browser
 
 
 # --- a fake Letta (another program the registry talks to, not our code) ----------------------
@@ -155,16 +145,6 @@ def server(db_path: Path, seeded: dict[str, str]) -> Iterator[HttpServer]:
 # --- the browser ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
 class Recorder:
     """Every response the browser receives, body and headers, with its URL: each request goes
     through the recorder (page.route), which fetches it, keeps a copy and hands the browser exactly
@@ -209,10 +189,6 @@ async def signed_in(browser: Any, server: HttpServer, token: str) -> AsyncIterat
         yield context, page
     finally:
         await context.close()
-
-
-async def csrf_of(page: Page) -> str:
-    return json.loads(await page.get_attribute("body", "hx-headers"))["X-CSRF-Token"]
 
 
 async def result(page: Page, expected: str) -> str:
