@@ -13,10 +13,10 @@ AgentRef = Field(description="Name or id.")
 
 
 class ListAgents(ToolInput):
-    status: AgentStatus | None = Field(default=None, description="Only this status.")
+    status: AgentStatus | None = None
     active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_agents", title="List agents", group="Agents", role="viewer", read_only=True, idempotent=True)
@@ -38,10 +38,10 @@ async def get_agent(call: Call, args: GetAgent) -> Agent:
 
 class CreateAgent(ToolInput):
     name: str = Field(min_length=1, max_length=64, description="Unique, any case.")
-    description: str | None = Field(default=None, max_length=2000, description="What the agent is for.")
-    status: AgentStatus = Field(default="Ready", description="Initial status.")
-    active: bool = Field(default=True, description="Active or not.")
-    letta_id: str | None = Field(default=None, max_length=200, description="Its id in Letta.")
+    description: str | None = Field(default=None, max_length=2000)
+    status: AgentStatus = "Ready"
+    active: bool = True
+    letta_id: str | None = Field(default=None, max_length=200)
     config: dict[str, Any] | None = Field(default=None, description="Settings.")
 
 
@@ -61,11 +61,11 @@ async def create_agent(call: Call, args: CreateAgent) -> Agent:
 
 class UpdateAgent(ToolInput):
     agent: str = AgentRef
-    name: str | None = Field(default=None, min_length=1, max_length=64, description="New name.")
-    description: str | None = Field(default=None, max_length=2000, description="New description.")
-    status: AgentStatus | None = Field(default=None, description="New status.")
-    active: bool | None = Field(default=None, description="New active flag.")
-    letta_id: str | None = Field(default=None, max_length=200, description="New Letta id.")
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=2000)
+    status: AgentStatus | None = None
+    active: bool | None = None
+    letta_id: str | None = Field(default=None, max_length=200)
     config: dict[str, Any] | None = Field(default=None, description="Replaces the settings.")
 
 
@@ -90,7 +90,7 @@ async def update_agent(call: Call, args: UpdateAgent) -> Agent:
 
 class SetAgentStatus(ToolInput):
     agent: str = AgentRef
-    status: AgentStatus = Field(description="The new status.")
+    status: AgentStatus
 
 
 @tool("set_agent_status", title="Set an agent's status", group="Agents", role="user", read_only=False, idempotent=True,

@@ -28,7 +28,7 @@ class CreateBackup(ToolInput):
         default=None, max_length=100,
         description="Unique; names the file (letters, digits, '.', '_', '-').",
     )
-    description: str | None = Field(default=None, max_length=2000, description="Why it was taken.")
+    description: str | None = Field(default=None, max_length=2000)
     expires_at: str | None = Field(default=None, description="ISO-8601 time to delete it at (default: kept).")
 
 
@@ -42,10 +42,10 @@ async def create_backup(call: Call, args: CreateBackup) -> Backup:
 
 
 class ListBackups(ToolInput):
-    type: BackupType | None = Field(default=None, description="Only this type.")
-    status: BackupStatus | None = Field(default=None, description="Only this status.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    type: BackupType | None = None
+    status: BackupStatus | None = None
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_backups", title="List backups", group="Backups", role="viewer", read_only=True, idempotent=True)

@@ -109,7 +109,7 @@ class SetConfig(ToolInput):
         default=None,
         description="A new key's type (default string).",
     )
-    description: str | None = Field(default=None, max_length=2000, description="What the setting is for.")
+    description: str | None = Field(default=None, max_length=2000)
     category: str | None = Field(
         default=None,
         max_length=64,
@@ -148,11 +148,11 @@ async def set_config(call: Call, args: SetConfig) -> ConfigChange:
 
 class ListConfig(ToolInput):
     category: str | None = Field(default=None, max_length=64, description="Only this category (e.g. ports).")
-    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
+    scope: ConfigScope | None = None
     target: Ref | None = Field(default=None, description="Only this object (needs scope): name or id.")
     prefix: str | None = Field(default=None, max_length=128, description="Only keys starting with this.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=100, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=100, ge=1, le=500)
 
 
 @tool("list_config", title="List settings", group="Configuration", role="viewer", read_only=True, idempotent=True,
@@ -209,8 +209,8 @@ class ConfigHistoryInput(ToolInput):
     key: str = KEY
     scope: ConfigScope = SCOPE
     target: Ref | None = TARGET
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
     environment: Environment | None = ENVIRONMENT
 
 
@@ -253,14 +253,14 @@ class SwitchEnvironment(ToolInput):
 @tool("switch_environment", title="Switch the environment", group="Configuration", role="admin", read_only=False,
       idempotent=True)
 async def switch_environment(call: Call, args: SwitchEnvironment) -> EnvironmentSwitch:
-    """Switch the active environment (values set for one apply only while it is active). Lists the values
-    that would change (masked); confirm=true switches, audited."""
+    """Switch the active environment, whose values then apply. Without confirm=true, only lists the
+    values that would change (masked)."""
     return await call.registry.config.switch_environment(call.caller, args.environment, confirm=args.confirm)
 
 
 class ExportConfig(ToolInput):
     format: Literal["json", "yaml", "env"] = Field(default="json", description="env: shell lines.")
-    scope: ConfigScope | None = Field(default=None, description="Only this scope.")
+    scope: ConfigScope | None = None
     target: Ref | None = Field(default=None, description="Only this object (needs scope).")
     category: str | None = Field(default=None, max_length=64, description="Only this category.")
     keys: list[Annotated[str, Field(max_length=128)]] | None = Field(default=None, max_length=1000,

@@ -16,10 +16,10 @@ TZ_HELP = "IANA zone (default UTC)."
 
 class ListJobs(ToolInput):
     agent: str | None = Field(default=None, description="Only this agent's (name or id), also via their instance.")
-    status: JobStatus | None = Field(default=None, description="Only this status.")
+    status: JobStatus | None = None
     due_before: str | None = Field(default=None, description="Only jobs next due by this ISO-8601 time.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 def _the_job(args: Any) -> list[tuple[str, Any]]:
@@ -60,8 +60,8 @@ class CreateJob(ToolInput):
         default=None,
         description="Id or name; an SMCP one runs its config's command.",
     )
-    agent: str | None = Field(default=None, description="Agent it is for (name or id).")
-    description: str | None = Field(default=None, max_length=2000, description="What the job is for.")
+    agent: str | None = Field(default=None, description="Name or id.")
+    description: str | None = Field(default=None, max_length=2000)
     timezone: str | None = Field(default=None, max_length=64, description=TZ_HELP)
     enabled: bool = Field(default=True, description="false: not scheduled until enabled.")
 
@@ -76,13 +76,13 @@ async def create_job(call: Call, args: CreateJob) -> Job:
 
 class UpdateJob(ToolInput):
     job: str = JobRef
-    name: str | None = Field(default=None, min_length=1, max_length=100, description="New name.")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
     cron_expression: str | None = Field(default=None, min_length=1, max_length=200, description=CRON_HELP)
     timezone: str | None = Field(default=None, max_length=64, description=TZ_HELP)
     tool_instance: str | None = Field(default=None, description="Id or name; '' removes it.")
     agent: str | None = Field(default=None, description="Name or id; '' removes it.")
-    description: str | None = Field(default=None, max_length=2000, description="New description.")
-    enabled: bool | None = Field(default=None, description="Enable or disable.")
+    description: str | None = Field(default=None, max_length=2000)
+    enabled: bool | None = None
 
 
 @tool("update_job", title="Update a scheduled job", group="Jobs", role="user", read_only=False, idempotent=True,
@@ -122,7 +122,7 @@ class PreviewJobRuns(ToolInput):
     cron_expression: str | None = Field(default=None, max_length=200, description="Or give job. " + CRON_HELP)
     job: str | None = Field(default=None, description="An existing job (name or id).")
     timezone: str | None = Field(default=None, max_length=64, description=TZ_HELP)
-    count: int = Field(default=5, ge=1, le=100, description="How many runs.")
+    count: int = Field(default=5, ge=1, le=100)
     after: str | None = Field(default=None, description="Start from this ISO-8601 time (default now).")
 
 

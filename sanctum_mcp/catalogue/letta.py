@@ -38,9 +38,9 @@ async def list_letta_servers(call: Call, args: ListLettaServers) -> LettaServerL
 class AddLettaServer(ToolInput):
     address: str = Field(min_length=1, max_length=253, description="Host name or IP, e.g. 'localhost'.")
     port: int = Field(ge=1, le=65535, description="Letta's default is 8283.")
-    scheme: Literal["http", "https"] = Field(default="http", description="URL scheme.")
-    password: str | None = Field(default=None, description="Letta server password.")
-    token: str | None = Field(default=None, description="Letta API token.")
+    scheme: Literal["http", "https"] = "http"
+    password: str | None = None
+    token: str | None = None
     timeout: int = Field(default=30, ge=1, le=600, description="Seconds for a status probe.")
     activate: bool = Field(default=False, description="Make it the active one (the first one is).")
 
@@ -57,10 +57,10 @@ async def add_letta_server(call: Call, args: AddLettaServer) -> LettaServer:
 class UpdateLettaServer(ToolInput):
     server: int = ServerId
     address: str | None = Field(default=None, min_length=1, max_length=253, description="New host name or IP.")
-    port: int | None = Field(default=None, ge=1, le=65535, description="New port.")
-    scheme: Literal["http", "https"] | None = Field(default=None, description="New scheme.")
-    password: str | None = Field(default=None, description="New password.")
-    token: str | None = Field(default=None, description="New API token.")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    scheme: Literal["http", "https"] | None = None
+    password: str | None = None
+    token: str | None = None
     clear_password: bool | None = Field(default=None, description="true removes the password.")
     clear_token: bool | None = Field(default=None, description="true removes the token.")
     timeout: int | None = Field(default=None, ge=1, le=600, description="New probe timeout (s).")

@@ -12,14 +12,14 @@ from sanctum_mcp.domain.logs import LogEntry, LogLevel, LogPage
 
 
 class QueryLogs(ToolInput):
-    level: LogLevel | None = Field(default=None, description="Only this level.")
+    level: LogLevel | None = None
     source: str | None = Field(default=None, max_length=100, description="e.g. 'agent', 'job', 'backup', 'server'.")
     source_id: str | None = Field(default=None, max_length=200, description="The object's id, e.g. a job's.")
     since: str | None = Field(default=None, description="ISO-8601 time, inclusive.")
     until: str | None = Field(default=None, description="ISO-8601 time, exclusive.")
     text: str | None = Field(default=None, max_length=200, description="In the message or action, any case.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("query_logs", title="Query the logs", group="Logs", role="viewer", read_only=True, idempotent=True)
@@ -32,7 +32,7 @@ async def query_logs(call: Call, args: QueryLogs) -> LogPage:
 
 
 class LogEvent(ToolInput):
-    level: LogLevel = Field(default="INFO", description="Severity.")
+    level: LogLevel = "INFO"
     message: str = Field(min_length=1, max_length=2000, description="One or two sentences.")
     details: dict[str, Any] | None = Field(default=None, description="Structured details.")
 
@@ -55,13 +55,13 @@ FEED_READS = {
 
 class ChangesSince(ToolInput):
     revision: int = Field(ge=0, description="0 or a previous up_to.")
-    limit: int = Field(default=100, ge=1, le=500, description="Changes per answer.")
+    limit: int = Field(default=100, ge=1, le=500)
 
 
 @tool("changes_since", title="Changes since a revision", group="Logs", role="viewer", read_only=True, idempotent=True)
 async def changes_since(call: Call, args: ChangesSince) -> ChangesPage:
-    """What changed after a revision, as far as you may read it (kind, object, key, who; never
-    values). Follow with up_to; reset=true: reload everything."""
+    """What changed after a revision that you may read (kind, object, key, who; never values). Pass
+    up_to next; reset=true: reload everything."""
     from sanctum_mcp.catalogue import find_tool
 
     kinds = set()

@@ -27,11 +27,11 @@ ENV_PLUGINS_DIR = "MCP_PLUGINS_DIR"  # SMCP's own variable for its plugins folde
 
 
 class ListPlugins(ToolInput):
-    type: PluginType | None = Field(default=None, description="Only this type.")
-    status: PluginStatus | None = Field(default=None, description="Only this status.")
+    type: PluginType | None = None
+    status: PluginStatus | None = None
     enabled: bool | None = Field(default=None, description="Only enabled (true) or disabled (false) ones.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_plugins", title="List plugins", group="Plugins", role="viewer", read_only=True, idempotent=True)
@@ -57,7 +57,7 @@ class RegisterPlugin(ToolInput):
         min_length=1, max_length=64,
         description="Unique, any case: letters, digits, '.', '_', '-'.",
     )
-    type: PluginType = Field(description="Kind of plugin.")
+    type: PluginType
     version: str = Field(
         min_length=1, max_length=64,
         description="Semantic version, e.g. '1.4.0'.",

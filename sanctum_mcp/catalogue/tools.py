@@ -30,12 +30,12 @@ SCHEMA_HELP = "JSON Schema of every instance's config; \"writeOnly\": true marks
 
 
 class ListTools(ToolInput):
-    category: ToolCategory | None = Field(default=None, description="Only this category.")
-    tool_type: ToolType | None = Field(default=None, description="Only this type.")
+    category: ToolCategory | None = None
+    tool_type: ToolType | None = None
     enabled: bool | None = Field(default=None, description="Only enabled (true) or disabled (false) ones.")
-    status: ToolStatus | None = Field(default=None, description="Only this status.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    status: ToolStatus | None = None
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_tools", title="List tools", group="Tools", role="viewer", read_only=True, idempotent=True)
@@ -63,11 +63,11 @@ class CreateTool(ToolInput):
         default="master",
         description="master: host-wide instances; athena/monday/timbre: an agent's; smcp: either.",
     )
-    tool_type: ToolType = Field(default="utility", description="Kind of tool.")
-    description: str | None = Field(default=None, max_length=2000, description="What the tool does.")
-    emoji: str | None = Field(default=None, max_length=16, description="Shown next to the tool.")
-    status: ToolStatus = Field(default="Ready", description="Initial status.")
-    enabled: bool = Field(default=True, description="Enabled or not.")
+    tool_type: ToolType = "utility"
+    description: str | None = Field(default=None, max_length=2000)
+    emoji: str | None = Field(default=None, max_length=16)
+    status: ToolStatus = "Ready"
+    enabled: bool = True
     config_schema: dict[str, Any] | None = Field(default=None, description=SCHEMA_HELP)
 
 
@@ -84,13 +84,13 @@ async def create_tool(call: Call, args: CreateTool) -> Tool:
 
 class UpdateTool(ToolInput):
     tool: str = ToolRef
-    name: str | None = Field(default=None, min_length=1, max_length=64, description="New name.")
+    name: str | None = Field(default=None, min_length=1, max_length=64)
     category: ToolCategory | None = Field(default=None, description="New category; existing instances must fit.")
-    tool_type: ToolType | None = Field(default=None, description="New type.")
-    description: str | None = Field(default=None, max_length=2000, description="New description.")
-    emoji: str | None = Field(default=None, max_length=16, description="New emoji.")
-    status: ToolStatus | None = Field(default=None, description="New status.")
-    enabled: bool | None = Field(default=None, description="Enable or disable.")
+    tool_type: ToolType | None = None
+    description: str | None = Field(default=None, max_length=2000)
+    emoji: str | None = Field(default=None, max_length=16)
+    status: ToolStatus | None = None
+    enabled: bool | None = None
     config_schema: dict[str, Any] | None = Field(
         default=None, description="Replaces it ({} = any object); existing configs must satisfy it.",
     )
@@ -129,11 +129,11 @@ async def delete_tool(call: Call, args: DeleteTool) -> DeletedTool:
 
 
 class ListToolInstances(ToolInput):
-    agent: str | None = Field(default=None, description="Only this agent's (name or id).")
-    tool: str | None = Field(default=None, description="Only this tool's (name or id).")
+    agent: str | None = Field(default=None, description="Name or id.")
+    tool: str | None = Field(default=None, description="Name or id.")
     active: bool | None = Field(default=None, description="Only active (true) or inactive (false) ones.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_tool_instances", title="List tool instances", group="Tools", role="viewer", read_only=True, idempotent=True,
@@ -161,7 +161,7 @@ class CreateToolInstance(ToolInput):
     name: str = Field(min_length=1, max_length=64, description="Unique per tool and agent.")
     agent: str | None = Field(default=None, description="Owner (name or id); none for a master tool's.")
     config: dict[str, Any] | None = Field(default=None, description="Checked against the tool's config_schema.")
-    status: ToolStatus = Field(default="Ready", description="Initial status.")
+    status: ToolStatus = "Ready"
     active: bool = Field(default=True, description="Active or not (not for a disabled tool).")
 
 
@@ -178,11 +178,11 @@ async def create_tool_instance(call: Call, args: CreateToolInstance) -> ToolInst
 
 class UpdateToolInstance(ToolInput):
     instance: int = InstanceRef
-    name: str | None = Field(default=None, min_length=1, max_length=64, description="New name.")
+    name: str | None = Field(default=None, min_length=1, max_length=64)
     config: dict[str, Any] | None = Field(
         default=None, description="Replaces the config. A secret sent back as its mask stays as stored.",
     )
-    status: ToolStatus | None = Field(default=None, description="New status.")
+    status: ToolStatus | None = None
     active: bool | None = Field(default=None, description="Activate (tool enabled) or deactivate.")
 
 

@@ -11,7 +11,8 @@ from sanctum_mcp.domain.users.models import DeactivatedUser, NewToken, Permissio
 
 UserRef = Field(description="Name or id.")
 PermissionsField = Field(
-    default=None, description="Narrowing below the role.",
+    default=None, description="Narrowing below the role: agents: only these may be named (all-agent tools are "
+                              "refused); tools: only these may be called.",
 )
 
 
@@ -26,8 +27,8 @@ def _check_tool_names(permissions: PermissionSet | None) -> None:
 
 class ListUsers(ToolInput):
     active: bool | None = Field(default=None, description="Only active (true) or deactivated (false) ones.")
-    cursor: str | None = Field(default=None, description="From next_cursor.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
 
 
 @tool("list_users", title="List users", group="Users", role="admin", read_only=True, idempotent=True)
@@ -58,7 +59,7 @@ async def create_user(call: Call, args: CreateUser) -> User:
 
 class UpdateUser(ToolInput):
     user: str = UserRef
-    role: Role | None = Field(default=None, description="New role.")
+    role: Role | None = None
     email: str | None = Field(default=None, max_length=254, description="New address; '' removes it.")
     permissions: PermissionSet | None = Field(default=None, description="Replaces them; {} removes every narrowing.")
     active: bool | None = Field(default=None, description="false deactivates (tokens stop working).")

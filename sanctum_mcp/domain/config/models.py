@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sanctum_mcp.domain.shared.errors import Conflict
 from sanctum_mcp.domain.shared.secrets import SecretBox, SecretUnreadable, mask
@@ -73,14 +73,14 @@ class ConfigLayer(BaseModel):
     scope: ConfigScope
     target: str
     target_id: int | None = None
-    value: str | None = Field(description="Masked when sensitive.")
+    value: str | None = Field(description="Masked if sensitive.")
     version: int
     environment: str | None = None
 
 
 class ResolvedConfig(BaseModel):
     key: str
-    value: str | None = Field(description="Masked when sensitive.")
+    value: str | None = Field(description="Masked if sensitive.")
     type: ConfigType
     sensitive: bool
     has_value: bool
@@ -106,6 +106,23 @@ class ConfigPage(BaseModel):
     next_cursor: str | None = None
 
 
+class ConfigValue(BaseModel):
+    # A setting as stored after a change: a ConfigEntry without what the change itself names (key,
+    # scope, target, version), so four tools' output schemas say each of those once.
+    model_config = ConfigDict(from_attributes=True)  # built from the ConfigEntry the service reads
+
+    value: str | None = Field(description="Masked if sensitive.")
+    type: ConfigType
+    sensitive: bool
+    has_value: bool
+    category: str | None = None
+    description: str | None = None
+    updated_at: str | None = None
+    default_value: str | None = None
+    constraint: dict[str, Any] | None = None
+    environment: str | None = None
+
+
 class ConfigChange(BaseModel):
     key: str
     scope: ConfigScope
@@ -114,14 +131,14 @@ class ConfigChange(BaseModel):
     change: ChangeKind
     version: int
     previous_version: int
-    entry: ConfigEntry | None = None
+    entry: ConfigValue | None = None
     message: str
 
 
 class HistoryEntry(BaseModel):
     version: int
     change: Literal["set", "delete", "rollback", "reset"]
-    value: str | None = Field(description="Masked when sensitive.")
+    value: str | None = Field(description="Masked if sensitive.")
     type: ConfigType
     sensitive: bool
     changed_by: str | None = None
@@ -139,7 +156,8 @@ class ConfigHistory(BaseModel):
 
 
 class EnvironmentChange(BaseModel):
-    """One stored place whose applying value changes (values masked when sensitive)."""
+    # One stored place whose applying value changes. (A comment, not a docstring: a docstring would be
+    # published in switch_environment's output schema; the tool's description says values are masked.)
 
     key: str
     scope: ConfigScope

@@ -21,7 +21,8 @@ MAX_LIMIT = 500
 
 
 class Change(BaseModel):
-    """One change: what and who, never a value. README "Following changes" lists the kinds."""
+    # One change: what and who, never a value; README "Following changes" lists the kinds. (A comment,
+    # not a docstring: a docstring would be published in changes_since's output schema.)
 
     revision: int
     kind: str

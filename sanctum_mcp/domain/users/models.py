@@ -16,11 +16,10 @@ class PermissionSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agents: list[str] | None = Field(
-        default=None,
-        description="Only these agents may be named; all-agent tools are refused.",
-    )
-    tools: list[str] | None = Field(default=None, description="Only these tools may be called.")
+    # What each key means is said once, in create_user's `permissions` description, not here: a
+    # description here would be published again in every output schema that holds a user.
+    agents: list[str] | None = None
+    tools: list[str] | None = None
 
     def to_json(self) -> str | None:
         data = self.model_dump(exclude_none=True)
