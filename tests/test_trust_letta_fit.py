@@ -62,8 +62,11 @@ def test_enum_values_survive_smcp_in_the_description(plugins_dir, bare_python, s
         for name, prop in tools[command["name"]].input_schema["properties"].items():
             allowed = prop.get("enum") or (prop.get("items") or {}).get("enum")
             listing = "Allowed values: " + ", ".join(str(v) for v in allowed or ()) + "."
-            if allowed and listing not in published[name].get("description", ""):
+            said = published[name].get("description", "")
+            if allowed and listing not in said:
                 missing.append(f"{command['name']}.{name}: the description does not say {listing!r}")
+            if said != said.strip():
+                missing.append(f"{command['name']}.{name}: stray spaces around {said!r}")
     assert not missing, "\n".join(missing)
 
 

@@ -65,7 +65,7 @@ def parameter(name: str, prop: dict[str, Any], required: bool) -> dict[str, Any]
     description = prop.get("description", "")
     allowed = prop.get("enum") or (prop.get("items") or {}).get("enum")
     if allowed:
-        description += f" Allowed values: {', '.join(str(v) for v in allowed)}."
+        description = f"{description} Allowed values: {', '.join(str(v) for v in allowed)}.".lstrip()
     if declared == "object":
         # SMCP would publish {"type": "object"} with none of its properties: a free-form object that
         # Letta grades non-strict. JSON text keeps the tool strict; the command decodes it (convert).
