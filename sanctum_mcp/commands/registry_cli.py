@@ -134,7 +134,7 @@ def add_tool_command(verbs: argparse._SubParsersAction, verb: str, spec: ToolSpe
             raise paths.PathError(f"tool {spec.name!r}: field {name!r} would be {flag}, which every command has; "
                                   "add it to paths.FLAGS")
         kind = paths.field_kind(prop)
-        help_text = for_cli(prop.get("description", "")) + _default_note(prop)
+        help_text = (for_cli(prop.get("description", "")) + _default_note(prop)).lstrip()
         if flag == "--yes":
             # A destructive tool's confirmation: the CLI asks for none by text, --yes confirms in advance
             # whatever this run would change (catalogue/base.py run_tool, Call.confirmed).
