@@ -6,8 +6,10 @@ users' tokens, a stdio subprocess, CLI subprocesses on the same database."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import subprocess
 import sys
+import warnings
 
 import anyio
 import httpx2
@@ -15,6 +17,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from support import REPO, call, server_env, start_http_server, stdio_params, stop
+
+from sanctum_mcp.server import subscriptions
+from sanctum_mcp.server.app import build_server
 
 WAIT = 60  # seconds: a generous bound that fails on a hang, never a timing assertion
 ANN_TOOLS = ["list_agents", "get_agent", "changes_since"]
@@ -101,7 +106,9 @@ async def test_a_user_whose_tools_an_admin_narrows_is_told_and_lists_the_change_
             await call(admin, "update_user", {"user": "ann", "permissions": {"tools": ANN_TOOLS}})
             assert await ann_inbox.next() == 2
             assert await names(ann) == set(ANN_TOOLS)
-            await bob.send_ping()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ping is removed at 2026-07-28, not at 2025
+                await bob.send_ping()
             assert bob_inbox.count == 0 and ann_inbox.count == 2
 
 
@@ -160,3 +167,16 @@ async def test_a_stdio_session_for_the_local_user_is_told_when_its_role_changes(
         assert await inbox.next() == 1  # the setting before it sent nothing
         listed = await names(ops)
         assert "create_user" not in listed and "create_agent" not in listed and "list_agents" in listed
+
+
+async def test_followed_sessions_are_bounded_and_end_with_their_session(registry, monkeypatch, caplog):
+    monkeypatch.setattr(subscriptions, "MAX_TRACKED", 2)
+    caplog.set_level(logging.WARNING, logger="sanctum_mcp.subscriptions")
+    server = build_server(registry)  # the local user, as over stdio
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(3):
+            client = await stack.enter_async_context(Client(server, mode="legacy"))
+            await client.list_tools()
+        assert server.followers.tracked() == 2
+        assert "the most whose tool list is followed" in caplog.text
+    assert server.followers.tracked() == 0  # the sessions ended: nothing of them is kept
