@@ -169,10 +169,13 @@ class Followers:
 
     async def track(self, ctx: ServerRequestContext, call_next: Any) -> Any:
         """Server middleware: note a 2025 session at its first message after initialize (one dict
-        lookup for every later one); the session's end drops it."""
+        lookup for every later one); the session's end drops it. Over stdio the catalogue is built
+        on first use (app.py): until then no session has a tool list, and none is noted, so that a
+        session that never lists tools does not pay for the catalogue."""
         connection = ctx.session._connection
         if (connection not in self._listings and ctx.method != "initialize"
-                and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS):
+                and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                and (self.server.catalogue_loaded or ctx.method in ("tools/list", "tools/call"))):
             if len(self._listings) >= MAX_TRACKED:
                 self._over_cap.emit("cap", "%d MCP sessions are live, the most whose tool list is followed: a "
                                     "newer one is not told when its user's tools change", MAX_TRACKED)
