@@ -131,7 +131,8 @@ class StreamBus:
 
 
 class Followers:
-    """Who follows which resource in this process, and the task that tells them."""
+    """Who follows which resource in this process, whose tool list each session shows, and the task
+    that tells them of changes."""
 
     def __init__(self, server: SanctumServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
         self.server = server
@@ -294,7 +295,6 @@ class Followers:
         for uri, topic in list(self._streams):
             if everything or topic in topics:
                 await self.server._subscriptions.publish(ResourceUpdated(uri=uri))
-
 
     async def _tell_tool_lists(self, topics: set[Topic]) -> None:
         everything = EVERYTHING in topics
