@@ -6,6 +6,7 @@ users' tokens, a stdio subprocess, CLI subprocesses on the same database."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import subprocess
 import sys
@@ -194,3 +195,25 @@ async def test_followed_sessions_are_bounded_and_end_with_their_session(registry
         assert server.followers.tracked() == 2
         assert "the most whose tool list is followed" in caplog.text
     assert server.followers.tracked() == 0  # the sessions ended: nothing of them is kept
+
+
+async def test_a_restore_keeps_users_so_it_changes_no_tool_list_and_sends_nothing(db_path):
+    # A restore carries the live users and tokens over (domain/backups/restore.py): ops stays an
+    # admin though the backup holds ops as a viewer. Every session's list is computed again, unchanged.
+    for args in (("user", "add", "ops", "--role", "viewer"), ("backup",), ("users", "update", "ops", "--role", "admin")):
+        done = cli(db_path, *args)
+        assert done.returncode == 0, done.stderr
+        if args == ("backup",):
+            backup_id = json.loads(done.stdout)["id"]
+    inbox = ToolsInbox()
+    async with Client(stdio_params(db_path, "--no-scheduler", "--user", "ops"), mode="legacy",
+                      message_handler=inbox) as ops:
+        assert "create_user" in await names(ops)
+        for args in (("restore", str(backup_id), "--yes"), ("users", "update", "ops", "--role", "user")):
+            done = await anyio.to_thread.run_sync(lambda args=args: cli(db_path, *args))
+            assert done.returncode == 0, done.stderr
+        await inbox.next()  # for the role change, handled after the restore
+        listed = await names(ops)
+        assert "create_user" not in listed and "create_agent" in listed
+        await anyio.sleep(1)  # time for anything else the follower sent (in order) to arrive
+        assert inbox.count == 1
