@@ -209,7 +209,7 @@ async def test_a_subscriber_over_http_hears_of_changes_by_another_client_and_by_
     inbox = Inbox()
     async with legacy_http(served.mcp_url, inbox) as follower, legacy_http(served.mcp_url) as other:
         caps = follower.server_capabilities
-        assert caps.resources.subscribe is True and caps.tools.list_changed is False  # see README
+        assert caps.resources.subscribe is True and caps.tools.list_changed is True  # test_tools_list_changed.py
         await call(other, "create_agent", {"name": "Athena"})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # resources/subscribe is deprecated at 2026-07-28, not at 2025

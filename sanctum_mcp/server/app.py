@@ -26,7 +26,7 @@ from sanctum_mcp.server.errors import to_tool_error
 from sanctum_mcp.server.listing import ToolListCache
 from sanctum_mcp.server.log_level import register_log_level
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
-from sanctum_mcp.server.subscriptions import Followers
+from sanctum_mcp.server.subscriptions import Followers, StreamBus
 
 Identify = Callable[[Context], Caller]
 log = logging.getLogger("sanctum_mcp.calls")
@@ -196,6 +196,7 @@ def build_server(registry: Registry, *, identify: Identify | None = None, select
         version=__version__,
         instructions=INSTRUCTIONS,
         middleware=[ToolListCache(chosen, caller_of)],
+        subscriptions=StreamBus(),  # listen streams, with delivery to one of them (server/subscriptions.py)
         **server_options,
     )
     register_resources(server, registry, identify)

@@ -58,6 +58,15 @@ def visible(names: tuple[str, ...], selection: Selection, caller: Caller | None)
     return all(selection.admits(n) and (caller is None or may_call_some(tools[n], caller)) for n in names)
 
 
+def listed_tools(selection: Selection, caller: Caller | None) -> frozenset[str]:
+    """The names tools/list shows this caller at this endpoint; none to a caller that is gone (its
+    user deactivated, its token revoked). server/subscriptions.py compares them to tell a session
+    its list changed."""
+    if caller is None:
+        return frozenset()
+    return frozenset(name for name in all_tools() if visible((name,), selection, caller))
+
+
 def _wire(result: Any) -> dict[str, Any]:
     if isinstance(result, BaseModel):
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -107,8 +116,8 @@ class ToolListCache:
         if view is None:
             if len(self._views) >= _MAX_VIEWS:
                 self._views.clear()
-            view = self._views[key] = {
-                **whole, "tools": [t for t in whole["tools"] if visible((t["name"],), selection, caller)]}
+            shown = listed_tools(selection, caller)
+            view = self._views[key] = {**whole, "tools": [t for t in whole["tools"] if t["name"] in shown]}
         return view
 
     def _filtered(self, ctx: Any, method: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,21 @@ Bounded: at most MAX_PER_SESSION URIs per session (legacy) or per listen stream 
 most MAX_LISTEN_STREAMS streams, URIs of at most MAX_URI characters. A session's subscriptions are
 dropped when it ends (the SDK unwinds the connection's exit stack).
 
+Tool lists: a caller's tools/list depends on its user's role and permissions.tools (server/listing.py),
+which an admin may change while the session lives, or end (deactivating the user, revoking the
+session's token). Every live session (2025: noted at its first message after initialize, dropped
+with it; 2026-07-28: each listen stream that asks for toolsListChanged) is followed with who it is
+(user id and token id, as the tool calls see it; over stdio the local user), its endpoint's
+selection and the tool names it would list. At most MAX_TRACKED sessions; beyond that a session is
+not told (logged).
+
 `Followers.run` is the one task per process (started by the transport, beside the server) that
 waits on the notifier for the next revision, reads which topics the new changes touched, and sends
 `notifications/resources/updated` for each subscribed URI whose topic they touched: to a legacy
 session on its standalone stream, to 2026-07-28 listen streams through the SDK's subscription bus.
+For a touched user it computes the tool names each of that user's sessions would list now and
+sends `notifications/tools/list_changed` to the sessions whose names differ from the last ones,
+and to no other (StreamBus delivers to one listen stream).
 """
 
 from __future__ import annotations
@@ -21,11 +32,17 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import Context
-from mcp.server.subscriptions import ListenHandler, ResourceUpdated
+from mcp.server.subscriptions import ListenHandler, ResourceUpdated, ServerEvent, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     INVALID_PARAMS,
@@ -34,12 +51,14 @@ from mcp_types import (
     SubscriptionsListenRequestParams,
     UnsubscribeRequestParams,
 )
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from sanctum_mcp.domain.config.models import SCOPES
 from sanctum_mcp.domain.feed.topics import EVERYTHING, Topic
 from sanctum_mcp.domain.shared.errors import InvalidInput
 from sanctum_mcp.server.errors import to_protocol_error
-from sanctum_mcp.server.listing import request_selection
+from sanctum_mcp.server.listing import listed_tools, request_selection
+from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.server.resources import _gate
 
 if TYPE_CHECKING:
@@ -48,6 +67,7 @@ if TYPE_CHECKING:
     from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
 
+    from sanctum_mcp.catalogue.toolsets import Selection
     from sanctum_mcp.domain.registry import Registry
     from sanctum_mcp.domain.shared.identity import Caller
     from sanctum_mcp.server.app import SanctumServer
@@ -55,6 +75,7 @@ if TYPE_CHECKING:
 MAX_PER_SESSION = 100
 MAX_LISTEN_STREAMS = 256
 MAX_URI = 2_048
+MAX_TRACKED = 4_096  # live 2025 sessions whose tool list is followed (2026 listen streams: MAX_LISTEN_STREAMS)
 FOLLOW_TIMEOUT = 30.0  # seconds the task waits for a revision in one go (it simply waits again)
 RETRY_DELAY = 5.0
 NOTIFY_TIMEOUT = 5.0  # a client that does not read its stream is skipped after this long, not waited for
@@ -64,9 +85,54 @@ log = logging.getLogger("sanctum_mcp.subscriptions")
 _AGENT = re.compile(r"sanctum://agents/([^/]+)")
 _CONFIG = re.compile(r"sanctum://config/([^/]+)/([^/]+)")
 
+# The listen stream whose handler is running: StreamBus notes it as the owner of the listener the
+# SDK's handler subscribes (synchronously, before its first await).
+_STREAM: ContextVar[object | None] = ContextVar("sanctum_listen_stream", default=None)
+
+
+@dataclass
+class _Listing:
+    """Whose tool list a session shows (as its tool calls see it), at which endpoint, and the names
+    it would list when last computed."""
+
+    user_id: int
+    token_id: int | None  # the API token it signed in with; None: stdio's local user, --trust-loopback
+    selection: Selection
+    names: frozenset[str]
+
+
+class StreamBus:
+    """The SDK's in-process subscription bus (as InMemorySubscriptionBus), plus delivery to one listen
+    stream: a tool list is its caller's own, and no other caller may learn that it changed."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[object, tuple[object | None, Callable[[ServerEvent], None]]] = {}
+
+    async def publish(self, event: ServerEvent) -> None:
+        await self._publish(event, None)
+
+    async def publish_to(self, stream: object, event: ServerEvent) -> None:
+        await self._publish(event, stream)
+
+    async def _publish(self, event: ServerEvent, stream: object | None) -> None:
+        for owner, listener in list(self._listeners.values()):
+            if stream is not None and owner is not stream:
+                continue
+            try:
+                listener(event)
+            except Exception:  # one bad listener must not starve the others (as the SDK's bus)
+                log.exception("subscription listener raised; continuing")
+        await anyio.lowlevel.checkpoint()
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        token = object()
+        self._listeners[token] = (_STREAM.get(), listener)
+        return lambda: self._listeners.pop(token, None)  # idempotent, as the protocol asks
+
 
 class Followers:
-    """Who follows which resource in this process, and the task that tells them."""
+    """Who follows which resource in this process, whose tool list each session shows, and the task
+    that tells them of changes."""
 
     def __init__(self, server: SanctumServer, registry: Registry, identify: Callable[[Context], Caller]) -> None:
         self.server = server
@@ -74,17 +140,64 @@ class Followers:
         self.identify = identify
         self._sessions: dict[Connection, dict[str, Topic]] = {}  # legacy sessions: uri -> topic
         self._streams: Counter[tuple[str, Topic]] = Counter()  # 2026-07-28 listen streams' (uri, topic)
+        self._listings: dict[Connection, _Listing | None] = {}  # 2025 sessions (None: no user row to follow)
+        self._tool_streams: dict[object, _Listing] = {}  # 2026-07-28 listen streams asking for toolsListChanged
+        self._over_cap = RateLimitedLog(log.warning)
 
     def count(self) -> int:
         """Subscriptions held now (legacy sessions' URIs and listen streams' URIs)."""
         return sum(len(uris) for uris in self._sessions.values()) + sum(self._streams.values())
 
+    def tracked(self) -> int:
+        """Sessions and listen streams whose tool list is followed now."""
+        return sum(listing is not None for listing in self._listings.values()) + len(self._tool_streams)
+
     def register(self) -> None:
         self.server.add_request_handler("resources/subscribe", SubscribeRequestParams, self.subscribe)
         self.server.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.unsubscribe)
-        bus = self.server._subscriptions  # MCPServer's bus; its default listen handler is replaced
+        bus = self.server._subscriptions  # MCPServer's bus (a StreamBus: app.py); its listen handler is replaced
         self.server.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams,
                                         _Listen(self, bus, max_subscriptions=MAX_LISTEN_STREAMS))
+        self.server.middleware.append(self.track)
+        # The 2025 handshake's tools.listChanged comes from NotificationOptions, which every transport
+        # (the SDK's HTTP and SSE, our stdio) asks create_initialization_options for without any: this
+        # server's default says true. At 2026-07-28 the SDK derives it from subscriptions/listen.
+        lowlevel = self.server._lowlevel_server
+        lowlevel.create_initialization_options = partial(
+            type(lowlevel).create_initialization_options, lowlevel, NotificationOptions(tools_changed=True))
+
+    # --- whose tool list each session shows ---------------------------------------------------------
+
+    async def track(self, ctx: ServerRequestContext, call_next: Any) -> Any:
+        """Server middleware: note a 2025 session at its first message after initialize (one dict
+        lookup for every later one); the session's end drops it. Over stdio the catalogue is built
+        on first use (app.py): until then no session has a tool list, and none is noted, so that a
+        session that never lists tools does not pay for the catalogue."""
+        connection = ctx.session._connection
+        if (connection not in self._listings and ctx.method != "initialize"
+                and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                and (self.server.catalogue_loaded or ctx.method in ("tools/list", "tools/call"))):
+            if len(self._listings) >= MAX_TRACKED:
+                self._over_cap.emit("cap", "%d MCP sessions are live, the most whose tool list is followed: a "
+                                    "newer one is not told when its user's tools change", MAX_TRACKED)
+            else:
+                self._listings[connection] = self.listing_of(ctx)
+                connection.exit_stack.callback(self._listings.pop, connection, None)  # the session's end
+        return await call_next(ctx)
+
+    def listing_of(self, ctx: ServerRequestContext) -> _Listing | None:
+        """Who this request's caller is and what it would list; None for a caller no users row
+        stands for (an in-process identity) or none at all (refused on every call anyway)."""
+        try:
+            caller = self.identify(Context(request_context=ctx, mcp_server=self.server))
+        except Exception:
+            return None
+        if caller.user_id is None:
+            return None
+        token = get_access_token()  # over HTTP: the verified bearer token (server/auth.py); else None
+        token_id = (token.claims or {}).get("token_id") if token is not None else None
+        selection = request_selection(self.server.selection, ctx.request)
+        return _Listing(caller.user_id, token_id, selection, listed_tools(selection, caller))
 
     # --- subscribing ------------------------------------------------------------------------------
 
@@ -165,10 +278,11 @@ class Followers:
         now = await self.registry.notifier.wait_beyond(revision, FOLLOW_TIMEOUT)
         if now <= revision:
             return revision
-        if not self.count():
+        if not self.count() and not self.tracked():
             return now  # nobody follows anything: nothing to read
         up_to, topics = await self.registry.feed.touched_since(revision)
         await self._deliver(topics)
+        await self._tell_tool_lists(topics)
         return up_to
 
     async def _deliver(self, topics: set[Topic]) -> None:
@@ -181,6 +295,36 @@ class Followers:
         for uri, topic in list(self._streams):
             if everything or topic in topics:
                 await self.server._subscriptions.publish(ResourceUpdated(uri=uri))
+
+    async def _tell_tool_lists(self, topics: set[Topic]) -> None:
+        everything = EVERYTHING in topics
+        users = {topic[1] for topic in topics if topic[0] == "user"}
+        if not everything and not users:
+            return
+        callers: dict[tuple[int, int | None], Caller | None] = {}  # read once per (user, token)
+
+        async def changed(listing: _Listing) -> bool:
+            if not everything and str(listing.user_id) not in users:
+                return False
+            who = (listing.user_id, listing.token_id)
+            if who not in callers:
+                callers[who] = await self.registry.users.caller_now(listing.user_id, token_id=listing.token_id)
+            names = listed_tools(listing.selection, callers[who])
+            if names == listing.names:
+                return False
+            listing.names = names
+            return True
+
+        for connection, listing in list(self._listings.items()):
+            if listing is not None and await changed(listing):
+                try:
+                    with anyio.move_on_after(NOTIFY_TIMEOUT):
+                        await connection.send_tool_list_changed()
+                except Exception:  # the session ended meanwhile: nobody to tell
+                    log.debug("could not send tools/list_changed to an ending session", exc_info=True)
+        for stream, listing in list(self._tool_streams.items()):
+            if await changed(listing):
+                await self.server._subscriptions.publish_to(stream, ToolsListChanged())
 
 
 class _Listen(ListenHandler):
@@ -197,9 +341,16 @@ class _Listen(ListenHandler):
             raise MCPError(INVALID_PARAMS, f"a listen stream may follow at most {MAX_PER_SESSION} resources, not "
                                            f"{len(uris):,}; open another stream for the rest.")
         followed = [(uri, await self.followers.topic(ctx, uri, "subscriptions/listen")) for uri in uris]
+        stream = object()  # this stream, as StreamBus knows it
+        listing = self.followers.listing_of(ctx) if params.notifications.tools_list_changed else None
+        if listing is not None:
+            self.followers._tool_streams[stream] = listing
         self.followers._streams.update(followed)
+        token = _STREAM.set(stream)
         try:
             return await super().__call__(ctx, params)
         finally:
+            _STREAM.reset(token)
+            self.followers._tool_streams.pop(stream, None)
             self.followers._streams.subtract(followed)
             self.followers._streams += Counter()  # drop the keys counted down to zero

@@ -1,8 +1,8 @@
 """What a change touches, as topics a follower can name: ("agents",), ("agent", id),
-("config", scope, target id), ("jobs",). A follower names a topic once (server/subscriptions.py
-resolves a resource's name to its id when it subscribes, so a rename does not lose it); a name
-that resolved to nothing is followed by name ("agent-name", folded name) or ("config-name", scope,
-name), so the object's creation is seen too. EVERYTHING: the registry was replaced (a restore)."""
+("config", scope, target id), ("jobs",), ("user", id). A follower names a topic once
+(server/subscriptions.py resolves a resource's name to its id when it subscribes, so a rename does
+not lose it); a name that resolved to nothing is followed by name ("agent-name", folded name) or
+("config-name", scope, name), so the object's creation is seen too. EVERYTHING: the registry was replaced (a restore)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def touched(row: sqlite3.Row | dict[str, Any]) -> set[Topic]:
         topics.add(("config", row["scope"], object_id))
         if name and row["scope"] != "system":
             topics.add(("config-name", row["scope"], name.casefold()))
+    if kind == "user" and object_id:
+        topics.add(("user", object_id))  # its role, permissions, active flag or tokens: what it may list
     if kind in _TARGET_SCOPES and object_id:
         topics.add(("config", _TARGET_SCOPES[kind], object_id))
     if kind == "job":

@@ -155,15 +155,21 @@ class UserService:
         row = await self.db.read(sql.token_with_user, hash_token(token))
         return row is not None and row["revoked_at"] is None and bool(row["is_active"])
 
-    async def caller_now(self, user_id: int, token_hash: str | None = None) -> Caller | None:
-        """A signed-in browser session's caller as the users table says now (console/sessions.py):
-        its role and permissions read again on every request; None once the user is deactivated
-        or removed, or the API token it signed in with (`token_hash`) is revoked."""
+    async def caller_now(self, user_id: int, token_hash: str | None = None, *,
+                         token_id: int | None = None) -> Caller | None:
+        """A signed-in browser session's caller as the users table says now (console/sessions.py),
+        or an MCP session's (server/subscriptions.py, by the id of its token): its role and
+        permissions read again on every request; None once the user is deactivated or removed, or
+        the API token it signed in with (`token_hash` / `token_id`) is revoked."""
         if token_hash is not None:
             row = await self.db.read(sql.token_with_user, token_hash)
             if row is None or row["user_id"] != user_id or row["revoked_at"] is not None:
                 return None
         else:
+            if token_id is not None:
+                token = await self.db.read(sql.get_token, token_id)
+                if token is None or token["user_id"] != user_id or token["revoked_at"] is not None:
+                    return None
             row = await self.db.read(sql.get_by_id, user_id)
         if row is None or not row["is_active"]:
             return None
