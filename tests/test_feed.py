@@ -239,6 +239,42 @@ async def test_a_stdio_subscriber_hears_of_a_change_made_by_the_cli(db_path):
         assert await inbox.next() == ["sanctum://agents"]
 
 
+async def test_agents_a_letta_sync_adds_or_links_are_changes_of_those_agents(db_path):
+    """sync_letta_agents is audited once (kind letta); each agent it adds, links or renames is also a
+    change of that agent, so a follower of sanctum://agents hears of it, and changes_since shows it
+    to a user limited to that agent."""
+    from fake_letta import FakeLetta
+
+    inbox = Inbox()
+    with FakeLetta() as letta:
+        letta.agents = [{"id": "agent-a", "name": "Athena"}, {"id": "agent-m", "name": "Monday"}]
+        async with Client(stdio_params(db_path, "--no-scheduler"), mode="legacy", message_handler=inbox) as client:
+            await call(client, "create_agent", {"name": "Athena"})
+            await call(client, "add_letta_server", {"address": "127.0.0.1", "port": letta.port, "activate": True})
+            start = (await call(client, "changes_since", {"revision": 0}))["revision"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await client.subscribe_resource("sanctum://agents")
+            await call(client, "sync_letta_agents")
+            assert await inbox.next() == ["sanctum://agents"]
+            page = await call(client, "changes_since", {"revision": start})
+            monday = (await call(client, "get_agent", {"agent": "Monday"}))["id"]
+            await call(client, "create_user", {"username": "mo", "role": "viewer",
+                                               "permissions": {"agents": ["Monday"]}})
+    got = {(c["kind"], c.get("name"), c.get("agent_id")) for c in page["changes"]}
+    assert {("agent", "Athena", 1), ("agent", "Monday", monday)} <= got, got
+    narrowed = Caller(user_id=2, username="mo", role="viewer", permissions=Permissions(agents=("Monday",)))
+    from sanctum_mcp.domain.registry import Registry
+
+    registry = await Registry.open(db_path)
+    try:
+        async with Client(build_server(registry, identify=lambda _ctx: narrowed)) as mo:
+            seen = await call(mo, "changes_since", {"revision": start})
+    finally:
+        await registry.close()
+    assert [c.get("name") for c in seen["changes"] if c["kind"] == "agent"] == ["Monday"]
+
+
 async def test_a_listen_stream_of_2026_hears_of_a_change(served):
     async with httpx2.AsyncClient(timeout=30) as http:
         async with Client(streamable_http_client(served.mcp_url, http_client=http)) as follower, \

@@ -4,7 +4,8 @@
 audited (all of them: that is the audit rule) gets its revision in the same transaction, and a
 change that rolls back leaves no revision. Audit rows that change nothing (refusals, reveals, an
 agent's own log events, `changed=False`) get none. The two writes that keep no audit row call in
-themselves: the scheduler's runs (`job_run`) and letta_status (`unaudited`). A row names the object
+themselves: the scheduler's runs (`job_run`) and letta_status (`unaudited`); a Letta sync adds a
+row per agent it touched (`agent_synced`) beside its one audit row. A row names the object
 and the configuration key, never a value or a message. tests/test_feed.py runs every tool and
 fails for one that changes a table without a revision.
 """
@@ -55,6 +56,14 @@ def job_run(conn: sqlite3.Connection, job_id: int, name: str, action: str) -> in
     """A scheduled run changed a job (its last and next run, or its status): the scheduler's change."""
     return sql.insert(conn, {"kind": "job", "action": action, "object_id": str(job_id), "name": name,
                              "agent_id": sql.job_agent(conn, job_id), "actor": "scheduler"})
+
+
+def agent_synced(conn: sqlite3.Connection, agent_id: int, name: str, actor: str) -> int:
+    """sync_letta_agents added an agent, or linked or renamed one: the sync has one audit row (kind
+    letta), and each agent it touched is also a change of that agent, so that followers of agents
+    (and a user limited to that agent) hear of it."""
+    return sql.insert(conn, {"kind": "agent", "action": "agent.sync", "object_id": str(agent_id), "name": name,
+                             "agent_id": agent_id, "actor": actor})
 
 
 def unaudited(conn: sqlite3.Connection, *, kind: str, action: str, object_id: Any, actor: str) -> int:

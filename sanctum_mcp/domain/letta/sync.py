@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from sanctum_mcp.domain.agents import check_agent_name
+from sanctum_mcp.domain.feed import record as feed
 from sanctum_mcp.domain.letta.models import LettaSync, LettaUnavailable, SkippedAgent, SyncedAgent
 from sanctum_mcp.domain.letta.probe import Failure, LettaHttp, Target, http_failure, items_of, json_of
 from sanctum_mcp.domain.letta.urls import public_url
@@ -121,6 +122,8 @@ def apply(conn: sqlite3.Connection, caller: Caller, target: Target, letta_agents
     if target.server_id is not None and not dry_run:
         sql.set_last_connected(conn, target.server_id, now)
     if not dry_run and (result.added or result.updated):
+        for synced in (*result.added, *result.updated):
+            feed.agent_synced(conn, synced.agent_id, synced.name, caller.username)
         audit.record(conn, caller, action="letta.sync", source="letta", source_id=target.server_id,
                      message=f"synced {len(result.added)} added, {len(result.updated)} updated agents from "
                      f"{result.url}", after=result)
