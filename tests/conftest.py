@@ -82,3 +82,15 @@ def http_server(db_path: Path) -> Iterator[HttpServer]:
     finally:
         stop(server.process)
         server.log.close()
+
+
+@pytest.fixture
+def served(db_path: Path) -> Iterator[HttpServer]:
+    """As http_server, without the scheduler: only the test's own clients change the registry
+    (the change feed's and tools/list_changed's tests count what they hear)."""
+    server = start_http_server(db_path, "--trust-loopback", "--no-scheduler")
+    try:
+        yield server
+    finally:
+        stop(server.process)
+        server.log.close()

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
@@ -190,3 +191,29 @@ async def athena_monday_and_instances(registry) -> tuple[Any, Any, Any]:
     theirs = await registry.tools.create_instance(op, tool="notes", agent="Monday", name="m", config={})
     host = await registry.tools.create_instance(op, tool="shared", agent=None, name="h", config={})
     return mine, theirs, host
+
+
+class Notifications:
+    """Every notification of one method a client receives (pass it as a Client's message_handler)."""
+
+    def __init__(self, method: str, wait: float = 60) -> None:
+        self.method = method
+        self.wait = wait  # seconds: a generous bound that fails on a hang, never a timing assertion
+        self.received: list[Any] = []
+        self.arrived = anyio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == self.method:
+            self.received.append(root.params)
+            self.arrived.set()
+
+    @property
+    def count(self) -> int:
+        return len(self.received)
+
+    async def arrival(self) -> None:
+        """Until a notification arrives that was not waited for yet."""
+        with anyio.fail_after(self.wait):
+            await self.arrived.wait()
+        self.arrived = anyio.Event()

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import REPO, call, call_confirmed, call_error, server_env, start_http_server, stdio_params, stop
+from support import REPO, Notifications, call, call_confirmed, call_error, server_env, stdio_params
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
@@ -168,34 +168,19 @@ async def test_the_notifier_wakes_for_this_process_and_for_a_cli_subprocess(regi
 # --- MCP: resource subscriptions -----------------------------------------------------------------
 
 
-class Inbox:
+class Inbox(Notifications):
     """Every notifications/resources/updated a client receives."""
 
     def __init__(self) -> None:
-        self.uris: list[str] = []
-        self.arrived = anyio.Event()
+        super().__init__("notifications/resources/updated", WAIT)
 
-    async def __call__(self, message) -> None:
-        root = getattr(message, "root", message)
-        if getattr(root, "method", None) == "notifications/resources/updated":
-            self.uris.append(str(root.params.uri))
-            self.arrived.set()
+    @property
+    def uris(self) -> list[str]:
+        return [str(params.uri) for params in self.received]
 
     async def next(self) -> list[str]:
-        with anyio.fail_after(WAIT):
-            await self.arrived.wait()
-        self.arrived = anyio.Event()
+        await self.arrival()
         return self.uris
-
-
-@pytest.fixture
-def served(db_path):
-    server = start_http_server(db_path, "--trust-loopback", "--no-scheduler")
-    try:
-        yield server
-    finally:
-        stop(server.process)
-        server.log.close()
 
 
 @contextlib.asynccontextmanager

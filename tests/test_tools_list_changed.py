@@ -14,10 +14,9 @@ import warnings
 
 import anyio
 import httpx2
-import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import REPO, call, server_env, start_http_server, stdio_params, stop
+from support import REPO, Notifications, call, server_env, stdio_params
 
 from sanctum_mcp.server import subscriptions
 from sanctum_mcp.server.app import build_server
@@ -31,34 +30,15 @@ def cli(db_path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, cwd=str(REPO.parent))
 
 
-class ToolsInbox:
+class ToolsInbox(Notifications):
     """Every notifications/tools/list_changed a client receives."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.arrived = anyio.Event()
-
-    async def __call__(self, message) -> None:
-        root = getattr(message, "root", message)
-        if getattr(root, "method", None) == "notifications/tools/list_changed":
-            self.count += 1
-            self.arrived.set()
+        super().__init__("notifications/tools/list_changed", WAIT)
 
     async def next(self) -> int:
-        with anyio.fail_after(WAIT):
-            await self.arrived.wait()
-        self.arrived = anyio.Event()
+        await self.arrival()
         return self.count
-
-
-@pytest.fixture
-def served(db_path):
-    server = start_http_server(db_path, "--trust-loopback", "--no-scheduler")
-    try:
-        yield server
-    finally:
-        stop(server.process)
-        server.log.close()
 
 
 @contextlib.asynccontextmanager
