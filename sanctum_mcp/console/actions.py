@@ -5,6 +5,7 @@ service directly, so there is no second rule set."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller, Role
 
 
 class Refused(Exception):
@@ -47,12 +48,29 @@ def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     """Whether the caller's role reaches what this call of tool `name` needs (role_needed with these
     arguments), so that a page shows no control its viewer cannot use. Only hides controls: the
     call itself is still decided by run_tool's gate."""
-    tool = spec(name)
-    try:
-        needed = tool.role_needed(tool.input.model_construct(**arguments))
-    except Exception:
-        needed = tool.role
     permissions = caller.permissions
     if permissions is not None and permissions.tools is not None and name not in permissions.tools:
         return False
+    try:
+        needed = _role_needed(name, tuple(sorted(arguments.items())))
+    except TypeError:  # an unhashable argument: asked without the memo
+        needed = _role_for(name, arguments)
     return caller.has_role(needed)
+
+
+def _role_for(name: str, arguments: dict[str, Any]) -> Role:
+    tool = spec(name)
+    try:
+        return tool.role_needed(tool.input.model_construct(**arguments))
+    except Exception:
+        return tool.role
+
+
+@lru_cache(maxsize=4096)
+def _role_needed(name: str, arguments: tuple[tuple[str, Any], ...]) -> Role:
+    """The role a call with these arguments needs, remembered: role_needed reads only the arguments
+    (a tool's extra_role, e.g. role_for_key), never the registry or the caller, so the answer cannot
+    go stale; building the arguments model for it costs more than the rest of a field on the System
+    Settings page, which asks two or three times per setting. Bounded: a page may be asked about any
+    key a URL names."""
+    return _role_for(name, dict(arguments))

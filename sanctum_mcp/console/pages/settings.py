@@ -27,6 +27,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -66,8 +67,8 @@ class Field:
     inherited: bool = False  # an environment's view showing the general value
     can_inherit: bool = False  # "Use the general value": delete this environment's own value
 
-    @property
-    def id(self) -> str:
+    @cached_property
+    def id(self) -> str:  # a hash, used six times per field by the template: computed once
         return dom_id(self.entry.key)
 
 
