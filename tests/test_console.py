@@ -358,6 +358,27 @@ async def test_a_viewer_sees_no_write_controls_and_a_forged_save_is_refused_as_t
 
 
 @needs_browser
+async def test_each_setting_shows_the_controls_its_key_needs_for_each_caller_on_every_load(server, seeded, browser):
+    """A user may change an ordinary setting but not a secret or one that governs the logs and
+    backups (admin); an admin may change all three. Asked per key and per caller on every load,
+    also once the server has answered the same questions for another caller (console/actions.may
+    remembers what each key needs, never who may)."""
+    keys = ("smcp_port", "log_retention_days", "backup_schedule", "openai_api_key")
+    expected = {"alice": {"smcp_port": 1, "log_retention_days": 0, "backup_schedule": 0, "openai_api_key": 0},
+                "operator": {"smcp_port": 1, "log_retention_days": 1, "backup_schedule": 1, "openai_api_key": 1}}
+    for who in ("alice", "operator", "alice"):
+        async with signed_in(browser, server, seeded[who]) as (_context, page):
+            for _load in range(2):
+                await page.goto(server.base + "/console/settings")
+                shown = {key: await page.locator(field(key)).count() for key in keys}
+                assert shown == expected[who], who
+                assert await page.locator("text=Reveal").count() == (1 if who == "operator" else 0), who
+                # What a user may not change is shown as text, not hidden.
+                shown_as_text = await page.locator('.field[data-key="log_retention_days"] output').count()
+                assert shown_as_text == (1 if who == "alice" else 0), who
+
+
+@needs_browser
 async def test_a_post_without_the_csrf_token_or_from_another_site_is_refused(db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
         await page.goto(server.base + "/console/settings")
