@@ -26,8 +26,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console import links
+from sanctum_mcp.console.actions import _role_needed, may
 from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import Caller
 from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
 from support import REPO, HttpServer, call_error, server_env, server_log, snapshot, start_http_server, stop
 
@@ -464,6 +466,21 @@ def test_ten_thousand_sign_ins_keep_the_session_store_bounded():
     assert len(store) == MAX_SESSIONS
     assert store.get(first) is None  # the least recently used went first
     assert store.get(last) is session
+
+
+def test_what_the_console_remembers_of_each_keys_needed_role_stays_bounded():
+    """may() remembers the role each tool's arguments need (a page asks per setting); a page may be
+    asked about any key a URL names, so what it keeps stays small whatever it is asked."""
+    user, admin = Caller(username="alice", role="user"), Caller(username="operator", role="admin")
+    for index in range(6000):
+        assert may(user, "rollback_config", key=f"key_{index}") is True
+    kept = _role_needed.cache_info()
+    assert kept.currsize == kept.maxsize == 4096  # the least recently asked went first
+    for index in range(100):  # a long key is answered, and not remembered
+        assert may(user, "rollback_config", key=f"{index}" + "x" * 20_000) is True
+    assert _role_needed.cache_info()[:2] == kept[:2]  # (hits, misses): the memo was not asked
+    # Remembered per key, never per caller: a governing setting needs admin for everyone.
+    assert [may(who, "rollback_config", key="log_retention_days") for who in (user, admin, user)] == [False, True, False]
 
 
 def test_sessions_end_after_their_idle_time_and_lifetime():

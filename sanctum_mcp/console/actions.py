@@ -51,8 +51,10 @@ def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     permissions = caller.permissions
     if permissions is not None and permissions.tools is not None and name not in permissions.tools:
         return False
+    asked = tuple(sorted(arguments.items()))
     try:
-        needed = _role_needed(name, tuple(sorted(arguments.items())))
+        # A long argument (any text a URL names) is asked without the memo, so it stays small.
+        needed = _role_needed(name, asked) if len(repr(asked)) <= _MEMO_TEXT else _role_for(name, arguments)
     except TypeError:  # an unhashable argument: asked without the memo
         needed = _role_for(name, arguments)
     return caller.has_role(needed)
@@ -66,11 +68,14 @@ def _role_for(name: str, arguments: dict[str, Any]) -> Role:
         return tool.role
 
 
+_MEMO_TEXT = 300  # characters of arguments (a setting's key and flags) a remembered answer may have
+
+
 @lru_cache(maxsize=4096)
 def _role_needed(name: str, arguments: tuple[tuple[str, Any], ...]) -> Role:
     """The role a call with these arguments needs, remembered: role_needed reads only the arguments
     (a tool's extra_role, e.g. role_for_key), never the registry or the caller, so the answer cannot
     go stale; building the arguments model for it costs more than the rest of a field on the System
-    Settings page, which asks two or three times per setting. Bounded: a page may be asked about any
-    key a URL names."""
+    Settings page, which asks two or three times per setting. Bounded: at most 4096 answers of at
+    most _MEMO_TEXT characters of arguments each."""
     return _role_for(name, dict(arguments))
