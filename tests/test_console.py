@@ -26,8 +26,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console import links
+from sanctum_mcp.console.actions import _role_needed, may
 from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.identity import Caller
 from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
 from support import REPO, HttpServer, call_error, server_env, server_log, snapshot, start_http_server, stop
 
@@ -358,6 +360,27 @@ async def test_a_viewer_sees_no_write_controls_and_a_forged_save_is_refused_as_t
 
 
 @needs_browser
+async def test_each_setting_shows_the_controls_its_key_needs_for_each_caller_on_every_load(server, seeded, browser):
+    """A user may change an ordinary setting but not a secret or one that governs the logs and
+    backups (admin); an admin may change all three. Asked per key and per caller on every load,
+    also once the server has answered the same questions for another caller (console/actions.may
+    remembers what each key needs, never who may)."""
+    keys = ("smcp_port", "log_retention_days", "backup_schedule", "openai_api_key")
+    expected = {"alice": {"smcp_port": 1, "log_retention_days": 0, "backup_schedule": 0, "openai_api_key": 0},
+                "operator": {"smcp_port": 1, "log_retention_days": 1, "backup_schedule": 1, "openai_api_key": 1}}
+    for who in ("alice", "operator", "alice"):
+        async with signed_in(browser, server, seeded[who]) as (_context, page):
+            for _load in range(2):
+                await page.goto(server.base + "/console/settings")
+                shown = {key: await page.locator(field(key)).count() for key in keys}
+                assert shown == expected[who], who
+                assert await page.locator("text=Reveal").count() == (1 if who == "operator" else 0), who
+                # What a user may not change is shown as text, not hidden.
+                shown_as_text = await page.locator('.field[data-key="log_retention_days"] output').count()
+                assert shown_as_text == (1 if who == "alice" else 0), who
+
+
+@needs_browser
 async def test_a_post_without_the_csrf_token_or_from_another_site_is_refused(db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["operator"]) as (_context, page):
         await page.goto(server.base + "/console/settings")
@@ -443,6 +466,21 @@ def test_ten_thousand_sign_ins_keep_the_session_store_bounded():
     assert len(store) == MAX_SESSIONS
     assert store.get(first) is None  # the least recently used went first
     assert store.get(last) is session
+
+
+def test_what_the_console_remembers_of_each_keys_needed_role_stays_bounded():
+    """may() remembers the role each tool's arguments need (a page asks per setting); a page may be
+    asked about any key a URL names, so what it keeps stays small whatever it is asked."""
+    user, admin = Caller(username="alice", role="user"), Caller(username="operator", role="admin")
+    for index in range(6000):
+        assert may(user, "rollback_config", key=f"key_{index}") is True
+    kept = _role_needed.cache_info()
+    assert kept.currsize == kept.maxsize == 4096  # the least recently asked went first
+    for index in range(100):  # a long key is answered, and not remembered
+        assert may(user, "rollback_config", key=f"{index}" + "x" * 20_000) is True
+    assert _role_needed.cache_info()[:2] == kept[:2]  # (hits, misses): the memo was not asked
+    # Remembered per key, never per caller: a governing setting needs admin for everyone.
+    assert [may(who, "rollback_config", key="log_retention_days") for who in (user, admin, user)] == [False, True, False]
 
 
 def test_sessions_end_after_their_idle_time_and_lifetime():

@@ -8,11 +8,17 @@ from sanctum_mcp.catalogue.base import ToolSpec, registered_tools
 _MODULES = ("agents", "config", "tools", "plugins", "letta", "users", "jobs", "logs", "backups")
 
 
-def all_tools() -> dict[str, ToolSpec]:
-    import importlib
+_complete = False  # every module above imported: the catalogue cannot grow any more
 
-    for module in _MODULES:
-        importlib.import_module(f"sanctum_mcp.catalogue.{module}")
+
+def all_tools() -> dict[str, ToolSpec]:
+    global _complete
+    if not _complete:  # import_module of a loaded module still costs ~2 us each; pages ask per field
+        import importlib
+
+        for module in _MODULES:
+            importlib.import_module(f"sanctum_mcp.catalogue.{module}")
+        _complete = True
     return registered_tools()
 
 

@@ -5,6 +5,7 @@ service directly, so there is no second rule set."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.catalogue.base import Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller, Role
 
 
 class Refused(Exception):
@@ -47,12 +48,34 @@ def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     """Whether the caller's role reaches what this call of tool `name` needs (role_needed with these
     arguments), so that a page shows no control its viewer cannot use. Only hides controls: the
     call itself is still decided by run_tool's gate."""
-    tool = spec(name)
-    try:
-        needed = tool.role_needed(tool.input.model_construct(**arguments))
-    except Exception:
-        needed = tool.role
     permissions = caller.permissions
     if permissions is not None and permissions.tools is not None and name not in permissions.tools:
         return False
+    asked = tuple(sorted(arguments.items()))
+    try:
+        # A long argument (any text a URL names) is asked without the memo, so it stays small.
+        needed = _role_needed(name, asked) if len(repr(asked)) <= _MEMO_TEXT else _role_for(name, arguments)
+    except TypeError:  # an unhashable argument: asked without the memo
+        needed = _role_for(name, arguments)
     return caller.has_role(needed)
+
+
+def _role_for(name: str, arguments: dict[str, Any]) -> Role:
+    tool = spec(name)
+    try:
+        return tool.role_needed(tool.input.model_construct(**arguments))
+    except Exception:
+        return tool.role
+
+
+_MEMO_TEXT = 300  # characters of arguments (a setting's key and flags) a remembered answer may have
+
+
+@lru_cache(maxsize=4096)
+def _role_needed(name: str, arguments: tuple[tuple[str, Any], ...]) -> Role:
+    """The role a call with these arguments needs, remembered: role_needed reads only the arguments
+    (a tool's extra_role, e.g. role_for_key), never the registry or the caller, so the answer cannot
+    go stale; building the arguments model for it costs more than the rest of a field on the System
+    Settings page, which asks two or three times per setting. Bounded: at most 4096 answers of at
+    most _MEMO_TEXT characters of arguments each."""
+    return _role_for(name, dict(arguments))

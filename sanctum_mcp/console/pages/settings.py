@@ -27,6 +27,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -66,8 +67,8 @@ class Field:
     inherited: bool = False  # an environment's view showing the general value
     can_inherit: bool = False  # "Use the general value": delete this environment's own value
 
-    @property
-    def id(self) -> str:
+    @cached_property
+    def id(self) -> str:  # a hash, used six times per field by the template: computed once
         return dom_id(self.entry.key)
 
 
@@ -124,6 +125,15 @@ def _in_view(entries: list[ConfigEntry], view: str | None) -> list[ConfigEntry]:
     return shown + list(own.values())
 
 
+def _applying(entries: list[ConfigEntry], active: str | None) -> dict[str, str | None]:
+    """Each key's environment in _in_view(entries, active) (None: the general value), without
+    copying an entry per setting as the view does."""
+    applying: dict[str, str | None] = {e.key: None for e in entries if e.environment is None}
+    if active is not None:
+        applying.update((e.key, active) for e in entries if e.environment == active)
+    return applying
+
+
 async def _entries(ctx: Ctx, view: str | None = None) -> list[ConfigEntry]:
     return _in_view(await _stored(ctx), view)
 
@@ -153,7 +163,7 @@ async def settings(ctx: Ctx) -> Response:
     environment = next((e for e in entries if e.key == ENVIRONMENT_KEY), None)
     active = environment.value if environment else None
     # get_config reveals the value that applies now: offered only where that is the value shown.
-    applies_now = {e.key: e.environment for e in _in_view(stored, active)}
+    applies_now = _applying(stored, active)
     sections: dict[str, list[Field]] = {category: [] for category in SYSTEM_CATEGORIES}
     for entry in entries:
         if entry.key != ENVIRONMENT_KEY:  # shown with its switch, not as a field
