@@ -79,29 +79,51 @@ def load() -> str:
         return "n/a"
 
 
+FAMILIES = tuple(f"P{i}" for i in range(1, 9))
+
+
 async def main_async(args: argparse.Namespace) -> list[Row]:
-    quick = args.quick
+    quick, only = args.quick, set(args.only)
+
+    def wanted(*families: str) -> bool:
+        return bool(only.intersection(families))
+
     n_memory, n_stdio = (300, 150) if quick else (2000, 1000)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="sanctum-bench-") as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
         setup = await prepare(workdir, args.rows, args.agents)
-        log_setup = await anyio.to_thread.run_sync(logs_setup, workdir, args.log_rows)
-        print(f"set-up: {args.rows:,} configuration rows, {args.agents:,} agents, {args.log_rows:,} log rows "
-              f"in {time.perf_counter() - started:.1f} s", flush=True)
-        rows += await in_memory(setup, n_memory)
-        rows.append(validation_cost(setup, 200 if quick else 2000))
-        rows += await stdio(setup, n_stdio)
-        rows += await anyio.to_thread.run_sync(server_side_stdio, setup, n_stdio)
-        rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 25)
-        rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
-        rows += await logs_rows(log_setup, 30 if quick else 200)
-        rows += await listing_rows(workdir)
-        rows += await console_rows(setup, 20 if quick else 200, 10 if quick else 60)
-    order = {f"P{i}": i for i in range(1, 9)}
-    rows.sort(key=lambda r: order[r.label[:2]])  # stable: keeps the order within a section
+        log_setup = await anyio.to_thread.run_sync(logs_setup, workdir, args.log_rows) if wanted("P6") else None
+        print(f"set-up: {args.rows:,} configuration rows, {args.agents:,} agents, "
+              f"{args.log_rows if log_setup else 0:,} log rows in {time.perf_counter() - started:.1f} s", flush=True)
+        if wanted("P1", "P2"):
+            rows += await in_memory(setup, n_memory)
+        if wanted("P1"):
+            rows.append(validation_cost(setup, 200 if quick else 2000))
+            rows += await stdio(setup, n_stdio)
+            rows += await anyio.to_thread.run_sync(server_side_stdio, setup, n_stdio)
+        if wanted("P3"):
+            rows += await anyio.to_thread.run_sync(cold_start, setup, 3 if quick else 25)
+        if wanted("P4", "P5"):
+            rows += await http_rows(setup, 15 if quick else 100, 4 if quick else 30, 5 if quick else 25)
+        if log_setup is not None:
+            rows += await logs_rows(log_setup, 30 if quick else 200)
+        if wanted("P7"):
+            rows += await listing_rows(workdir)
+        if wanted("P8"):
+            rows += await console_rows(setup, 20 if quick else 200, 10 if quick else 60)
+    rows = [r for r in rows if r.label[:2] in only]  # a step may measure rows of two families
+    rows.sort(key=lambda r: FAMILIES.index(r.label[:2]))  # stable: keeps the order within a section
     return rows
+
+
+def families(text: str) -> list[str]:
+    chosen = [part.strip().upper() for part in text.split(",") if part.strip()]
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or 'nothing'}: name families among {', '.join(FAMILIES)}")
+    return chosen
 
 
 def main() -> int:
@@ -112,6 +134,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, help="configuration rows for P2 (default 1,000,000; quick 50,000)")
     parser.add_argument("--agents", type=int, help="agents for P2 (default 10,000; quick 1,000)")
     parser.add_argument("--log-rows", type=int, help="log rows for P6 (default 1,000,000; quick 50,000)")
+    parser.add_argument("--only", type=families, default=list(FAMILIES), metavar="P7,P8",
+                        help="measure only these families (default: all). P8 alone shows fewer settings than "
+                             "after P5, whose writes leave their keys on the same registry")
     args = parser.parse_args()
     args.rows = args.rows or (50_000 if args.quick else 1_000_000)
     args.agents = args.agents or (1_000 if args.quick else 10_000)

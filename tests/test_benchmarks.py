@@ -62,3 +62,15 @@ def test_quick_benchmark_report_prints_every_row():
     assert re.search(r"\s0\s+of \d+ acknowledged writes", lost), lost
     table = [line for line in lines if re.match(r"P[1-7] ", line)]
     assert not any("nan" in line for line in table), done.stdout
+
+
+def test_only_some_families_are_measured_when_asked():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANCTUM_MCP_")}
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--only", "P7"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=str(REPO))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    measured = {line[:2] for line in done.stdout.splitlines() if re.match(r"P\d ", line)}
+    assert measured == {"P7"}, done.stdout
+    refused = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--only", "P9"],
+                             capture_output=True, text=True, timeout=60, env=env, cwd=str(REPO))
+    assert refused.returncode == 2 and "P1, P2" in refused.stderr and "Traceback" not in refused.stderr
