@@ -14,7 +14,8 @@ import warnings
 
 import anyio
 import httpx2
-from mcp import Client
+from mcp import Client, ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from support import REPO, Notifications, call, server_env, stdio_params
 
@@ -109,6 +110,19 @@ async def test_a_revoked_token_or_a_deactivated_user_is_told_its_list_changed(se
             await call(admin, "deactivate_user", {"user": "ann"})
             assert await inbox.next() == 1
             assert other_inbox.count == 1
+
+
+async def test_a_legacy_sse_session_is_told_as_a_streamable_http_one_is(served):
+    inbox = ToolsInbox()
+    async with http_client(served.mcp_url) as admin:
+        token = await user_with_token(admin, "ann", role="user", permissions={"tools": ANN_TOOLS})
+        async with sse_client(served.sse_url, headers={"Authorization": f"Bearer {token}"}) as (read, write), \
+                ClientSession(read, write, message_handler=inbox) as ann:
+            await ann.initialize()
+            assert {t.name for t in (await ann.list_tools()).tools} == set(ANN_TOOLS)
+            await call(admin, "update_user", {"user": "ann", "permissions": {"tools": ["list_agents"]}})
+            assert await inbox.next() == 1
+            assert {t.name for t in (await ann.list_tools()).tools} == {"list_agents"}
 
 
 async def test_a_listen_stream_of_2026_asking_for_tool_list_changes_hears_of_its_own_user_only(served):
