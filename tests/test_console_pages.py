@@ -519,6 +519,25 @@ FORGED = {  # path: (the tool it runs, a form a user of the right role could sen
 }
 
 
+async def test_an_admin_limited_to_some_agents_sees_no_control_of_a_tool_that_acts_on_every_agent(
+        db_path, server, seeded, browser):
+    """restore_backup and the user tools act on every agent at once: the tool refuses them to an
+    admin whose permissions list agents, so the page offers none of them (what names no agent stays)."""
+    await read(db_path, "create_user", username="ada", role="admin", permissions={"agents": ["athena"]})
+    token = (await read(db_path, "create_api_token", user="ada")).token
+    await read(db_path, "create_backup", name="before-ada")
+    async with signed_in(browser, server, token) as (_context, page):
+        await page.goto(server.base + "/console/backups")
+        await page.wait_for_selector('.backup[data-name="before-ada"]')
+        assert await page.locator("text=Create backup").count() == 1  # create_backup names no agent
+        assert await page.locator('.backup[data-name="before-ada"] >> text=Verify').count() == 1
+        assert await page.locator('.backup[data-name="before-ada"] >> text=Restore…').count() == 0
+        await page.goto(server.base + "/console/users")
+        assert await page.locator('.user-row[data-name="ada"]').count() == 1  # list_users is hers
+        assert await page.locator("#new-user").count() == 0
+        assert await page.locator('.user-row >> text=New token').count() == 0
+
+
 async def test_a_viewer_sees_no_write_controls_and_every_forged_post_is_refused_as_the_tool_refuses_it(
         db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["vic"]) as (_context, page):

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.catalogue.base import Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
+from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller, Role
 
@@ -46,10 +46,14 @@ async def run(registry: Registry, caller: Caller, name: str, /, *, progress: Pro
 
 def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     """Whether the caller's role reaches what this call of tool `name` needs (role_needed with these
-    arguments), so that a page shows no control its viewer cannot use. Only hides controls: the
-    call itself is still decided by run_tool's gate."""
+    arguments) and their permissions allow the tool (permissions.tools, and for a caller limited to
+    some agents, not a tool that acts on every agent), so that a page shows no control its viewer
+    cannot use. Only hides controls: the call itself is still decided by run_tool's gate (which
+    also checks the agents a call names)."""
     permissions = caller.permissions
     if permissions is not None and permissions.tools is not None and name not in permissions.tools:
+        return False
+    if permissions is not None and permissions.agents is not None and spec(name).agents == ALL_AGENTS:
         return False
     asked = tuple(sorted(arguments.items()))
     try:
