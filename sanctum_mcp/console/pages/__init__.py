@@ -3,7 +3,8 @@
 1. a module here (pages/<name>.py) whose handlers are `async def h(ctx: Ctx) -> Response`, each
    registered with `@page(path, ...)`: `nav="Title"` puts it in the navigation bar, `methods`
    ("POST" for a change: the CSRF and Origin checks run first, console/app.py), `public=True` only
-   for the sign-in pages;
+   for the sign-in pages; a page whose list reloads itself on `changed` registers both its routes
+   with parts.listed_page (and reads a listing tool's ?cursor= page with parts.one_page);
 2. its name in _MODULES below (the order of the navigation bar);
 3. its template in templates/<name>.html, extending base.html;
 4. reads and changes only through actions.run (a catalogue tool as the signed-in caller), and

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from sanctum_mcp.console.actions import Refused, may, run
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
-from sanctum_mcp.console.pages.parts import act, done, number, refused, text
+from sanctum_mcp.console.pages.parts import act, done, listed_page, number, one_page, refused, text
 from sanctum_mcp.domain.backups.models import Backup
 
 PATH = f"{PREFIX}/backups"
@@ -59,27 +59,14 @@ def _remember(creation: Creation) -> int:
 
 
 async def _context(ctx: Ctx) -> dict[str, Any]:
-    cursor = ctx.request.query_params.get("cursor")
-    context: dict[str, Any] = {"backups": [], "error": None, "next_cursor": None, "cursor": cursor,
-                               "can_create": may(ctx.caller, "create_backup"),
+    context: dict[str, Any] = {"can_create": may(ctx.caller, "create_backup"),
                                "can_verify": may(ctx.caller, "verify_backup"),
                                "can_restore": may(ctx.caller, "restore_backup")}
-    try:
-        listed = await act(ctx, "list_backups", limit=PER_PAGE, **({"cursor": cursor[:500]} if cursor else {}))
-        context["backups"], context["next_cursor"] = listed.backups, listed.next_cursor
-    except Refused as exc:
-        context["error"] = exc.message
+    await one_page(ctx, "list_backups", "backups", PER_PAGE, context)
     return context
 
 
-@page(PATH, nav="Backups")
-async def backups(ctx: Ctx) -> Response:
-    return ctx.page("pages/backups.html", **await _context(ctx))
-
-
-@page(f"{PATH}/list")
-async def listing(ctx: Ctx) -> Response:
-    return ctx.page("pages/backups_list.html", **await _context(ctx))
+listed_page(PATH, "Backups", "backups", _context)
 
 
 def _finished(ctx: Ctx, creation: Creation) -> Response:

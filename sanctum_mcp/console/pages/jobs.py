@@ -10,7 +10,7 @@ from starlette.responses import Response
 from sanctum_mcp.console.actions import Refused, may
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
-from sanctum_mcp.console.pages.parts import act, done, refused, text
+from sanctum_mcp.console.pages.parts import act, done, listed_page, one_page, refused, text
 
 PATH = f"{PREFIX}/jobs"
 PER_PAGE = 50
@@ -18,15 +18,11 @@ NEXT_RUNS = 3
 
 
 async def _context(ctx: Ctx) -> dict[str, Any]:
-    cursor = ctx.request.query_params.get("cursor")
-    context: dict[str, Any] = {"jobs": [], "runs": {}, "error": None, "next_cursor": None, "cursor": cursor,
-                               "can_pause": may(ctx.caller, "pause_job"), "can_resume": may(ctx.caller, "resume_job")}
-    try:
-        listed = await act(ctx, "list_jobs", limit=PER_PAGE, **({"cursor": cursor[:500]} if cursor else {}))
-    except Refused as exc:
-        context["error"] = exc.message
+    context: dict[str, Any] = {"runs": {}, "can_pause": may(ctx.caller, "pause_job"),
+                               "can_resume": may(ctx.caller, "resume_job")}
+    listed = await one_page(ctx, "list_jobs", "jobs", PER_PAGE, context)
+    if listed is None:
         return context
-    context["jobs"], context["next_cursor"] = listed.jobs, listed.next_cursor
     for job in listed.jobs:
         try:
             context["runs"][job.id] = await act(ctx, "preview_job_runs", job=str(job.id), count=NEXT_RUNS)
@@ -35,14 +31,7 @@ async def _context(ctx: Ctx) -> dict[str, Any]:
     return context
 
 
-@page(PATH, nav="Jobs")
-async def jobs(ctx: Ctx) -> Response:
-    return ctx.page("pages/jobs.html", **await _context(ctx))
-
-
-@page(f"{PATH}/list")
-async def listing(ctx: Ctx) -> Response:
-    return ctx.page("pages/jobs_list.html", **await _context(ctx))
+listed_page(PATH, "Jobs", "jobs", _context)
 
 
 async def _switch(ctx: Ctx, tool: str, word: str) -> Response:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from sanctum_mcp.console.actions import Refused, may
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
-from sanctum_mcp.console.pages.parts import act, done, number, refused
+from sanctum_mcp.console.pages.parts import act, done, listed_page, number, refused
 
 PATH = f"{PREFIX}/letta"
 
@@ -23,14 +23,7 @@ async def _context(ctx: Ctx) -> dict[str, object]:
             "can_activate": may(ctx.caller, "activate_letta_server")}
 
 
-@page(PATH, nav="Letta")
-async def letta(ctx: Ctx) -> Response:
-    return ctx.page("pages/letta.html", **await _context(ctx))
-
-
-@page(f"{PATH}/list")
-async def listing(ctx: Ctx) -> Response:
-    return ctx.page("pages/letta_list.html", **await _context(ctx))
+listed_page(PATH, "Letta", "letta", _context)
 
 
 # A POST although letta_status reads: it reaches out to another server (and records last_connected).

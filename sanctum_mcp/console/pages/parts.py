@@ -7,6 +7,7 @@ refusal (its status code: 403 for a role or permissions.agents refusal, 422 for 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -14,7 +15,39 @@ from starlette.responses import Response
 
 from sanctum_mcp.console.actions import Refused, run
 from sanctum_mcp.console.app import Ctx
+from sanctum_mcp.console.pages import page
 from sanctum_mcp.console.pages.settings import STATUS
+
+Context = Callable[[Ctx], Awaitable[dict[str, Any]]]
+
+
+def listed_page(path: str, nav: str, name: str, context: Context) -> None:
+    """Register a page whose list reloads itself: `path` shows templates/pages/NAME.html, and
+    `path`/list the list alone (pages/NAME_list.html, fetched on `changed`), both from `context`."""
+
+    async def whole(ctx: Ctx) -> Response:
+        return ctx.page(f"pages/{name}.html", **await context(ctx))
+
+    async def listing(ctx: Ctx) -> Response:
+        return ctx.page(f"pages/{name}_list.html", **await context(ctx))
+
+    page(path, nav=nav)(whole)
+    page(f"{path}/list")(listing)
+
+
+async def one_page(ctx: Ctx, tool: str, items: str, per_page: int, context: dict[str, Any]) -> Any | None:
+    """The page of listing tool `tool` that the URL's ?cursor= names, into `context`: `items` (the
+    result's field of that name), `next_cursor`, `cursor`, or `error` (the tool's refusal, in which
+    case None is returned instead of the result)."""
+    cursor = ctx.request.query_params.get("cursor")
+    context.update({items: [], "error": None, "next_cursor": None, "cursor": cursor})
+    try:
+        listed = await act(ctx, tool, limit=per_page, **({"cursor": cursor[:500]} if cursor else {}))
+    except Refused as exc:
+        context["error"] = exc.message
+        return None
+    context[items], context["next_cursor"] = getattr(listed, items), listed.next_cursor
+    return listed
 
 
 def refused(ctx: Ctx, exc: Refused) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from sanctum_mcp.console.actions import Refused, may
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
-from sanctum_mcp.console.pages.parts import act, done, flag, refused, text
+from sanctum_mcp.console.pages.parts import act, done, flag, listed_page, refused, text
 from sanctum_mcp.domain.plugins.models import DependencyNode, DependentNode, PluginDetail
 
 PATH = f"{PREFIX}/plugins"
@@ -67,14 +67,7 @@ async def _context(ctx: Ctx) -> dict[str, Any]:
     return context
 
 
-@page(PATH, nav="Plugins")
-async def plugins(ctx: Ctx) -> Response:
-    return ctx.page("pages/plugins.html", **await _context(ctx))
-
-
-@page(f"{PATH}/list")
-async def listing(ctx: Ctx) -> Response:
-    return ctx.page("pages/plugins_list.html", **await _context(ctx))
+listed_page(PATH, "Plugins", "plugins", _context)
 
 
 async def _preview(ctx: Ctx, name: str, action: str, *, note: str | None = None, status: int = 200) -> Response:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from sanctum_mcp.console.actions import Refused, may
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
-from sanctum_mcp.console.pages.parts import act, done, number, refused, text
+from sanctum_mcp.console.pages.parts import act, done, listed_page, number, one_page, refused, text
 
 PATH = f"{PREFIX}/users"
 PER_PAGE = 100
@@ -20,28 +20,16 @@ ROLES = ("viewer", "user", "admin")
 
 
 async def _context(ctx: Ctx) -> dict[str, Any]:
-    cursor = ctx.request.query_params.get("cursor")
-    context: dict[str, Any] = {"users": [], "error": None, "next_cursor": None, "roles": ROLES,
+    context: dict[str, Any] = {"roles": ROLES,
                                "can_create": may(ctx.caller, "create_user"),
                                "can_token": may(ctx.caller, "create_api_token"),
                                "can_revoke": may(ctx.caller, "revoke_api_token"),
                                "can_deactivate": may(ctx.caller, "deactivate_user")}
-    try:
-        listed = await act(ctx, "list_users", limit=PER_PAGE, **({"cursor": cursor[:500]} if cursor else {}))
-        context["users"], context["next_cursor"] = listed.users, listed.next_cursor
-    except Refused as exc:
-        context["error"] = exc.message
+    await one_page(ctx, "list_users", "users", PER_PAGE, context)
     return context
 
 
-@page(PATH, nav="Users")
-async def users(ctx: Ctx) -> Response:
-    return ctx.page("pages/users.html", **await _context(ctx))
-
-
-@page(f"{PATH}/list")
-async def listing(ctx: Ctx) -> Response:
-    return ctx.page("pages/users_list.html", **await _context(ctx))
+listed_page(PATH, "Users", "users", _context)
 
 
 @page(f"{PATH}/create", methods=("POST",))
