@@ -104,6 +104,15 @@ def server_env(db_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def cli(db_path: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    """`sanctum-mcp ARGS --db DB_PATH` as a subprocess (the operator at a terminal); never a traceback."""
+    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", *args, "--db", str(db_path)], input=stdin,
+                          capture_output=True, text=True, env=server_env(db_path, **env), cwd=str(REPO.parent),
+                          timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
 def stdio_params(db_path: Path, *args: str, **env: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable,

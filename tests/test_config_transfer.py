@@ -8,25 +8,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from mcp import Client
-from support import REPO, call, call_error, server_env, snapshot
+from support import call, call_error, cli, snapshot
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.domain.users.models import PermissionSet
 from sanctum_mcp.server.app import build_server
-
-
-def cli(db_path: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", *args, "--db", str(db_path)], input=stdin,
-                          capture_output=True, text=True, env=server_env(db_path, **env), cwd=str(REPO.parent),
-                          timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
 
 
 def ok(db_path: Path, *args: str, stdin: str | None = None) -> str:

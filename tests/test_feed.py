@@ -8,8 +8,6 @@ import contextlib
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import warnings
 
 import anyio
@@ -18,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import REPO, Notifications, call, call_confirmed, call_error, server_env, stdio_params
+from support import Notifications, call, call_confirmed, call_error, cli, stdio_params
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
@@ -31,11 +29,6 @@ def feed_rows(db_path) -> list[dict]:
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM changes ORDER BY revision")]
-
-
-def cli(db_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sanctum_mcp", *args], env=server_env(db_path),
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO.parent))
 
 
 # --- revisions ---------------------------------------------------------------------------------

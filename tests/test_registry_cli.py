@@ -17,21 +17,13 @@ from typing import Any
 
 import pytest
 from fake_letta import FakeLetta
-from support import REPO, call, call_error, server_env, snapshot
+from support import REPO, call, call_error, cli, snapshot
 from test_roles import HARMLESS, world
 
 from sanctum_mcp.catalogue import all_tools
 from sanctum_mcp.cli import build_parser
 from sanctum_mcp.commands import paths
 from sanctum_mcp.domain.registry import Registry
-
-
-def cli(db_path: Path, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "sanctum_mcp", *args, "--db", str(db_path)], input=stdin,
-                          capture_output=True, text=True, env=server_env(db_path, **env), cwd=str(REPO.parent),
-                          timeout=120, stdin=None if stdin is not None else subprocess.DEVNULL)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
 
 
 # --- every tool has exactly one command -------------------------------------------------------------

@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import subprocess
-import sys
 import warnings
 
 import anyio
@@ -17,18 +15,13 @@ import httpx2
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from support import REPO, Notifications, call, server_env, stdio_params
+from support import Notifications, call, cli, stdio_params
 
 from sanctum_mcp.server import subscriptions
 from sanctum_mcp.server.app import build_server
 
 WAIT = 60  # seconds: a generous bound that fails on a hang, never a timing assertion
 ANN_TOOLS = ["list_agents", "get_agent", "changes_since"]
-
-
-def cli(db_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sanctum_mcp", *args], env=server_env(db_path),
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO.parent))
 
 
 class ToolsInbox(Notifications):
