@@ -571,8 +571,20 @@ async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_n
         assert http.get("/console/changes", params={"after": "9" * 40}).status_code == 400
         long_key = http.get("/console/settings/history", params={"key": "k" * 10_000})
         assert long_key.status_code == 422 and "at most 128 characters" in long_key.text
-        cookie = {"sanctum_console": "x" * 100_000}
-        assert httpx.get(server.base + "/console/settings", cookies=cookie).status_code in (303, 431)
+        # A cookie the HTTP layer reads is not a session: back to sign-in.
+        forged = httpx.get(server.base + "/console/settings", cookies={"sanctum_console": "x" * 10_000})
+        assert forged.status_code == 303
+        # Past h11's 16 KiB head limit the answer depends on how TCP splits the bytes: a head that
+        # arrives whole is read (and not a session: 303); one that arrives in pieces is refused (431),
+        # and the server's close can reset the connection before the client reads that answer (CI saw
+        # it). Any of these is a refusal; what must hold is that the server answers the next request.
+        try:
+            oversized = httpx.get(server.base + "/console/settings", cookies={"sanctum_console": "x" * 100_000})
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            pass
+        else:
+            assert oversized.status_code in (303, 400, 431)
+        assert httpx.get(server.base + "/console/signin").status_code == 200
     finally:
         http.close()
     assert settings_rows(db_path) == before
