@@ -171,6 +171,20 @@ async def test_a_stdio_session_for_the_local_user_is_told_when_its_role_changes(
         assert inbox.count == 1  # the setting before it sent nothing
 
 
+async def test_a_stdio_listen_stream_of_2026_is_told_when_the_local_users_role_changes(db_path):
+    done = cli(db_path, "user", "add", "ops", "--role", "admin")
+    assert done.returncode == 0, done.stderr
+    async with Client(stdio_params(db_path, "--no-scheduler", "--user", "ops")) as ops:  # 2026-07-28
+        assert "create_user" in await names(ops)
+        async with ops.listen(tools_list_changed=True) as events:
+            done = await anyio.to_thread.run_sync(lambda: cli(db_path, "users", "update", "ops", "--role", "viewer"))
+            assert done.returncode == 0, done.stderr
+            with anyio.fail_after(WAIT):
+                event = await events.__anext__()
+            assert type(event).__name__ == "ToolsListChanged"
+        assert "create_user" not in await names(ops) and "list_agents" in await names(ops)
+
+
 async def test_followed_sessions_are_bounded_and_end_with_their_session(registry, monkeypatch, caplog):
     monkeypatch.setattr(subscriptions, "MAX_TRACKED", 2)
     caplog.set_level(logging.WARNING, logger="sanctum_mcp.subscriptions")
