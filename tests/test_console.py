@@ -554,6 +554,26 @@ def http_sign_in(server: HttpServer, token: str) -> tuple[httpx.Client, dict[str
     return http, {"X-CSRF-Token": json.loads(re.search(r"hx-headers='([^']+)'", page).group(1))["X-CSRF-Token"]}
 
 
+async def test_console_cookies_are_secure_behind_a_tls_proxy_and_plain_on_loopback_http(server, seeded):
+    def sign_in(headers: dict[str, str]) -> list[str]:
+        """The Set-Cookie lines of the sign-in form and of a successful sign-in."""
+        with httpx.Client(base_url=server.base, timeout=60, headers=headers) as http:
+            form = http.get("/console/signin")
+            pre = re.search(r'name="pre" value="([^"]+)"', form.text).group(1)
+            # By hand: a client keeps a Secure cookie from a plain-HTTP request, but would not send it.
+            signed = http.post("/console/signin", data={"pre": pre, "token": seeded["operator"]},
+                               headers={"Cookie": f"sanctum_console_signin={form.cookies['sanctum_console_signin']}"})
+            assert signed.status_code == 303, signed.text
+            return form.headers.get_list("set-cookie") + [
+                line for line in signed.headers.get_list("set-cookie") if line.startswith("sanctum_console=")]
+
+    proxied = sign_in({"X-Forwarded-Proto": "https"})  # a TLS proxy on this machine (uvicorn trusts loopback)
+    plain = sign_in({})
+    assert len(proxied) == len(plain) == 2
+    assert all("; secure" in line.lower() for line in proxied), proxied
+    assert not any("secure" in line.lower() for line in plain), plain
+
+
 async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_nothing(db_path, server, seeded):
     http, csrf = http_sign_in(server, seeded["operator"])
     before = settings_rows(db_path)

@@ -25,10 +25,18 @@ LINK_NOT_ACCEPTED = ("This sign-in link is not valid any more: links work once, 
                      "with `sanctum-mcp console link` on the server's machine, or sign in with an API token.")
 
 
+def _secure(ctx: Ctx) -> bool:
+    """Mark cookies Secure when the browser reached us over HTTPS: a TLS proxy in front says so with
+    X-Forwarded-Proto, which uvicorn believes from loopback only. Plain HTTP on loopback (the
+    default) cannot carry a Secure cookie, so there it stays off."""
+    return ctx.request.url.scheme == "https"
+
+
 def _with_pre_cookie(ctx: Ctx, template: str, status: int = 200, **context: object) -> Response:
     value = secrets.token_urlsafe(24)
     response = ctx.page(template, status=status, pre=value, **context)
-    response.set_cookie(PRE_COOKIE, value, max_age=600, path=PREFIX, httponly=True, samesite="strict")
+    response.set_cookie(PRE_COOKIE, value, max_age=600, path=PREFIX, httponly=True, samesite="strict",
+                        secure=_secure(ctx))
     return response
 
 
@@ -44,7 +52,8 @@ def _signed_in(ctx: Ctx, user_id: int, username: str, token_hash: str | None) ->
     value, _session = ctx.console.sessions.start(user_id, username, token_hash)
     log.info("console: %r signed in (%s)", username, "API token" if token_hash else "one-time link")
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, value, max_age=int(LIFETIME), path="/", httponly=True, samesite="strict")
+    response.set_cookie(COOKIE, value, max_age=int(LIFETIME), path="/", httponly=True, samesite="strict",
+                        secure=_secure(ctx))
     response.delete_cookie(PRE_COOKIE, path=PREFIX)
     return response
 
