@@ -2,7 +2,7 @@
 process and one signed-in session (keep-alive, as a browser):
 
 - the System Settings page (GET /console/settings: every system setting through list_config, a
-  widget each) against a trivial page of the same app (GET /console/signin: a template, no
+  widget each; ~75 settings of every kind on a database of its own, PAGE_SETTINGS) against a trivial page of the same app (GET /console/signin: a template, no
   registry read), target <= 3x;
 - a settings save (POST /console/settings/apply: the session, the form, the settings read again,
   set_config with check-and-set) against the set_config tool call over HTTP (one Streamable HTTP
@@ -16,6 +16,7 @@ import re
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import bench_writes
 import httpx
@@ -29,10 +30,28 @@ from rows_http import http_server
 from sanctum_mcp.domain.registry import Registry
 
 
-async def _token(setup: Setup) -> str:
-    registry = await Registry.open(setup.small_db)
+# The page's own settings, added to the defaults on a database of its own, so the figure does not
+# depend on which other families ran first (P5 leaves its counters on the shared small database).
+# 15 of each kind the form draws differently, across the four categories: ~75 settings with the defaults.
+PAGE_SETTINGS = [
+    *[(f"bench_port_{i:02d}", str(20000 + i), "integer", "ports", False) for i in range(15)],
+    *[(f"bench_path_{i:02d}", f"/srv/sanctum/bench/{i}", "string", "paths", False) for i in range(15)],
+    *[(f"bench_flag_{i:02d}", "true" if i % 2 else "false", "boolean", "general", False) for i in range(8)],
+    *[(f"bench_json_{i:02d}", '{"enabled": true, "limit": %d}' % i, "json", "general", False) for i in range(7)],
+    *[(f"bench_api_key_{i:02d}", f"bench-secret-{i:02d}-value", "string", "api_keys", True) for i in range(15)],
+]
+
+
+async def _console_db(setup: Setup) -> tuple[Path, str]:
+    """A database for the page alone: the defaults and PAGE_SETTINGS; and an admin token for it."""
+    path = setup.workdir / "console.db"
+    registry = await Registry.open(path)
     try:
-        return (await registry.users.create_token(registry.operator, registry.operator.username, "bench")).token
+        for key, value, value_type, category, sensitive in PAGE_SETTINGS:
+            await registry.config.set(registry.operator, key, value, scope="system", value_type=value_type,
+                                      category=category, sensitive=sensitive, create=True)
+        token = (await registry.users.create_token(registry.operator, registry.operator.username, "bench")).token
+        return path, token
     finally:
         await registry.close()
 
@@ -49,13 +68,13 @@ async def _sign_in(http: httpx.AsyncClient, token: str) -> str:
 
 
 async def console_rows(setup: Setup, pages: int, saves: int) -> list[Row]:
-    token = await _token(setup)
+    db, token = await _console_db(setup)
     port = bench_writes.free_port()
     argv = [sys.executable, "-m", "sanctum_mcp", "serve", "--transport", "http", "--host", "127.0.0.1",
             "--port", str(port), "--no-scheduler"]
     base = f"http://127.0.0.1:{port}"
     samples: dict[str, list[float]] = {"trivial": [], "settings": [], "save": [], "set_config": []}
-    with http_server(argv, server_env(setup.small_db), port) as mcp_url:
+    with http_server(argv, server_env(db), port) as mcp_url:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http, \
                 httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as bearer, \
                 Client(streamable_http_client(mcp_url, http_client=bearer), mode="legacy") as client:

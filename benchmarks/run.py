@@ -135,8 +135,7 @@ def main() -> int:
     parser.add_argument("--agents", type=int, help="agents for P2 (default 10,000; quick 1,000)")
     parser.add_argument("--log-rows", type=int, help="log rows for P6 (default 1,000,000; quick 50,000)")
     parser.add_argument("--only", type=families, default=list(FAMILIES), metavar="P7,P8",
-                        help="measure only these families (default: all). P8 alone shows fewer settings than "
-                             "after P5, whose writes leave their keys on the same registry")
+                        help="measure only these families (default: all)")
     args = parser.parse_args()
     args.rows = args.rows or (50_000 if args.quick else 1_000_000)
     args.agents = args.agents or (1_000 if args.quick else 10_000)
