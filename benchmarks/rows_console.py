@@ -2,8 +2,8 @@
 process and one signed-in session (keep-alive, as a browser):
 
 - the System Settings page (GET /console/settings: every system setting through list_config, a
-  widget each; ~75 settings of every kind on a database of its own, PAGE_SETTINGS) against a trivial page of the same app (GET /console/signin: a template, no
-  registry read), target <= 3x;
+  widget each; ~75 settings of every kind on a database of its own, PAGE_SETTINGS) against a
+  trivial page of the same app (GET /console/signin: a template, no registry read), target <= 3x;
 - a settings save (POST /console/settings/apply: the session, the form, the settings read again,
   set_config with check-and-set) against the set_config tool call over HTTP (one Streamable HTTP
   session, the same check-and-set), target <= 1.25x. The review before each save is not timed.
@@ -32,7 +32,7 @@ from sanctum_mcp.domain.registry import Registry
 
 # The page's own settings, added to the defaults on a database of its own, so the figure does not
 # depend on which other families ran first (P5 leaves its counters on the shared small database).
-# 15 of each kind the form draws differently, across the four categories: ~75 settings with the defaults.
+# Every widget the form draws, across the four categories: ~75 settings with the defaults.
 PAGE_SETTINGS = [
     *[(f"bench_port_{i:02d}", str(20000 + i), "integer", "ports", False) for i in range(15)],
     *[(f"bench_path_{i:02d}", f"/srv/sanctum/bench/{i}", "string", "paths", False) for i in range(15)],
