@@ -1,6 +1,6 @@
 """Issue 16, "writes that catch mistakes": set_config refuses a new key that is a near miss of an
 existing one unless the caller says it is new (create=true, --create), and the destructive tools
-(restore_backup, delete_agent / delete_tool / delete_tool_instance with cascade=true,
+(restore_backup, delete_backup, delete_agent / delete_tool / delete_tool_instance with cascade=true,
 rollback_config) answer first with a preview and a confirmation the second call must carry, or ask
 through elicitation where the client supports it.
 
