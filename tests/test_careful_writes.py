@@ -460,3 +460,23 @@ def test_smcp_plugin_completes_the_two_step_flow(db_path):
     second = plugin("delete_agent", "--agent", "Athena", "--cascade", "true", "--confirm", token)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "removed_tool_instances" in second.stdout
+
+
+def test_smcp_plugin_deletes_a_backup_in_two_steps(db_path):
+    assert cli(db_path, "init").returncode == 0
+    backup = json.loads(cli(db_path, "backup", "--name", "old").stdout)
+
+    def plugin(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sanctum_mcp.smcp", "--user", "operator",
+                               "--", *argv], capture_output=True, text=True, env=server_env(db_path),
+                              cwd=str(REPO.parent), timeout=120, stdin=subprocess.DEVNULL)
+
+    before = snapshot(db_path)
+    first = plugin("delete_backup", "--backup-id", str(backup["id"]))
+    assert "Traceback" not in first.stdout + first.stderr
+    assert "'old'" in first.stdout + first.stderr, first.stdout + first.stderr
+    assert snapshot(db_path) == before and Path(backup["file_path"]).is_file()
+    token = token_in(first.stdout + first.stderr)
+    second = plugin("delete_backup", "--backup-id", str(backup["id"]), "--confirm", token)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not Path(backup["file_path"]).exists()
