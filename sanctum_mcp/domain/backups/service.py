@@ -58,8 +58,8 @@ def _deletion(backup: Backup) -> str:
     if backup.description:
         # Shortened: the name already tells the backups apart.
         facts.append(f"described as {backup.description[:60] + ('…' if len(backup.description) > 60 else '')!r}")
-    file = (f"its file {Path(backup.file_path).name} ({backup.size_bytes or 0:,} bytes)" if backup.file_path
-            else "it has no file")
+    size = f" ({backup.size_bytes:,} bytes)" if backup.size_bytes is not None else ""
+    file = f"its file {Path(backup.file_path).name}{size}" if backup.file_path else "it has no file"
     return f"delete backup {backup.id} {backup.name!r} ({', '.join(facts)}) and {file}; this cannot be undone"
 
 
