@@ -268,7 +268,7 @@ async def test_bad_backup_arguments(client, db_path):
 
 async def test_delete_backup_removes_the_file(client):
     backup = await call(client, "create_backup", {})
-    deleted = await call(client, "delete_backup", {"backup_id": backup["id"]})
+    deleted = await call_confirmed(client, "delete_backup", {"backup_id": backup["id"]})
     assert deleted["file_removed"] is True and not Path(backup["file_path"]).exists()
     assert (await call(client, "list_backups"))["backups"] == []
     assert "list_backups" in await call_error(client, "delete_backup", {"backup_id": backup["id"]})

@@ -1,6 +1,6 @@
 """Issue 16, "writes that catch mistakes": set_config refuses a new key that is a near miss of an
 existing one unless the caller says it is new (create=true, --create), and the destructive tools
-(restore_backup, delete_agent / delete_tool / delete_tool_instance with cascade=true,
+(restore_backup, delete_backup, delete_agent / delete_tool / delete_tool_instance with cascade=true,
 rollback_config) answer first with a preview and a confirmation the second call must carry, or ask
 through elicitation where the client supports it.
 
@@ -226,6 +226,42 @@ async def test_no_preview_without_cascade(client, registry):
     assert done["deleted"]["name"] == "Lonely"
 
 
+async def test_delete_backup_previews_the_backup_then_deletes_it(client, registry, db_path):
+    backup = await registry.backups.create(registry.operator, type="config_only", name="weekly",
+                                           description="before the upgrade")
+    file = Path(backup.file_path)
+    before = snapshot(db_path)
+    preview = await call_error(client, "delete_backup", {"backup_id": backup.id})
+    assert "Nothing was changed" in preview, preview
+    for shown in (f"backup {backup.id} 'weekly'", "config_only", file.name, f"{backup.size_bytes:,} bytes",
+                  backup.created_at, "'before the upgrade'"):
+        assert shown in preview, (shown, preview)
+    assert snapshot(db_path) == before and file.is_file()
+    done = await call(client, "delete_backup", {"backup_id": backup.id, "confirm": token_in(preview)})
+    assert done["deleted"]["id"] == backup.id and done["file_removed"] is True and not file.exists()
+
+
+async def test_delete_backup_refuses_a_confirmation_of_another_backup_or_a_wrong_one(client, registry, db_path):
+    first = await registry.backups.create(registry.operator, type="full", name="first")
+    second = await registry.backups.create(registry.operator, type="full", name="second")
+    token = token_in(await call_error(client, "delete_backup", {"backup_id": first.id}))
+    before = snapshot(db_path)
+    other = await call_error(client, "delete_backup", {"backup_id": second.id, "confirm": token})
+    assert "changed since the preview" in other and "'second'" in other, other
+    wrong = await call_error(client, "delete_backup", {"backup_id": first.id, "confirm": "0123456789abcdef"})
+    assert "changed since the preview" in wrong and "'first'" in wrong, wrong
+    # restore_backup's confirmation of the same backup is not delete_backup's.
+    restore = token_in(await call_error(client, "restore_backup", {"backup_id": first.id}))
+    crossed = await call_error(client, "delete_backup", {"backup_id": first.id, "confirm": restore})
+    assert "changed since the preview" in crossed, crossed
+    assert snapshot(db_path) == before
+    assert Path(first.file_path).is_file() and Path(second.file_path).is_file()
+    await call(client, "delete_backup", {"backup_id": first.id, "confirm": token})
+    # Once deleted, the same confirmation finds nothing to delete.
+    gone = await call_error(client, "delete_backup", {"backup_id": first.id, "confirm": token})
+    assert "no backup with id" in gone and "list_backups" in gone, gone
+
+
 # --- elicitation ---------------------------------------------------------------------------------------------
 
 
@@ -270,6 +306,22 @@ async def test_elicitation_capable_client_may_still_confirm_in_two_steps(registr
     async with eliciting(registry, "decline", "modern") as (client, asked):
         await call(client, "delete_agent", {"agent": "Athena", "cascade": True, "confirm": token_in(preview)})
     assert asked == []
+
+
+@pytest.mark.parametrize("mode", ["modern", "legacy"])
+async def test_delete_backup_asks_an_eliciting_client(registry, db_path, mode):
+    kept = await registry.backups.create(registry.operator, type="full", name="kept")
+    gone = await registry.backups.create(registry.operator, type="full", name="gone")
+    before = snapshot(db_path)
+    async with eliciting(registry, "decline", mode) as (client, asked):
+        error = await call_error(client, "delete_backup", {"backup_id": kept.id})
+    assert "not confirmed" in error and "Nothing was changed" in error, error
+    assert len(asked) == 1 and "'kept'" in asked[0] and "confirm=" not in asked[0], asked
+    assert snapshot(db_path) == before and Path(kept.file_path).is_file()
+    async with eliciting(registry, "accept", mode) as (client, asked):
+        done = await call(client, "delete_backup", {"backup_id": gone.id})
+    assert done["deleted"]["name"] == "gone" and not Path(gone.file_path).exists()
+    assert len(asked) == 1 and "'gone'" in asked[0], asked
 
 
 @pytest.mark.parametrize(("mode", "stream", "asks"), [("modern", False, True), ("legacy", True, True),
@@ -373,6 +425,19 @@ def test_cli_rollback_and_restore_need_yes(db_path):
     assert cli(db_path, "restore", str(backup["id"]), "--yes").returncode == 0
 
 
+def test_cli_backups_delete_needs_yes(db_path):
+    assert cli(db_path, "init").returncode == 0
+    backup = json.loads(cli(db_path, "backup", "--name", "old").stdout)
+    before = snapshot(db_path)
+    done = cli(db_path, "backups", "delete", str(backup["id"]))
+    assert done.returncode == 1 and "--yes" in done.stderr and "'old'" in done.stderr, done.stderr
+    assert "confirm=" not in done.stderr
+    assert snapshot(db_path) == before and Path(backup["file_path"]).is_file()
+    done = cli(db_path, "backups", "delete", str(backup["id"]), "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["deleted"]["name"] == "old" and not Path(backup["file_path"]).exists()
+
+
 # --- SMCP (no elicitation) completes the two steps ---------------------------------------------------------------
 
 
@@ -395,3 +460,23 @@ def test_smcp_plugin_completes_the_two_step_flow(db_path):
     second = plugin("delete_agent", "--agent", "Athena", "--cascade", "true", "--confirm", token)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "removed_tool_instances" in second.stdout
+
+
+def test_smcp_plugin_deletes_a_backup_in_two_steps(db_path):
+    assert cli(db_path, "init").returncode == 0
+    backup = json.loads(cli(db_path, "backup", "--name", "old").stdout)
+
+    def plugin(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sanctum_mcp.smcp", "--user", "operator",
+                               "--", *argv], capture_output=True, text=True, env=server_env(db_path),
+                              cwd=str(REPO.parent), timeout=120, stdin=subprocess.DEVNULL)
+
+    before = snapshot(db_path)
+    first = plugin("delete_backup", "--backup-id", str(backup["id"]))
+    assert "Traceback" not in first.stdout + first.stderr
+    assert "'old'" in first.stdout + first.stderr, first.stdout + first.stderr
+    assert snapshot(db_path) == before and Path(backup["file_path"]).is_file()
+    token = token_in(first.stdout + first.stderr)
+    second = plugin("delete_backup", "--backup-id", str(backup["id"]), "--confirm", token)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not Path(backup["file_path"]).exists()

@@ -64,10 +64,16 @@ async def verify_backup(call: Call, args: BackupOnly) -> BackupVerification:
     return await call.registry.backups.verify(args.backup_id)
 
 
+class DeleteBackup(ToolInput):
+    backup_id: int = BackupId
+    confirm: Confirm = CONFIRM
+
+
 @tool("delete_backup", title="Delete a backup", group="Backups", role="admin", read_only=False, destructive=True)
-async def delete_backup(call: Call, args: BackupOnly) -> DeletedBackup:
+async def delete_backup(call: Call, args: DeleteBackup) -> DeletedBackup:
     """Delete a backup and its file. Cannot be undone."""
-    return await call.registry.backups.delete(call.caller, args.backup_id)
+    return await call.registry.backups.delete(call.caller, args.backup_id,
+                                              confirm=confirmation("delete_backup", call, args))
 
 
 class RestoreBackup(ToolInput):

@@ -51,6 +51,18 @@ def resolve(conn: sqlite3.Connection, backup_id: int) -> sqlite3.Row:
     return row
 
 
+def _deletion(backup: Backup) -> str:
+    """delete_backup's preview: which backup, as list_backups shows it, and its file."""
+    facts = [backup.type, *(["automatic"] if backup.is_auto else []),
+             *([backup.status] if backup.status != "Completed" else []), f"taken {backup.created_at}"]
+    if backup.description:
+        # Shortened: the name already tells the backups apart.
+        facts.append(f"described as {backup.description[:60] + ('…' if len(backup.description) > 60 else '')!r}")
+    size = f" ({backup.size_bytes:,} bytes)" if backup.size_bytes is not None else ""
+    file = f"its file {Path(backup.file_path).name}{size}" if backup.file_path else "it has no file"
+    return f"delete backup {backup.id} {backup.name!r} ({', '.join(facts)}) and {file}; this cannot be undone"
+
+
 class BackupService:
     PAGE_DEFAULT = 50
 
@@ -206,12 +218,14 @@ class BackupService:
 
     # --- delete ------------------------------------------------------------------------------
 
-    async def delete(self, caller: Caller, backup_id: int) -> DeletedBackup:
+    async def delete(self, caller: Caller, backup_id: int, *, confirm: Confirmation | None) -> DeletedBackup:
         def tx(conn: sqlite3.Connection) -> tuple[Backup, Path | None]:
             row = resolve(conn, backup_id)
             if row["status"] == "In Progress":
                 raise Conflict(f"backup {backup_id} is still being written; wait for it to finish, then delete it.")
             before = self._model(row)
+            if confirm is not None:
+                confirm.check(_deletion(before))
             sql.delete(conn, backup_id)
             audit.record(conn, caller, action="backup.delete", source="backup", source_id=backup_id,
                          message=f"backup {before.name!r} deleted", before=before)
