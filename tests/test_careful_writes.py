@@ -278,6 +278,22 @@ async def eliciting(registry: Registry, action: str, mode: str) -> AsyncIterator
         yield client, asked
 
 
+def only_the_decline_was_recorded(db_path: Path, before: list[str], tool: str, answer: str) -> dict:
+    """A declined question changed nothing but the audit trail: exactly one row, `confirm.declined`
+    of `tool` with that answer (the logs' id counter moves with it). Returns its details."""
+    after = snapshot(db_path)
+    logs_counter = "INSERT INTO \"sqlite_sequence\" VALUES('logs',"
+    assert [line for line in before if line not in after and not line.startswith(logs_counter)] == []
+    added = [line for line in after if line not in before and not line.startswith(logs_counter)]
+    assert len(added) == 1 and added[0].startswith('INSERT INTO "logs"'), added
+    with sqlite3.connect(db_path) as conn:
+        action, source_id, details = conn.execute(
+            "SELECT action, source_id, details FROM logs ORDER BY id DESC LIMIT 1").fetchone()
+    details = json.loads(details)
+    assert (action, source_id, details["tool"], details["answer"]) == ("confirm.declined", tool, tool, answer)
+    return details
+
+
 @pytest.mark.parametrize("mode", ["modern", "legacy"])
 async def test_elicitation_accepted_does_it_in_one_call(registry, db_path, mode):
     await athena_with_instance_and_job(registry)
@@ -296,7 +312,32 @@ async def test_elicitation_declined_changes_nothing(registry, db_path, mode, act
         error = await call_error(client, "delete_agent", {"agent": "Athena", "cascade": True})
     assert "not confirmed" in error and "Nothing was changed" in error, error
     assert len(asked) == 1
-    assert snapshot(db_path) == before
+    # Nothing changed but the audit trail: one row saying who attempted what and what was answered.
+    details = only_the_decline_was_recorded(db_path, before, "delete_agent", action)
+    assert details == {"actor": "operator", "tool": "delete_agent", "answer": action,
+                       "arguments": {"agent": "Athena", "cascade": True}}
+
+
+async def test_a_replayed_decline_from_a_caller_who_may_not_call_the_tool_is_refused_not_recorded(registry, db_path):
+    """2026-07-28: the person's answer comes back on a retry of the call, with the question's sealed
+    request_state. The SDK binds that state to the call and to an authenticated principal; where there
+    is none (one process, callers told apart by our own identify), a viewer replaying the operator's
+    question with a "decline" meets the gate, not the audit of a person's decline."""
+    await athena_with_instance_and_job(registry)
+    await registry.users.create(registry.operator, username="vic", role="viewer", email=None, permissions=None)
+    who = {"caller": registry.operator}
+    arguments = {"agent": "Athena", "cascade": True}
+    async with Client(build_server(registry, identify=lambda _ctx: who["caller"]),
+                      elicitation_callback=lambda *_: None) as client:
+        asked = await client.session.call_tool("delete_agent", arguments, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult), asked
+        who["caller"] = await registry.users.local_caller("vic", default_name="operator")
+        result = await client.session.call_tool("delete_agent", arguments, request_state=asked.request_state,
+                                                input_responses={"confirm": types.ElicitResult(action="decline")})
+    assert result.is_error and "needs the 'user' role" in result.content[0].text, result
+    with sqlite3.connect(db_path) as conn:
+        actions = [row[0] for row in conn.execute("SELECT action FROM logs ORDER BY id")]
+    assert "confirm.declined" not in actions and actions[-1] == "access.denied", actions
 
 
 async def test_elicitation_capable_client_may_still_confirm_in_two_steps(registry, db_path):
@@ -317,7 +358,8 @@ async def test_delete_backup_asks_an_eliciting_client(registry, db_path, mode):
         error = await call_error(client, "delete_backup", {"backup_id": kept.id})
     assert "not confirmed" in error and "Nothing was changed" in error, error
     assert len(asked) == 1 and "'kept'" in asked[0] and "confirm=" not in asked[0], asked
-    assert snapshot(db_path) == before and Path(kept.file_path).is_file()
+    only_the_decline_was_recorded(db_path, before, "delete_backup", "decline")
+    assert Path(kept.file_path).is_file()
     async with eliciting(registry, "accept", mode) as (client, asked):
         done = await call(client, "delete_backup", {"backup_id": gone.id})
     assert done["deleted"]["name"] == "gone" and not Path(gone.file_path).exists()
@@ -385,7 +427,7 @@ async def test_elicitation_over_stdio(db_path, mode):
         before = snapshot(db_path)
         error = await call_error(client, "rollback_config", {"key": "flask_port", "version": 1})
         assert "not confirmed" in error and "decline" in error, error
-        assert snapshot(db_path) == before
+        only_the_decline_was_recorded(db_path, before, "rollback_config", "decline")
         done = await call(client, "rollback_config", {"key": "flask_port", "version": 1})
     assert done["entry"]["value"] == "5000"
     assert len(asked) == 2 and "5001" in asked[0] and "5000" in asked[0], asked

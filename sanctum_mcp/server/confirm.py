@@ -15,6 +15,7 @@ client without elicitation (Letta, SMCP) does.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -23,8 +24,10 @@ from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResul
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
-from sanctum_mcp.catalogue.base import Call, ToolSpec, run_tool
+from sanctum_mcp.catalogue.base import Call, ToolSpec, admit, run_tool
 from sanctum_mcp.domain.shared.errors import ConfirmationNeeded
+
+log = logging.getLogger("sanctum_mcp.confirm")
 
 # The key of our one input request (2026-07-28): the answer comes back under it.
 QUESTION = "confirm"
@@ -50,7 +53,13 @@ def _question(spec: ToolSpec, need: ConfirmationNeeded) -> str:
     return f"{spec.title}: this would {need.preview}. Go ahead?"
 
 
-def _declined(spec: ToolSpec, action: str) -> ToolError:
+async def _declined(spec: ToolSpec, call: Call, args: Any, action: str) -> ToolError:
+    """The answer to a declined question, after its audit row (the refusal stands without it)."""
+    try:
+        await call.registry.access.record_declined(call.caller, tool=spec.name, answer=action,
+                                                  arguments=args.model_dump(mode="json", exclude={"confirm"}))
+    except Exception:
+        log.warning("could not audit the declined %s for %s", spec.name, call.caller.username, exc_info=True)
     return ToolError(f"Nothing was changed: {spec.name} was not confirmed (the person asked chose {action}).")
 
 
@@ -63,7 +72,8 @@ async def run_confirming(spec: ToolSpec, call: Call, args: Any, context: Context
         answer = answers[QUESTION]
         action = getattr(answer, "action", "cancel")
         if action != "accept":
-            raise _declined(spec, action)
+            await admit(spec, call, args)  # a decline is audited only for a call this caller could make
+            raise await _declined(spec, call, args, action)
         return await run_tool(spec, call, args.model_copy(update={"confirm": context.request_state}))
     try:
         return await run_tool(spec, call, args)
@@ -76,5 +86,5 @@ async def run_confirming(spec: ToolSpec, call: Call, args: Any, context: Context
             return InputRequiredResult(input_requests={QUESTION: ElicitRequest(params=form)}, request_state=need.token)
         answer = await context.elicit(question, _Nothing)
         if answer.action != "accept":
-            raise _declined(spec, answer.action) from None
+            raise await _declined(spec, call, args, answer.action) from None
         return await run_tool(spec, call, args.model_copy(update={"confirm": need.token}))

@@ -4,7 +4,7 @@ names, checked against the caller's permissions.agents; and the audit row of a r
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sanctum_mcp.domain.shared import audit
 from sanctum_mcp.domain.shared.errors import Forbidden
@@ -66,6 +66,18 @@ class AccessChecks:
                         f"{tool}: {caller.username!r} may only act on the agents {allowed}, not {name!r}{through}. "
                         "Ask an admin to widen their permissions with update_user."
                     )
+
+    async def record_declined(self, caller: Caller, *, tool: str, answer: str, arguments: dict[str, Any]) -> None:
+        """Audit a destructive call the person asked through the client did not confirm (elicitation
+        declined or cancelled): nothing changed, so it is no change in the feed, but an operator can
+        see that it was attempted and by whom."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            audit.record(conn, caller, action="confirm.declined", source="tool", source_id=tool, changed=False,
+                         message=f"{tool} was not done: the person asked chose {answer}",
+                         extra={"tool": tool, "answer": answer, "arguments": arguments})
+
+        await self.db.write(tx)
 
     async def record_refusal(self, caller: Caller, *, tool: str, reason: str, needed: str | None) -> None:
         """Audit a call the gate refused: its own small transaction (the refused call wrote nothing)."""
