@@ -538,6 +538,33 @@ async def test_an_admin_limited_to_some_agents_sees_no_control_of_a_tool_that_ac
         assert await page.locator('.user-row >> text=New token').count() == 0
 
 
+async def test_a_user_limited_to_some_agents_sees_controls_only_for_what_belongs_to_them(
+        db_path, server, seeded, browser):
+    """The gate refuses a change to another agent's settings, instances or jobs (looked up in the
+    registry); the pages ask the same gate, so they offer only the controls it would admit."""
+    await read(db_path, "create_agent", name="monday")
+    await read(db_path, "create_job", name="monday-digest", cron_expression="0 7 * * *", agent="monday")
+    await read(db_path, "create_tool", name="hub", category="master", tool_type="service")
+    host_wide = await read(db_path, "create_tool_instance", tool="hub", name="hub-host")  # no agent's
+    await read(db_path, "create_user", username="mo", role="user", permissions={"agents": ["monday"]})
+    token = (await read(db_path, "create_api_token", user="mo")).token
+    async with signed_in(browser, server, token) as (_context, page):
+        await page.goto(server.base + "/console/jobs")
+        assert await page.locator('.job[data-name="monday-digest"] >> text=Pause').count() == 1
+        assert await page.locator('.job[data-name="nightly-report"] >> text=Pause').count() == 0  # athena's
+        await page.goto(server.base + "/console/objects?agent=monday")
+        assert await page.locator('.setting[data-key="flask_port"] .write').count() >= 1
+        # Another agent's objects are not even read; a host-wide instance is read, never changed.
+        for other in ("/console/objects?agent=athena", f"/console/objects?instance={seeded['instance']}"):
+            await page.goto(server.base + other)
+            assert await page.locator(".write").count() == 0, other
+        await page.goto(server.base + f"/console/objects?instance={host_wide.id}")
+        assert await page.locator('.setting[data-key="flask_port"] .explanation').count() == 1
+        assert await page.locator(".write").count() == 0
+        await page.goto(server.base + "/console/objects?tool=weather")  # a tool is shared: the role decides
+        assert await page.locator('.setting[data-key="flask_port"] .write').count() >= 1
+
+
 async def test_a_viewer_sees_no_write_controls_and_every_forged_post_is_refused_as_the_tool_refuses_it(
         db_path, server, seeded, browser):
     async with signed_in(browser, server, seeded["vic"]) as (_context, page):

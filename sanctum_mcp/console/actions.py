@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from sanctum_mcp.catalogue import all_tools
-from sanctum_mcp.catalogue.base import ALL_AGENTS, Call, ProgressFn, ToolSpec, explain_failure, parse_arguments, run_tool
+from sanctum_mcp.catalogue.base import (ALL_AGENTS, Call, ProgressFn, ToolSpec, authorize, explain_failure,
+                                        parse_arguments, run_tool)
 from sanctum_mcp.domain.registry import Registry
+from sanctum_mcp.domain.shared.errors import Forbidden
 from sanctum_mcp.domain.shared.identity import Caller, Role
 
 
@@ -62,6 +64,27 @@ def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     except TypeError:  # an unhashable argument: asked without the memo
         needed = _role_for(name, arguments)
     return caller.has_role(needed)
+
+
+async def reaches(registry: Registry, caller: Caller, name: str, /, **arguments: Any) -> bool:
+    """may(), and for a caller limited to some agents also whether the agents this call names own
+    what it touches (an agent's settings, an instance, a job: looked up in the registry), asked of
+    run_tool's own gate (authorize), so a page offers a control on another agent's object to no one
+    the tool would refuse. Never audited: a page asking is no attempt. Callers not limited to agents
+    cost nothing more than may()."""
+    if not may(caller, name, **arguments):
+        return False
+    permissions = caller.permissions
+    if permissions is None or permissions.agents is None:
+        return True
+    tool = spec(name)
+    try:
+        await authorize(tool, Call(registry, caller, None), tool.input.model_construct(**arguments))
+    except Forbidden:
+        return False
+    except Exception:  # anything else is the call's own answer to give, if the person makes it
+        return True
+    return True
 
 
 def _role_for(name: str, arguments: dict[str, Any]) -> Role:

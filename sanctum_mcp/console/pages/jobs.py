@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from sanctum_mcp.console.actions import Refused, may
+from sanctum_mcp.console.actions import Refused, reaches
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
 from sanctum_mcp.console.pages.parts import act, done, listed_page, one_page, refused, text
@@ -18,12 +18,15 @@ NEXT_RUNS = 3
 
 
 async def _context(ctx: Ctx) -> dict[str, Any]:
-    context: dict[str, Any] = {"runs": {}, "can_pause": may(ctx.caller, "pause_job"),
-                               "can_resume": may(ctx.caller, "resume_job")}
+    # The jobs whose Pause / Resume the caller may use (a job belongs to its agent: actions.reaches).
+    context: dict[str, Any] = {"runs": {}, "can_pause": set(), "can_resume": set()}
     listed = await one_page(ctx, "list_jobs", "jobs", PER_PAGE, context)
     if listed is None:
         return context
     for job in listed.jobs:
+        paused = job.status == "Paused"
+        if await reaches(ctx.registry, ctx.caller, "resume_job" if paused else "pause_job", job=str(job.id)):
+            context["can_resume" if paused else "can_pause"].add(job.id)
         try:
             context["runs"][job.id] = await act(ctx, "preview_job_runs", job=str(job.id), count=NEXT_RUNS)
         except Refused as exc:  # e.g. a job whose stored expression no longer parses: say so in its row

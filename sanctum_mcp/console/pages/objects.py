@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from sanctum_mcp.console.actions import Refused, may
+from sanctum_mcp.console.actions import Refused, reaches
 from sanctum_mcp.console.app import PREFIX, Ctx
 from sanctum_mcp.console.pages import page
 from sanctum_mcp.console.pages.parts import act, done, refused, text
@@ -57,9 +57,10 @@ async def _rows(ctx: Ctx, kind: str, target: str) -> list[Row]:
             resolved, problem = None, exc.message
         rows.append(Row(
             key=key, resolved=resolved, problem=problem, here=here.get(key),
-            can_override=may(ctx.caller, "set_config", key=key, scope=kind, target=target,
-                             sensitive=sensitive.get(key) or None),
-            can_reset=key in here and may(ctx.caller, "delete_config", key=key, scope=kind, target=target),
+            can_override=await reaches(ctx.registry, ctx.caller, "set_config", key=key, scope=kind, target=target,
+                                       sensitive=sensitive.get(key) or None),
+            can_reset=key in here and await reaches(ctx.registry, ctx.caller, "delete_config", key=key, scope=kind,
+                                                    target=target),
         ))
     return rows
 
