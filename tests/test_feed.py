@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import Notifications, call, call_confirmed, call_error, cli, stdio_params
+from support import Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, stdio_params
 
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
@@ -113,6 +113,21 @@ async def test_a_narrowed_user_does_not_see_changes_of_other_agents(registry):
     async with Client(build_server(registry, identify=lambda _ctx: viewer)) as client:
         seen = await call(client, "changes_since", {"revision": 0})
     assert {c["kind"] for c in seen["changes"]} == {"agent"}  # no list_config in permissions.tools
+
+
+async def test_a_deleted_job_of_another_agents_instance_stays_out_of_a_narrowed_users_feed(registry):
+    # The job names no agent of its own, only Monday's instance: once deleted, the feed must still
+    # know it was Monday's (the job row is gone when the change is written).
+    await athena_monday_and_instances(registry)
+    async with Client(build_server(registry)) as admin:
+        for name, instance in (("monday-private", "m"), ("athena-job", "a")):
+            await call(admin, "create_job", {"name": name, "cron_expression": "@daily", "tool_instance": instance})
+            await call(admin, "delete_job", {"job": name})
+    limited = Caller("ann", "user", None, Permissions(agents=frozenset({"athena"})))
+    async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
+        seen = await call(client, "changes_since", {"revision": 0})
+    jobs = [(c["action"], c["name"]) for c in seen["changes"] if c["kind"] == "job"]
+    assert jobs == [("job.create", "athena-job"), ("job.delete", "athena-job")], jobs
 
 
 async def test_a_restore_keeps_revisions_growing_and_says_reload_everything(modern_client):
