@@ -621,6 +621,25 @@ async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_n
     assert "Traceback" not in server_log(server)
 
 
+async def test_a_server_serving_only_some_tools_serves_no_other_through_the_console(db_path, seeded):
+    # serve --read-only: the console on the same port changes nothing either, even for an admin, and
+    # shows no control of a tool it does not serve; reads still work.
+    with serving(db_path, "--read-only") as server:
+        http, csrf = http_sign_in(server, seeded["operator"])
+        try:
+            users = http.get("/console/users")
+            assert users.status_code == 200 and "vic" in users.text and 'id="new-user"' not in users.text
+            created = http.post("/console/users/create", data={"username": "mallory", "role": "admin"},
+                                headers={**csrf, "hx-request": "true"})
+            assert created.status_code == 403, created.text
+            assert "&#39;create_user&#39; is not a tool of this endpoint" in created.text, created.text
+            listed = http.get("/console/users/list").text
+        finally:
+            http.close()
+        assert "Traceback" not in server_log(server)
+    assert "vic" in listed and "mallory" not in listed
+
+
 @needs_browser
 async def test_history_rolls_a_setting_back_and_a_json_setting_is_edited_in_a_validating_editor(
         db_path, server, seeded, browser):
