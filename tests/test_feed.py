@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from support import Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, stdio_params
 
+from sanctum_mcp.catalogue.toolsets import select
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
 from sanctum_mcp.server.app import build_server
 
@@ -128,6 +129,22 @@ async def test_a_deleted_job_of_another_agents_instance_stays_out_of_a_narrowed_
         seen = await call(client, "changes_since", {"revision": 0})
     jobs = [(c["action"], c["name"]) for c in seen["changes"] if c["kind"] == "job"]
     assert jobs == [("job.create", "athena-job"), ("job.delete", "athena-job")], jobs
+
+
+async def test_an_endpoint_serving_some_tools_shows_no_change_of_a_kind_it_does_not_serve(registry):
+    # /mcp/x/assistant serves no users, tools, plugins, Letta servers or backups: its changes_since
+    # does not name them either, whoever the caller is (here the admin's token).
+    async with Client(build_server(registry)) as admin:
+        await call(admin, "create_agent", {"name": "Athena"})
+        await call(admin, "create_user", {"username": "mallory", "role": "viewer"})
+        await call(admin, "create_tool", {"name": "hidden-tool", "category": "athena", "tool_type": "utility"})
+        everything = await call(admin, "changes_since", {"revision": 0})
+    assert {"agent", "user", "tool"} <= {c["kind"] for c in everything["changes"]}
+    assistant = build_server(registry, selection=select("assistant"))
+    async with Client(assistant) as client:
+        seen = await call(client, "changes_since", {"revision": 0})
+    assert {c["kind"] for c in seen["changes"]} == {"agent"}, seen["changes"]
+    assert seen["revision"] == everything["revision"]
 
 
 async def test_a_restore_keeps_revisions_growing_and_says_reload_everything(modern_client):
