@@ -5,18 +5,22 @@ reads, the notifier, and resource subscriptions through real clients (SDK in mem
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
+import socket
 import sqlite3
 import warnings
 
 import anyio
+import httpx
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support import Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, stdio_params
+from support import (Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, server_log,
+                     stdio_params)
 
 from sanctum_mcp.catalogue.toolsets import select
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
@@ -234,6 +238,54 @@ async def test_a_subscriber_over_http_hears_of_changes_by_another_client_and_by_
         while "sanctum://config/agent/athena" not in await inbox.next():
             pass
         assert set(inbox.uris) == {"sanctum://agents/Athena", "sanctum://config/agent/athena"}
+
+
+def changes_to_fill_a_stalled_stream() -> int:
+    """Changes that push more than the kernel may buffer for a client that reads nothing (the
+    largest TCP send buffer, read from Linux; 4 MiB elsewhere), at 100 notifications of ~130 bytes
+    per change with half the changes coalesced into one round (as seen here: ~550 for 4 MiB)."""
+    try:
+        most = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2])
+    except (OSError, ValueError, IndexError):
+        most = 4 * 1024 * 1024
+    return max(1500, most // 2000)
+
+
+async def test_a_subscriber_that_stops_reading_holds_up_no_other_subscriber(served, db_path):
+    # A legacy session follows Athena under 100 URIs (case variants of her name), opens its standalone
+    # stream and never reads it: once the buffers fill, every notification to it blocks.
+    assert cli(db_path, "agents", "create", "Athena").returncode == 0
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
+               "mcp-protocol-version": "2025-11-25"}
+    with httpx.Client(base_url=served.base, timeout=30) as http:
+        started = http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "stalled", "version": "1"}}})
+        headers["mcp-session-id"] = started.headers["mcp-session-id"]
+        http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        names = ["".join(c) for c in itertools.product(*[(ch.lower(), ch.upper()) for ch in "athena"])][:100]
+        for n, name in enumerate(names, 1):
+            answer = http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": n, "method": "resources/subscribe",
+                                                              "params": {"uri": f"sanctum://agents/{name}"}})
+            assert "error" not in answer.json(), answer.text
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect((served.host, served.port))
+    stalled.sendall((f"GET /mcp HTTP/1.1\r\nHost: {served.host}:{served.port}\r\nAccept: text/event-stream\r\n"
+                     f"mcp-session-id: {headers['mcp-session-id']}\r\nmcp-protocol-version: 2025-11-25\r\n\r\n").encode())
+    inbox = Inbox()
+    try:
+        async with legacy_http(served.mcp_url, inbox) as follower:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await follower.subscribe_resource("sanctum://agents/Athena")
+            for n in range(changes_to_fill_a_stalled_stream()):
+                await call(follower, "set_agent_status", {"agent": "Athena", "status": ("Off", "Ready")[n % 2]})
+            inbox.arrived = anyio.Event()  # what arrives from now on
+            await call(follower, "update_agent", {"agent": "Athena", "description": "the assistant"})
+            await inbox.arrival()  # within WAIT: it took 100 x 5 s per change before
+    finally:
+        stalled.close()
+    assert "Traceback" not in server_log(served)
 
 
 async def test_a_stdio_subscriber_hears_of_a_change_made_by_the_cli(db_path):

@@ -21,7 +21,7 @@ not told (logged).
 `Followers.run` is the one task per process (started by the transport, beside the server) that
 waits on the notifier for the next revision, reads which topics the new changes touched, and sends
 `notifications/resources/updated` for each subscribed URI whose topic they touched: to a legacy
-session on its standalone stream, to 2026-07-28 listen streams through the SDK's subscription bus.
+session on its standalone stream (each session in a task of its own, NOTIFY_TIMEOUT at most), to 2026-07-28 listen streams through the SDK's subscription bus.
 For a touched user it computes the tool names each of that user's sessions would list now and
 sends `notifications/tools/list_changed` to the sessions whose names differ from the last ones,
 and to no other (StreamBus delivers to one listen stream).
@@ -62,7 +62,7 @@ from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.server.resources import _gate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
@@ -287,11 +287,12 @@ class Followers:
 
     async def _deliver(self, topics: set[Topic]) -> None:
         everything = EVERYTHING in topics
-        for connection, uris in list(self._sessions.items()):
-            for uri, topic in list(uris.items()):
-                if everything or topic in topics:
-                    with anyio.move_on_after(NOTIFY_TIMEOUT):
-                        await connection.send_resource_updated(uri)
+        async with anyio.create_task_group() as tg:
+            for connection, uris in list(self._sessions.items()):
+                due = [partial(connection.send_resource_updated, uri) for uri, topic in list(uris.items())
+                       if everything or topic in topics]
+                if due:
+                    tg.start_soon(_send, due)
         for uri, topic in list(self._streams):
             if everything or topic in topics:
                 await self.server._subscriptions.publish(ResourceUpdated(uri=uri))
@@ -315,16 +316,25 @@ class Followers:
             listing.names = names
             return True
 
-        for connection, listing in list(self._listings.items()):
-            if listing is not None and await changed(listing):
-                try:
-                    with anyio.move_on_after(NOTIFY_TIMEOUT):
-                        await connection.send_tool_list_changed()
-                except Exception:  # the session ended meanwhile: nobody to tell
-                    log.debug("could not send tools/list_changed to an ending session", exc_info=True)
+        async with anyio.create_task_group() as tg:
+            for connection, listing in list(self._listings.items()):
+                if listing is not None and await changed(listing):
+                    tg.start_soon(_send, [connection.send_tool_list_changed])
         for stream, listing in list(self._tool_streams.items()):
             if await changed(listing):
                 await self.server._subscriptions.publish_to(stream, ToolsListChanged())
+
+
+async def _send(sends: list[Callable[[], Awaitable[None]]]) -> None:
+    """The notifications of one session, in a task of its own with one NOTIFY_TIMEOUT for them all: a
+    client that stops reading its stream (its sends block once the buffers fill) holds up neither the
+    other sessions nor, past NOTIFY_TIMEOUT, the next changes."""
+    try:
+        with anyio.move_on_after(NOTIFY_TIMEOUT):
+            for send in sends:
+                await send()
+    except Exception:  # the session ended meanwhile: nobody to tell
+        log.debug("could not notify an ending session", exc_info=True)
 
 
 class _Listen(ListenHandler):
