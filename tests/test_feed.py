@@ -24,6 +24,7 @@ from support import (Notifications, athena_monday_and_instances, call, call_conf
 
 from sanctum_mcp.catalogue.toolsets import select
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
+from sanctum_mcp.server import subscriptions
 from sanctum_mcp.server.app import build_server
 
 CANARY = "sk-canary-feed-0123456789"
@@ -347,6 +348,32 @@ async def test_a_listen_stream_of_2026_hears_of_a_change(served):
                 with anyio.fail_after(WAIT):
                     event = await sub.__anext__()
             assert event.uri == "sanctum://agents/Athena"
+
+
+async def test_one_user_cannot_hold_every_listen_stream_of_the_server(served):
+    # The server holds at most 256 listen streams (2026-07-28) in all: a viewer's token opening as
+    # many as it can must leave room for everyone else.
+    async with legacy_http(served.mcp_url) as admin:  # the loopback operator
+        await call(admin, "create_user", {"username": "vic", "role": "viewer"})
+        token = (await call(admin, "create_api_token", {"user": "vic"}))["token"]
+    limits = httpx2.Limits(max_connections=400, max_keepalive_connections=400)
+    async with contextlib.AsyncExitStack() as held:
+        http = await held.enter_async_context(httpx2.AsyncClient(
+            timeout=30, limits=limits, headers={"Authorization": f"Bearer {token}"}))
+        vic = await held.enter_async_context(Client(streamable_http_client(served.mcp_url, http_client=http)))
+        refusal = None
+        for _ in range(subscriptions.MAX_LISTEN_STREAMS + 1):
+            try:
+                await held.enter_async_context(vic.listen(resource_subscriptions=["sanctum://agents"]))
+            except MCPError as exc:
+                refusal = str(exc)
+                break
+        assert refusal is not None and "vic" in refusal and "close one" in refusal, refusal
+        async with httpx2.AsyncClient(timeout=30) as other_http, \
+                Client(streamable_http_client(served.mcp_url, http_client=other_http)) as operator:
+            async with operator.listen(resource_subscriptions=["sanctum://agents"]) as stream:
+                assert stream.honored is not None
+    assert "Traceback" not in server_log(served)
 
 
 async def test_subscriptions_are_bounded_per_session_and_end_with_it(registry):

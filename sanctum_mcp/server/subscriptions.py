@@ -7,7 +7,7 @@ topic (domain/feed/topics.py): sanctum://agents/Athena follows agent 3 under any
 the server does not serve is accepted and never fires, as the SDK and the conformance suite expect.
 
 Bounded: at most MAX_PER_SESSION URIs per session (legacy) or per listen stream (2026-07-28), at
-most MAX_LISTEN_STREAMS streams, URIs of at most MAX_URI characters. A session's subscriptions are
+most MAX_LISTEN_STREAMS streams (MAX_LISTEN_PER_USER of one user), URIs of at most MAX_URI characters. A session's subscriptions are
 dropped when it ends (the SDK unwinds the connection's exit stack).
 
 Tool lists: a caller's tools/list depends on its user's role and permissions.tools (server/listing.py),
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
 MAX_PER_SESSION = 100
 MAX_LISTEN_STREAMS = 256
+MAX_LISTEN_PER_USER = 64  # so that one user (one leaked viewer token) cannot hold them all
 MAX_URI = 2_048
 MAX_TRACKED = 4_096  # live 2025 sessions whose tool list is followed (2026 listen streams: MAX_LISTEN_STREAMS)
 FOLLOW_TIMEOUT = 30.0  # seconds the task waits for a revision in one go (it simply waits again)
@@ -344,12 +345,28 @@ class _Listen(ListenHandler):
     def __init__(self, followers: Followers, bus: Any, **options: Any) -> None:
         super().__init__(bus, **options)
         self.followers = followers
+        self._held: Counter[str] = Counter()  # listen streams open now, by user name
 
     async def __call__(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams) -> Any:
         uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
         if len(uris) > MAX_PER_SESSION:
             raise MCPError(INVALID_PARAMS, f"a listen stream may follow at most {MAX_PER_SESSION} resources, not "
                                            f"{len(uris):,}; open another stream for the rest.")
+        try:
+            who = self.followers.identify(Context(request_context=ctx, mcp_server=self.followers.server)).username
+        except Exception as exc:
+            raise to_protocol_error("subscriptions/listen", exc) from None
+        if self._held[who] >= MAX_LISTEN_PER_USER:
+            raise MCPError(INVALID_PARAMS, f"{who!r} already holds {MAX_LISTEN_PER_USER} listen streams, the most one "
+                                           "user may; close one first (end its subscriptions/listen request).")
+        self._held[who] += 1  # before any await: streams opened at once are counted too
+        try:
+            return await self._listen(ctx, params, uris)
+        finally:
+            self._held[who] -= 1
+            self._held += Counter()
+
+    async def _listen(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams, uris: list[str]) -> Any:
         followed = [(uri, await self.followers.topic(ctx, uri, "subscriptions/listen")) for uri in uris]
         stream = object()  # this stream, as StreamBus knows it
         listing = self.followers.listing_of(ctx) if params.notifications.tools_list_changed else None
