@@ -28,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console import links
 from sanctum_mcp.console.actions import _role_needed, may
-from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
+from sanctum_mcp.console.sessions import MAX_SESSIONS, MAX_SESSIONS_PER_USER, SessionStore
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller
 from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
@@ -467,6 +467,16 @@ def test_ten_thousand_sign_ins_keep_the_session_store_bounded():
     assert len(store) == MAX_SESSIONS
     assert store.get(first) is None  # the least recently used went first
     assert store.get(last) is session
+
+
+def test_one_user_signing_in_again_and_again_ends_none_of_anyone_elses_sessions():
+    store = SessionStore()
+    admin, admin_session = store.start(1, "operator", None)
+    for _ in range(MAX_SESSIONS * 3):  # a viewer's token, signed in over and over
+        last, session = store.start(2, "vic", None)
+    assert store.get(admin) is admin_session
+    assert store.get(last) is session
+    assert len(store) == 1 + MAX_SESSIONS_PER_USER  # the viewer's least recently used went first
 
 
 def test_what_the_console_remembers_of_each_keys_needed_role_stays_bounded():
