@@ -18,6 +18,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import SubscriptionLost
 from mcp.shared.exceptions import MCPError
 from support import (Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, server_log,
                      stdio_params)
@@ -348,6 +349,49 @@ async def test_a_listen_stream_of_2026_hears_of_a_change(served):
                 with anyio.fail_after(WAIT):
                     event = await sub.__anext__()
             assert event.uri == "sanctum://agents/Athena"
+
+
+async def test_a_subscriber_who_loses_the_right_to_read_hears_no_more(served):
+    # vic (deactivated) and ann (no longer allowed list_agents) subscribed to sanctum://agents while
+    # they could read it; their sessions stay open. The admin's subscription shows when changes came.
+    admin_inbox, vic_inbox, ann_inbox = Inbox(), Inbox(), Inbox()
+    async with legacy_http(served.mcp_url, admin_inbox) as admin:
+        tokens = {}
+        for name in ("vic", "ann"):
+            await call(admin, "create_user", {"username": name, "role": "viewer"})
+            tokens[name] = (await call(admin, "create_api_token", {"user": name}))["token"]
+        async with contextlib.AsyncExitStack() as held:
+            async def session(name, inbox=None, modern=False):
+                http = await held.enter_async_context(httpx2.AsyncClient(
+                    timeout=30, headers={"Authorization": f"Bearer {tokens[name]}"}))
+                options = {} if modern else {"mode": "legacy", "message_handler": inbox}
+                return await held.enter_async_context(Client(streamable_http_client(served.mcp_url, http_client=http),
+                                                              **options))
+
+            vic, ann = await session("vic", vic_inbox), await session("ann", ann_inbox)
+            vic_modern = await session("vic", modern=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for client in (admin, vic, ann):
+                    await client.subscribe_resource("sanctum://agents")
+            listening = await held.enter_async_context(vic_modern.listen(resource_subscriptions=["sanctum://agents"]))
+            await call(admin, "create_agent", {"name": "A1"})
+            for inbox in (admin_inbox, vic_inbox, ann_inbox):
+                assert await inbox.next() == ["sanctum://agents"]
+            with anyio.fail_after(WAIT):
+                assert (await listening.__anext__()).uri == "sanctum://agents"
+
+            await call(admin, "deactivate_user", {"user": "vic"})
+            await call(admin, "update_user", {"user": "ann", "permissions": {"tools": ["get_agent"]}})
+            heard = admin_inbox.count
+            await call(admin, "create_agent", {"name": "A2"})
+            while admin_inbox.count == heard:
+                await admin_inbox.arrival()
+            await anyio.sleep(1)  # time for anything else the follower sent (in order) to arrive
+            assert (vic_inbox.count, ann_inbox.count) == (1, 1)
+            with anyio.fail_after(WAIT), pytest.raises((MCPError, SubscriptionLost, StopAsyncIteration)):
+                await listening.__anext__()  # ended, not told of A2
+    assert "Traceback" not in server_log(served)
 
 
 async def test_one_user_cannot_hold_every_listen_stream_of_the_server(served):

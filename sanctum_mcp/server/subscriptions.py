@@ -2,7 +2,8 @@
 to 2025-11-25) and `subscriptions/listen` (2026-07-28), fed by the change feed.
 
 Subscribing passes the gate of reading the resource (server/resources.py:_gate: the endpoint's
-selection, the role, permissions.tools and permissions.agents; a refusal is audited) and names a
+selection, the role, permissions.tools and permissions.agents; a refusal is audited), and passes it
+again whenever a change touches the subscriber's user (Followers._regate), and names a
 topic (domain/feed/topics.py): sanctum://agents/Athena follows agent 3 under any later name. A URI
 the server does not serve is accepted and never fires, as the SDK and the conformance suite expect.
 
@@ -55,7 +56,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from sanctum_mcp.domain.config.models import SCOPES
 from sanctum_mcp.domain.feed.topics import EVERYTHING, Topic
-from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.server.errors import to_protocol_error
 from sanctum_mcp.server.listing import listed_tools, request_selection
 from sanctum_mcp.server.lograte import RateLimitedLog
@@ -102,6 +103,16 @@ class _Listing:
     names: frozenset[str]
 
 
+@dataclass
+class _Owner:
+    """Who subscribed (as the gate saw them) and at which endpoint: when a change touches that user
+    (role, permissions, deactivation, a revoked token), their subscriptions pass the gate again."""
+
+    user_id: int
+    token_id: int | None
+    selection: Selection
+
+
 class StreamBus:
     """The SDK's in-process subscription bus (as InMemorySubscriptionBus), plus delivery to one listen
     stream: a tool list is its caller's own, and no other caller may learn that it changed."""
@@ -140,6 +151,9 @@ class Followers:
         self.registry = registry
         self.identify = identify
         self._sessions: dict[Connection, dict[str, Topic]] = {}  # legacy sessions: uri -> topic
+        self._owners: dict[Connection, _Owner] = {}  # who subscribed in each legacy session (users rows only)
+        # 2026-07-28 listen streams following resources: who, their URIs, and how to end the stream
+        self._listeners: dict[object, tuple[_Owner, list[str], anyio.CancelScope]] = {}
         self._streams: Counter[tuple[str, Topic]] = Counter()  # 2026-07-28 listen streams' (uri, topic)
         self._listings: dict[Connection, _Listing | None] = {}  # 2025 sessions (None: no user row to follow)
         self._tool_streams: dict[object, _Listing] = {}  # 2026-07-28 listen streams asking for toolsListChanged
@@ -193,12 +207,23 @@ class Followers:
             caller = self.identify(Context(request_context=ctx, mcp_server=self.server))
         except Exception:
             return None
+        owner = self.owner_of(ctx, caller)
+        if owner is None:
+            return None
+        return _Listing(owner.user_id, owner.token_id, owner.selection, listed_tools(owner.selection, caller))
+
+    def owner_of(self, ctx: ServerRequestContext, caller: Caller | None = None) -> _Owner | None:
+        """The users row and token this request's caller stands for, and its endpoint's selection;
+        None for an in-process identity (no users row) or no caller at all."""
+        try:
+            caller = caller or self.identify(Context(request_context=ctx, mcp_server=self.server))
+        except Exception:
+            return None
         if caller.user_id is None:
             return None
         token = get_access_token()  # over HTTP: the verified bearer token (server/auth.py); else None
         token_id = (token.claims or {}).get("token_id") if token is not None else None
-        selection = request_selection(self.server.selection, ctx.request)
-        return _Listing(caller.user_id, token_id, selection, listed_tools(selection, caller))
+        return _Owner(caller.user_id, token_id, request_selection(self.server.selection, ctx.request))
 
     # --- subscribing ------------------------------------------------------------------------------
 
@@ -243,6 +268,10 @@ class Followers:
         if uris is None:
             uris = self._sessions[connection] = {}
             connection.exit_stack.callback(self._sessions.pop, connection, None)  # the session's end
+            owner = self.owner_of(ctx)
+            if owner is not None:
+                self._owners[connection] = owner
+                connection.exit_stack.callback(self._owners.pop, connection, None)
         if uri not in uris:
             self._check_room(len(uris))  # again: another subscribe of this session may have run meanwhile
             uris[uri] = topic
@@ -282,9 +311,50 @@ class Followers:
         if not self.count() and not self.tracked():
             return now  # nobody follows anything: nothing to read
         up_to, topics = await self.registry.feed.touched_since(revision)
+        await self._regate(topics)  # first: a user who lost the right hears nothing of this round
         await self._deliver(topics)
         await self._tell_tool_lists(topics)
         return up_to
+
+    async def _regate(self, topics: set[Topic]) -> None:
+        """The subscriptions of each user these changes touched pass the gate again, as that user is
+        now: a legacy session keeps the URIs it may still read, a listen stream that may no longer
+        read one of its URIs is ended (its client may listen again and be told why)."""
+        everything = EVERYTHING in topics
+        users = {topic[1] for topic in topics if topic[0] == "user"}
+        if not everything and not users:
+            return
+        callers: dict[tuple[int, int | None], Caller | None] = {}
+
+        async def readable(owner: _Owner, uris: list[str]) -> set[str]:
+            who = (owner.user_id, owner.token_id)
+            if who not in callers:
+                callers[who] = await self.registry.users.caller_now(owner.user_id, token_id=owner.token_id)
+            caller = callers[who]
+            if caller is None:  # deactivated, removed, or its token revoked
+                return set()
+            kept = set()
+            for uri in uris:
+                try:
+                    reads, _topic = await self._reads(uri)
+                    await _recheck(self.registry, caller, reads, owner.selection)
+                except RegistryError:
+                    continue
+                kept.add(uri)
+            return kept
+
+        def touched(owner: _Owner) -> bool:
+            return everything or str(owner.user_id) in users
+
+        for connection, owner in list(self._owners.items()):
+            uris = self._sessions.get(connection)
+            if uris and touched(owner):
+                kept = await readable(owner, list(uris))
+                for uri in [uri for uri in uris if uri not in kept]:
+                    uris.pop(uri, None)
+        for stream, (owner, uris, scope) in list(self._listeners.items()):
+            if touched(owner) and len(await readable(owner, uris)) < len(uris):
+                scope.cancel()
 
     async def _deliver(self, topics: set[Topic]) -> None:
         everything = EVERYTHING in topics
@@ -324,6 +394,20 @@ class Followers:
         for stream, listing in list(self._tool_streams.items()):
             if await changed(listing):
                 await self.server._subscriptions.publish_to(stream, ToolsListChanged())
+
+
+async def _recheck(registry: Registry, caller: Caller, reads: list[tuple[str, dict[str, Any]]],
+                   selection: Selection) -> None:
+    """resources._gate's question again, for a subscription held since: raise RegistryError unless the
+    endpoint serves, and the caller may call, every read. Not audited: nobody asked anything now."""
+    from sanctum_mcp.catalogue import find_tool
+    from sanctum_mcp.catalogue.base import Call, authorize, parse_arguments
+
+    for name, raw in reads:
+        spec = find_tool(name)
+        if spec is None or not selection.admits(name):
+            raise Forbidden(f"this endpoint does not serve {name}")
+        await authorize(spec, Call(registry, caller), parse_arguments(spec, raw))
 
 
 async def _send(sends: list[Callable[[], Awaitable[None]]]) -> None:
@@ -373,11 +457,20 @@ class _Listen(ListenHandler):
         if listing is not None:
             self.followers._tool_streams[stream] = listing
         self.followers._streams.update(followed)
+        owner = self.followers.owner_of(ctx) if uris else None
+        scope = anyio.CancelScope()
+        if owner is not None:
+            self.followers._listeners[stream] = (owner, uris, scope)
         token = _STREAM.set(stream)
         try:
-            return await super().__call__(ctx, params)
+            with scope:
+                return await super().__call__(ctx, params)
+            raise MCPError(INVALID_PARAMS, "this listen stream was ended: your access changed (your role, permissions "
+                                           "or token), and you may no longer read all of its resources. Listen "
+                                           "again to be told which.")
         finally:
             _STREAM.reset(token)
+            self.followers._listeners.pop(stream, None)
             self.followers._tool_streams.pop(stream, None)
             self.followers._streams.subtract(followed)
             self.followers._streams += Counter()  # drop the keys counted down to zero
