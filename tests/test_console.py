@@ -564,6 +564,46 @@ def http_sign_in(server: HttpServer, token: str) -> tuple[httpx.Client, dict[str
     return http, {"X-CSRF-Token": json.loads(re.search(r"hx-headers='([^']+)'", page).group(1))["X-CSRF-Token"]}
 
 
+async def test_a_live_update_waiting_when_its_user_is_deactivated_answers_nothing_made_after(db_path, server, seeded):
+    http, _csrf = http_sign_in(server, seeded["vic"])
+    try:
+        revision = int(re.search(r'data-revision="(\d+)"', http.get("/console/settings").text).group(1))
+        # Wait beyond revision + 1: woken by the second change from now, vic's deactivation being the first.
+        waiting, answers = [], []
+
+        def follow() -> None:
+            answers.append(http.get("/console/changes", params={"after": str(revision + 1)}, timeout=120))
+
+        while True:  # until the session's four waits are all held (the fifth is refused): vic is signed in now
+            thread = threading.Thread(target=follow)
+            thread.start()
+            thread.join(timeout=1)
+            if answers and answers[-1].status_code == 429:
+                answers.pop()
+                break
+            waiting.append(thread)
+        assert len(waiting) == 4, [a.status_code for a in answers]
+        admin, admin_csrf = http_sign_in(server, seeded["operator"])
+        try:
+            made = admin.post("/console/users/deactivate", data={"user": "vic"},
+                              headers={**admin_csrf, "hx-request": "true"})
+        finally:
+            admin.close()
+        assert made.status_code == 200, made.text
+        registry = await Registry.open(db_path)
+        try:
+            await registry.agents.create(registry.operator, {"name": "Made-After", "config": {}})
+        finally:
+            await registry.close()
+        for thread in waiting:
+            thread.join(timeout=120)
+    finally:
+        http.close()
+    assert len(answers) == 4
+    assert all("Made-After" not in answer.text for answer in answers), [answer.text for answer in answers]
+    assert {answer.status_code for answer in answers} == {401}
+
+
 async def test_console_cookies_are_secure_behind_a_tls_proxy_and_plain_on_loopback_http(server, seeded):
     def sign_in(headers: dict[str, str]) -> list[str]:
         """The Set-Cookie lines of the sign-in form and of a successful sign-in."""
