@@ -173,9 +173,13 @@ def _served_by(identify: Identify, chosen: Selection) -> Identify:
     narrowed by its URL), so that what shows other tools' data (changes_since's kinds) leaves out
     the tools the endpoint does not serve."""
 
-    def identify_served(ctx: Context) -> Caller:
+    def identify_served(ctx: Context | None) -> Caller:
         caller = identify(ctx)
-        served = request_selection(chosen, ctx.request_context.request)
+        try:
+            request = ctx.request_context.request if ctx is not None else None
+        except ValueError:  # a Context outside any request: the server's own selection
+            request = None
+        served = request_selection(chosen, request)
         return caller if served.names is None else replace(caller, serves=served)
 
     return identify_served
