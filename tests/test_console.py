@@ -28,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from sanctum_mcp.console import links
 from sanctum_mcp.console.actions import _role_needed, may
-from sanctum_mcp.console.sessions import MAX_SESSIONS, SessionStore
+from sanctum_mcp.console.sessions import MAX_SESSIONS, MAX_SESSIONS_PER_USER, SessionStore
 from sanctum_mcp.domain.registry import Registry
 from sanctum_mcp.domain.shared.identity import Caller
 from console_support import BrowserContext, Page, browser, csrf_of, needs_browser  # noqa: F401 (browser: a fixture)
@@ -469,6 +469,16 @@ def test_ten_thousand_sign_ins_keep_the_session_store_bounded():
     assert store.get(last) is session
 
 
+def test_one_user_signing_in_again_and_again_ends_none_of_anyone_elses_sessions():
+    store = SessionStore()
+    admin, admin_session = store.start(1, "operator", None)
+    for _ in range(MAX_SESSIONS * 3):  # a viewer's token, signed in over and over
+        last, session = store.start(2, "vic", None)
+    assert store.get(admin) is admin_session
+    assert store.get(last) is session
+    assert len(store) == 1 + MAX_SESSIONS_PER_USER  # the viewer's least recently used went first
+
+
 def test_what_the_console_remembers_of_each_keys_needed_role_stays_bounded():
     """may() remembers the role each tool's arguments need (a page asks per setting); a page may be
     asked about any key a URL names, so what it keeps stays small whatever it is asked."""
@@ -554,6 +564,46 @@ def http_sign_in(server: HttpServer, token: str) -> tuple[httpx.Client, dict[str
     return http, {"X-CSRF-Token": json.loads(re.search(r"hx-headers='([^']+)'", page).group(1))["X-CSRF-Token"]}
 
 
+async def test_a_live_update_waiting_when_its_user_is_deactivated_answers_nothing_made_after(db_path, server, seeded):
+    http, _csrf = http_sign_in(server, seeded["vic"])
+    try:
+        revision = int(re.search(r'data-revision="(\d+)"', http.get("/console/settings").text).group(1))
+        # Wait beyond revision + 1: woken by the second change from now, vic's deactivation being the first.
+        waiting, answers = [], []
+
+        def follow() -> None:
+            answers.append(http.get("/console/changes", params={"after": str(revision + 1)}, timeout=120))
+
+        while True:  # until the session's four waits are all held (the fifth is refused): vic is signed in now
+            thread = threading.Thread(target=follow)
+            thread.start()
+            thread.join(timeout=1)
+            if answers and answers[-1].status_code == 429:
+                answers.pop()
+                break
+            waiting.append(thread)
+        assert len(waiting) == 4, [a.status_code for a in answers]
+        admin, admin_csrf = http_sign_in(server, seeded["operator"])
+        try:
+            made = admin.post("/console/users/deactivate", data={"user": "vic"},
+                              headers={**admin_csrf, "hx-request": "true"})
+        finally:
+            admin.close()
+        assert made.status_code == 200, made.text
+        registry = await Registry.open(db_path)
+        try:
+            await registry.agents.create(registry.operator, {"name": "Made-After", "config": {}})
+        finally:
+            await registry.close()
+        for thread in waiting:
+            thread.join(timeout=120)
+    finally:
+        http.close()
+    assert len(answers) == 4
+    assert all("Made-After" not in answer.text for answer in answers), [answer.text for answer in answers]
+    assert {answer.status_code for answer in answers} == {401}
+
+
 async def test_console_cookies_are_secure_behind_a_tls_proxy_and_plain_on_loopback_http(server, seeded):
     def sign_in(headers: dict[str, str]) -> list[str]:
         """The Set-Cookie lines of the sign-in form and of a successful sign-in."""
@@ -619,6 +669,25 @@ async def test_hostile_console_requests_are_refused_in_bounded_time_and_change_n
         http.close()
     assert settings_rows(db_path) == before
     assert "Traceback" not in server_log(server)
+
+
+async def test_a_server_serving_only_some_tools_serves_no_other_through_the_console(db_path, seeded):
+    # serve --read-only: the console on the same port changes nothing either, even for an admin, and
+    # shows no control of a tool it does not serve; reads still work.
+    with serving(db_path, "--read-only") as server:
+        http, csrf = http_sign_in(server, seeded["operator"])
+        try:
+            users = http.get("/console/users")
+            assert users.status_code == 200 and "vic" in users.text and 'id="new-user"' not in users.text
+            created = http.post("/console/users/create", data={"username": "mallory", "role": "admin"},
+                                headers={**csrf, "hx-request": "true"})
+            assert created.status_code == 403, created.text
+            assert "&#39;create_user&#39; is not a tool of this endpoint" in created.text, created.text
+            listed = http.get("/console/users/list").text
+        finally:
+            http.close()
+        assert "Traceback" not in server_log(server)
+    assert "vic" in listed and "mallory" not in listed
 
 
 @needs_browser

@@ -5,20 +5,27 @@ reads, the notifier, and resource subscriptions through real clients (SDK in mem
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
+import socket
 import sqlite3
 import warnings
 
 import anyio
+import httpx
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import SubscriptionLost
 from mcp.shared.exceptions import MCPError
-from support import Notifications, call, call_confirmed, call_error, cli, stdio_params
+from support import (Notifications, athena_monday_and_instances, call, call_confirmed, call_error, cli, server_log,
+                     stdio_params)
 
+from sanctum_mcp.catalogue.toolsets import select
 from sanctum_mcp.domain.shared.identity import Caller, Permissions
+from sanctum_mcp.server import subscriptions
 from sanctum_mcp.server.app import build_server
 
 CANARY = "sk-canary-feed-0123456789"
@@ -115,6 +122,37 @@ async def test_a_narrowed_user_does_not_see_changes_of_other_agents(registry):
     assert {c["kind"] for c in seen["changes"]} == {"agent"}  # no list_config in permissions.tools
 
 
+async def test_a_deleted_job_of_another_agents_instance_stays_out_of_a_narrowed_users_feed(registry):
+    # The job names no agent of its own, only Monday's instance: once deleted, the feed must still
+    # know it was Monday's (the job row is gone when the change is written).
+    await athena_monday_and_instances(registry)
+    async with Client(build_server(registry)) as admin:
+        for name, instance in (("monday-private", "m"), ("athena-job", "a")):
+            await call(admin, "create_job", {"name": name, "cron_expression": "@daily", "tool_instance": instance})
+            await call(admin, "delete_job", {"job": name})
+    limited = Caller("ann", "user", None, Permissions(agents=frozenset({"athena"})))
+    async with Client(build_server(registry, identify=lambda _ctx: limited)) as client:
+        seen = await call(client, "changes_since", {"revision": 0})
+    jobs = [(c["action"], c["name"]) for c in seen["changes"] if c["kind"] == "job"]
+    assert jobs == [("job.create", "athena-job"), ("job.delete", "athena-job")], jobs
+
+
+async def test_an_endpoint_serving_some_tools_shows_no_change_of_a_kind_it_does_not_serve(registry):
+    # /mcp/x/assistant serves no users, tools, plugins, Letta servers or backups: its changes_since
+    # does not name them either, whoever the caller is (here the admin's token).
+    async with Client(build_server(registry)) as admin:
+        await call(admin, "create_agent", {"name": "Athena"})
+        await call(admin, "create_user", {"username": "mallory", "role": "viewer"})
+        await call(admin, "create_tool", {"name": "hidden-tool", "category": "athena", "tool_type": "utility"})
+        everything = await call(admin, "changes_since", {"revision": 0})
+    assert {"agent", "user", "tool"} <= {c["kind"] for c in everything["changes"]}
+    assistant = build_server(registry, selection=select("assistant"))
+    async with Client(assistant) as client:
+        seen = await call(client, "changes_since", {"revision": 0})
+    assert {c["kind"] for c in seen["changes"]} == {"agent"}, seen["changes"]
+    assert seen["revision"] == everything["revision"]
+
+
 async def test_a_restore_keeps_revisions_growing_and_says_reload_everything(modern_client):
     await call(modern_client, "create_agent", {"name": "Athena"})
     backup = await call(modern_client, "create_backup", {"type": "full"})
@@ -204,6 +242,54 @@ async def test_a_subscriber_over_http_hears_of_changes_by_another_client_and_by_
         assert set(inbox.uris) == {"sanctum://agents/Athena", "sanctum://config/agent/athena"}
 
 
+def changes_to_fill_a_stalled_stream() -> int:
+    """Changes that push more than the kernel may buffer for a client that reads nothing (the
+    largest TCP send buffer, read from Linux; 4 MiB elsewhere), at 100 notifications of ~130 bytes
+    per change with half the changes coalesced into one round (as seen here: ~550 for 4 MiB)."""
+    try:
+        most = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2])
+    except (OSError, ValueError, IndexError):
+        most = 4 * 1024 * 1024
+    return max(1500, most // 2000)
+
+
+async def test_a_subscriber_that_stops_reading_holds_up_no_other_subscriber(served, db_path):
+    # A legacy session follows Athena under 100 URIs (case variants of her name), opens its standalone
+    # stream and never reads it: once the buffers fill, every notification to it blocks.
+    assert cli(db_path, "agents", "create", "Athena").returncode == 0
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
+               "mcp-protocol-version": "2025-11-25"}
+    with httpx.Client(base_url=served.base, timeout=30) as http:
+        started = http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "stalled", "version": "1"}}})
+        headers["mcp-session-id"] = started.headers["mcp-session-id"]
+        http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        names = ["".join(c) for c in itertools.product(*[(ch.lower(), ch.upper()) for ch in "athena"])][:100]
+        for n, name in enumerate(names, 1):
+            answer = http.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": n, "method": "resources/subscribe",
+                                                              "params": {"uri": f"sanctum://agents/{name}"}})
+            assert "error" not in answer.json(), answer.text
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect((served.host, served.port))
+    stalled.sendall((f"GET /mcp HTTP/1.1\r\nHost: {served.host}:{served.port}\r\nAccept: text/event-stream\r\n"
+                     f"mcp-session-id: {headers['mcp-session-id']}\r\nmcp-protocol-version: 2025-11-25\r\n\r\n").encode())
+    inbox = Inbox()
+    try:
+        async with legacy_http(served.mcp_url, inbox) as follower:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await follower.subscribe_resource("sanctum://agents/Athena")
+            for n in range(changes_to_fill_a_stalled_stream()):
+                await call(follower, "set_agent_status", {"agent": "Athena", "status": ("Off", "Ready")[n % 2]})
+            inbox.arrived = anyio.Event()  # what arrives from now on
+            await call(follower, "update_agent", {"agent": "Athena", "description": "the assistant"})
+            await inbox.arrival()  # within WAIT: it took 100 x 5 s per change before
+    finally:
+        stalled.close()
+    assert "Traceback" not in server_log(served)
+
+
 async def test_a_stdio_subscriber_hears_of_a_change_made_by_the_cli(db_path):
     done = cli(db_path, "agents", "create", "Athena")
     assert done.returncode == 0, done.stderr
@@ -263,6 +349,75 @@ async def test_a_listen_stream_of_2026_hears_of_a_change(served):
                 with anyio.fail_after(WAIT):
                     event = await sub.__anext__()
             assert event.uri == "sanctum://agents/Athena"
+
+
+async def test_a_subscriber_who_loses_the_right_to_read_hears_no_more(served):
+    # vic (deactivated) and ann (no longer allowed list_agents) subscribed to sanctum://agents while
+    # they could read it; their sessions stay open. The admin's subscription shows when changes came.
+    admin_inbox, vic_inbox, ann_inbox = Inbox(), Inbox(), Inbox()
+    async with legacy_http(served.mcp_url, admin_inbox) as admin:
+        tokens = {}
+        for name in ("vic", "ann"):
+            await call(admin, "create_user", {"username": name, "role": "viewer"})
+            tokens[name] = (await call(admin, "create_api_token", {"user": name}))["token"]
+        async with contextlib.AsyncExitStack() as held:
+            async def session(name, inbox=None, modern=False):
+                http = await held.enter_async_context(httpx2.AsyncClient(
+                    timeout=30, headers={"Authorization": f"Bearer {tokens[name]}"}))
+                options = {} if modern else {"mode": "legacy", "message_handler": inbox}
+                return await held.enter_async_context(Client(streamable_http_client(served.mcp_url, http_client=http),
+                                                              **options))
+
+            vic, ann = await session("vic", vic_inbox), await session("ann", ann_inbox)
+            vic_modern = await session("vic", modern=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for client in (admin, vic, ann):
+                    await client.subscribe_resource("sanctum://agents")
+            listening = await held.enter_async_context(vic_modern.listen(resource_subscriptions=["sanctum://agents"]))
+            await call(admin, "create_agent", {"name": "A1"})
+            for inbox in (admin_inbox, vic_inbox, ann_inbox):
+                assert await inbox.next() == ["sanctum://agents"]
+            with anyio.fail_after(WAIT):
+                assert (await listening.__anext__()).uri == "sanctum://agents"
+
+            await call(admin, "deactivate_user", {"user": "vic"})
+            await call(admin, "update_user", {"user": "ann", "permissions": {"tools": ["get_agent"]}})
+            heard = admin_inbox.count
+            await call(admin, "create_agent", {"name": "A2"})
+            while admin_inbox.count == heard:
+                await admin_inbox.arrival()
+            await anyio.sleep(1)  # time for anything else the follower sent (in order) to arrive
+            assert (vic_inbox.count, ann_inbox.count) == (1, 1)
+            with anyio.fail_after(WAIT), pytest.raises((MCPError, SubscriptionLost, StopAsyncIteration)):
+                await listening.__anext__()  # ended, not told of A2
+    assert "Traceback" not in server_log(served)
+
+
+async def test_one_user_cannot_hold_every_listen_stream_of_the_server(served):
+    # The server holds at most 256 listen streams (2026-07-28) in all: a viewer's token opening as
+    # many as it can must leave room for everyone else.
+    async with legacy_http(served.mcp_url) as admin:  # the loopback operator
+        await call(admin, "create_user", {"username": "vic", "role": "viewer"})
+        token = (await call(admin, "create_api_token", {"user": "vic"}))["token"]
+    limits = httpx2.Limits(max_connections=400, max_keepalive_connections=400)
+    async with contextlib.AsyncExitStack() as held:
+        http = await held.enter_async_context(httpx2.AsyncClient(
+            timeout=30, limits=limits, headers={"Authorization": f"Bearer {token}"}))
+        vic = await held.enter_async_context(Client(streamable_http_client(served.mcp_url, http_client=http)))
+        refusal = None
+        for _ in range(subscriptions.MAX_LISTEN_STREAMS + 1):
+            try:
+                await held.enter_async_context(vic.listen(resource_subscriptions=["sanctum://agents"]))
+            except MCPError as exc:
+                refusal = str(exc)
+                break
+        assert refusal is not None and "vic" in refusal and "close one" in refusal, refusal
+        async with httpx2.AsyncClient(timeout=30) as other_http, \
+                Client(streamable_http_client(served.mcp_url, http_client=other_http)) as operator:
+            async with operator.listen(resource_subscriptions=["sanctum://agents"]) as stream:
+                assert stream.honored is not None
+    assert "Traceback" not in server_log(served)
 
 
 async def test_subscriptions_are_bounded_per_session_and_end_with_it(registry):

@@ -254,7 +254,8 @@ def registered_tools() -> dict[str, ToolSpec]:
 async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
     """The one gate: every surface passes through here (via run_tool) before a handler runs.
 
-    0. a caller whose surface must not carry secrets (`Caller.no_secrets`) may not make a call
+    0. a caller whose surface serves only some tools (`Caller.serves`) may call only those, with the
+       endpoint's own refusal; a caller whose surface must not carry secrets (`Caller.no_secrets`) may not make a call
        that carries one (`ToolSpec.secrets_in`);
     1. role: the caller's role must reach the tool's declared role (`role_needed`, which may
        depend on the arguments);
@@ -264,6 +265,8 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
        listed; host-wide objects are read-only; a tool declared ALL_AGENTS is refused.
     """
     caller = call.caller
+    if caller.serves is not None and not caller.serves.admits(spec.name):
+        raise Forbidden(caller.serves.refusal(spec.name))
     if caller.no_secrets is not None:
         carried = spec.secrets_in(args)
         if carried:
@@ -307,10 +310,12 @@ async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden)
 
 
 def may_call_some(spec: ToolSpec, caller: Caller) -> bool:
-    """Whether authorize() could admit some call of spec by this caller: its declared role (arguments
-    can only ask for more) and permissions.tools. For what must not audit a probe (completion offers,
+    """Whether authorize() could admit some call of spec by this caller: the surface serves it, its
+    declared role (arguments can only ask for more) and permissions.tools. For what must not audit a probe (completion offers,
     server/completions.py); permissions.agents narrows those offers in domain/completions.py."""
     permissions = caller.permissions
+    if caller.serves is not None and not caller.serves.admits(spec.name):
+        return False
     return caller.has_role(spec.role) and (permissions is None or permissions.tools is None
                                            or spec.name in permissions.tools)
 

@@ -47,11 +47,13 @@ async def run(registry: Registry, caller: Caller, name: str, /, *, progress: Pro
 
 
 def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
-    """Whether the caller's role reaches what this call of tool `name` needs (role_needed with these
-    arguments) and their permissions allow the tool (permissions.tools, and for a caller limited to
+    """Whether the server serves tool `name` (serve's selection), the caller's role reaches what this
+    call needs (role_needed with these arguments) and their permissions allow the tool (permissions.tools, and for a caller limited to
     some agents, not a tool that acts on every agent), so that a page shows no control its viewer
     cannot use. Only hides controls: the call itself is still decided by run_tool's gate (which
     also checks the agents a call names)."""
+    if caller.serves is not None and not caller.serves.admits(name):
+        return False
     permissions = caller.permissions
     if permissions is not None and permissions.tools is not None and name not in permissions.tools:
         return False

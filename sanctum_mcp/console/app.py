@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sanctum_mcp.console.render import STATIC, render
 from sanctum_mcp.console.sessions import COOKIE, Session, SessionStore, same
 from sanctum_mcp.domain.registry import Registry
-from sanctum_mcp.domain.shared.identity import Caller
+from sanctum_mcp.domain.shared.identity import Caller, Served
 from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.transports.hosts import host_allowed, origin_allowed
 
@@ -91,8 +91,11 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 
 class Console:
     def __init__(self, registry: Registry, security: TransportSecuritySettings, *, db_path: Path | None = None,
-                 sessions: SessionStore | None = None) -> None:
+                 sessions: SessionStore | None = None, selection: Served | None = None) -> None:
         self.registry = registry
+        # What `serve --toolsets/--tools/--read-only` chose: the console, on the same port, runs no
+        # other tool either (set on each caller: authorize refuses, actions.may hides the controls).
+        self.selection = selection
         self.security = security
         self.db_path = Path(db_path) if db_path is not None else registry.db.path
         self.sessions = sessions or SessionStore()
@@ -149,6 +152,8 @@ class Console:
                 if ctx.caller is None:  # deactivated, removed, or its token revoked: the session ends
                     self.sessions.end(request.cookies.get(COOKIE))
                     ctx.session = None
+                elif self.selection is not None:
+                    ctx.caller = replace(ctx.caller, serves=self.selection)
             if ctx.session is None:
                 if ctx.htmx or posting:
                     response = refusal(ctx, 401, "You are not signed in (or your session expired). Sign in again; "

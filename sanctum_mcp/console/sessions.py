@@ -2,7 +2,8 @@
 
 A session lives in this process's memory only (a restart signs everyone out) and is known by the
 SHA-256 of its cookie value, never the value itself. Bounded under attack: at most MAX_SESSIONS at
-once (a new sign-in beyond it ends the least recently used session), each ends IDLE after its last
+once (a new sign-in beyond it ends the least recently used session) and MAX_SESSIONS_PER_USER of one
+user (beyond it, that user's least recently used: one token cannot sign everyone else out), each ends IDLE after its last
 request or LIFETIME after sign-in, whichever comes first. The session keeps no role: the caller
 is read again from the users table on every request (UserService.caller_now), so a role change,
 a deactivation or a revoked token applies at once.
@@ -23,6 +24,7 @@ COOKIE = "sanctum_console"
 # POST that comes before a session exists.
 PRE_COOKIE = "sanctum_console_signin"
 MAX_SESSIONS = 1000
+MAX_SESSIONS_PER_USER = 20  # so that one user signing in again and again ends only their own
 IDLE = 2 * 3600.0
 LIFETIME = 12 * 3600.0
 
@@ -60,6 +62,9 @@ class SessionStore:
     def start(self, user_id: int, username: str, token_hash: str | None) -> tuple[str, Session]:
         """A new session: (cookie value, session)."""
         self._expire()
+        own = [key for key, session in self._sessions.items() if session.user_id == user_id]
+        for key in own[:max(0, len(own) - MAX_SESSIONS_PER_USER + 1)]:  # least recently used first
+            del self._sessions[key]
         while len(self._sessions) >= self.limit:
             self._sessions.popitem(last=False)
         now = self.clock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -23,7 +24,7 @@ from sanctum_mcp.domain.shared.identity import LOCAL_OPERATOR, Caller
 from sanctum_mcp.server.completions import register_completions
 from sanctum_mcp.server.confirm import run_confirming
 from sanctum_mcp.server.errors import to_tool_error
-from sanctum_mcp.server.listing import ToolListCache
+from sanctum_mcp.server.listing import ToolListCache, request_selection
 from sanctum_mcp.server.log_level import register_log_level
 from sanctum_mcp.server.resources import READING, register_prompts, register_resources
 from sanctum_mcp.server.subscriptions import Followers, StreamBus
@@ -167,6 +168,23 @@ class SanctumServer(MCPServer):
             READING.reset(token)
 
 
+def _served_by(identify: Identify, chosen: Selection) -> Identify:
+    """identify, the caller marked with what this request's endpoint serves (serve's selection,
+    narrowed by its URL), so that what shows other tools' data (changes_since's kinds) leaves out
+    the tools the endpoint does not serve."""
+
+    def identify_served(ctx: Context | None) -> Caller:
+        caller = identify(ctx)
+        try:
+            request = ctx.request_context.request if ctx is not None else None
+        except ValueError:  # a Context outside any request: the server's own selection
+            request = None
+        served = request_selection(chosen, request)
+        return caller if served.names is None else replace(caller, serves=served)
+
+    return identify_served
+
+
 def build_server(registry: Registry, *, identify: Identify | None = None, selection: Selection | None = None,
                  **server_options: Any) -> SanctumServer:
     """One MCPServer over an already-open registry (the registry outlives every MCP session).
@@ -181,6 +199,7 @@ def build_server(registry: Registry, *, identify: Identify | None = None, select
             return registry.users.operator_now()
 
     chosen = selection if selection is not None else select()
+    identify = _served_by(identify, chosen)
 
     def build_tools() -> list[Tool]:
         return [_mcp_tool(spec, registry, identify) for spec in all_tools().values() if chosen.admits(spec.name)]

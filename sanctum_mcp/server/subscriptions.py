@@ -2,12 +2,13 @@
 to 2025-11-25) and `subscriptions/listen` (2026-07-28), fed by the change feed.
 
 Subscribing passes the gate of reading the resource (server/resources.py:_gate: the endpoint's
-selection, the role, permissions.tools and permissions.agents; a refusal is audited) and names a
+selection, the role, permissions.tools and permissions.agents; a refusal is audited), and passes it
+again whenever a change touches the subscriber's user (Followers._regate), and names a
 topic (domain/feed/topics.py): sanctum://agents/Athena follows agent 3 under any later name. A URI
 the server does not serve is accepted and never fires, as the SDK and the conformance suite expect.
 
 Bounded: at most MAX_PER_SESSION URIs per session (legacy) or per listen stream (2026-07-28), at
-most MAX_LISTEN_STREAMS streams, URIs of at most MAX_URI characters. A session's subscriptions are
+most MAX_LISTEN_STREAMS streams (MAX_LISTEN_PER_USER of one user), URIs of at most MAX_URI characters. A session's subscriptions are
 dropped when it ends (the SDK unwinds the connection's exit stack).
 
 Tool lists: a caller's tools/list depends on its user's role and permissions.tools (server/listing.py),
@@ -21,7 +22,7 @@ not told (logged).
 `Followers.run` is the one task per process (started by the transport, beside the server) that
 waits on the notifier for the next revision, reads which topics the new changes touched, and sends
 `notifications/resources/updated` for each subscribed URI whose topic they touched: to a legacy
-session on its standalone stream, to 2026-07-28 listen streams through the SDK's subscription bus.
+session on its standalone stream (each session in a task of its own, NOTIFY_TIMEOUT at most), to 2026-07-28 listen streams through the SDK's subscription bus.
 For a touched user it computes the tool names each of that user's sessions would list now and
 sends `notifications/tools/list_changed` to the sessions whose names differ from the last ones,
 and to no other (StreamBus delivers to one listen stream).
@@ -55,14 +56,14 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from sanctum_mcp.domain.config.models import SCOPES
 from sanctum_mcp.domain.feed.topics import EVERYTHING, Topic
-from sanctum_mcp.domain.shared.errors import InvalidInput
+from sanctum_mcp.domain.shared.errors import Forbidden, InvalidInput, RegistryError
 from sanctum_mcp.server.errors import to_protocol_error
 from sanctum_mcp.server.listing import listed_tools, request_selection
 from sanctum_mcp.server.lograte import RateLimitedLog
 from sanctum_mcp.server.resources import _gate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 
 MAX_PER_SESSION = 100
 MAX_LISTEN_STREAMS = 256
+MAX_LISTEN_PER_USER = 64  # so that one user (one leaked viewer token) cannot hold them all
 MAX_URI = 2_048
 MAX_TRACKED = 4_096  # live 2025 sessions whose tool list is followed (2026 listen streams: MAX_LISTEN_STREAMS)
 FOLLOW_TIMEOUT = 30.0  # seconds the task waits for a revision in one go (it simply waits again)
@@ -99,6 +101,16 @@ class _Listing:
     token_id: int | None  # the API token it signed in with; None: stdio's local user, --trust-loopback
     selection: Selection
     names: frozenset[str]
+
+
+@dataclass
+class _Owner:
+    """Who subscribed (as the gate saw them) and at which endpoint: when a change touches that user
+    (role, permissions, deactivation, a revoked token), their subscriptions pass the gate again."""
+
+    user_id: int
+    token_id: int | None
+    selection: Selection
 
 
 class StreamBus:
@@ -139,6 +151,9 @@ class Followers:
         self.registry = registry
         self.identify = identify
         self._sessions: dict[Connection, dict[str, Topic]] = {}  # legacy sessions: uri -> topic
+        self._owners: dict[Connection, _Owner] = {}  # who subscribed in each legacy session (users rows only)
+        # 2026-07-28 listen streams following resources: who, their URIs, and how to end the stream
+        self._listeners: dict[object, tuple[_Owner, list[str], anyio.CancelScope]] = {}
         self._streams: Counter[tuple[str, Topic]] = Counter()  # 2026-07-28 listen streams' (uri, topic)
         self._listings: dict[Connection, _Listing | None] = {}  # 2025 sessions (None: no user row to follow)
         self._tool_streams: dict[object, _Listing] = {}  # 2026-07-28 listen streams asking for toolsListChanged
@@ -192,12 +207,23 @@ class Followers:
             caller = self.identify(Context(request_context=ctx, mcp_server=self.server))
         except Exception:
             return None
+        owner = self.owner_of(ctx, caller)
+        if owner is None:
+            return None
+        return _Listing(owner.user_id, owner.token_id, owner.selection, listed_tools(owner.selection, caller))
+
+    def owner_of(self, ctx: ServerRequestContext, caller: Caller | None = None) -> _Owner | None:
+        """The users row and token this request's caller stands for, and its endpoint's selection;
+        None for an in-process identity (no users row) or no caller at all."""
+        try:
+            caller = caller or self.identify(Context(request_context=ctx, mcp_server=self.server))
+        except Exception:
+            return None
         if caller.user_id is None:
             return None
         token = get_access_token()  # over HTTP: the verified bearer token (server/auth.py); else None
         token_id = (token.claims or {}).get("token_id") if token is not None else None
-        selection = request_selection(self.server.selection, ctx.request)
-        return _Listing(caller.user_id, token_id, selection, listed_tools(selection, caller))
+        return _Owner(caller.user_id, token_id, request_selection(self.server.selection, ctx.request))
 
     # --- subscribing ------------------------------------------------------------------------------
 
@@ -242,6 +268,10 @@ class Followers:
         if uris is None:
             uris = self._sessions[connection] = {}
             connection.exit_stack.callback(self._sessions.pop, connection, None)  # the session's end
+            owner = self.owner_of(ctx)
+            if owner is not None:
+                self._owners[connection] = owner
+                connection.exit_stack.callback(self._owners.pop, connection, None)
         if uri not in uris:
             self._check_room(len(uris))  # again: another subscribe of this session may have run meanwhile
             uris[uri] = topic
@@ -281,17 +311,59 @@ class Followers:
         if not self.count() and not self.tracked():
             return now  # nobody follows anything: nothing to read
         up_to, topics = await self.registry.feed.touched_since(revision)
+        await self._regate(topics)  # first: a user who lost the right hears nothing of this round
         await self._deliver(topics)
         await self._tell_tool_lists(topics)
         return up_to
 
+    async def _regate(self, topics: set[Topic]) -> None:
+        """The subscriptions of each user these changes touched pass the gate again, as that user is
+        now: a legacy session keeps the URIs it may still read, a listen stream that may no longer
+        read one of its URIs is ended (its client may listen again and be told why)."""
+        everything = EVERYTHING in topics
+        users = {topic[1] for topic in topics if topic[0] == "user"}
+        if not everything and not users:
+            return
+        callers: dict[tuple[int, int | None], Caller | None] = {}
+
+        async def readable(owner: _Owner, uris: list[str]) -> set[str]:
+            who = (owner.user_id, owner.token_id)
+            if who not in callers:
+                callers[who] = await self.registry.users.caller_now(owner.user_id, token_id=owner.token_id)
+            caller = callers[who]
+            if caller is None:  # deactivated, removed, or its token revoked
+                return set()
+            kept = set()
+            for uri in uris:
+                try:
+                    reads, _topic = await self._reads(uri)
+                    await _recheck(self.registry, caller, reads, owner.selection)
+                except RegistryError:
+                    continue
+                kept.add(uri)
+            return kept
+
+        def touched(owner: _Owner) -> bool:
+            return everything or str(owner.user_id) in users
+
+        for connection, owner in list(self._owners.items()):
+            uris = self._sessions.get(connection)
+            if uris and touched(owner):
+                kept = await readable(owner, list(uris))
+                for uri in [uri for uri in uris if uri not in kept]:
+                    uris.pop(uri, None)
+        for stream, (owner, uris, scope) in list(self._listeners.items()):
+            if touched(owner) and len(await readable(owner, uris)) < len(uris):
+                scope.cancel()
+
     async def _deliver(self, topics: set[Topic]) -> None:
         everything = EVERYTHING in topics
-        for connection, uris in list(self._sessions.items()):
-            for uri, topic in list(uris.items()):
-                if everything or topic in topics:
-                    with anyio.move_on_after(NOTIFY_TIMEOUT):
-                        await connection.send_resource_updated(uri)
+        async with anyio.create_task_group() as tg:
+            for connection, uris in list(self._sessions.items()):
+                due = [partial(connection.send_resource_updated, uri) for uri, topic in list(uris.items())
+                       if everything or topic in topics]
+                if due:
+                    tg.start_soon(_send, due)
         for uri, topic in list(self._streams):
             if everything or topic in topics:
                 await self.server._subscriptions.publish(ResourceUpdated(uri=uri))
@@ -315,16 +387,39 @@ class Followers:
             listing.names = names
             return True
 
-        for connection, listing in list(self._listings.items()):
-            if listing is not None and await changed(listing):
-                try:
-                    with anyio.move_on_after(NOTIFY_TIMEOUT):
-                        await connection.send_tool_list_changed()
-                except Exception:  # the session ended meanwhile: nobody to tell
-                    log.debug("could not send tools/list_changed to an ending session", exc_info=True)
+        async with anyio.create_task_group() as tg:
+            for connection, listing in list(self._listings.items()):
+                if listing is not None and await changed(listing):
+                    tg.start_soon(_send, [connection.send_tool_list_changed])
         for stream, listing in list(self._tool_streams.items()):
             if await changed(listing):
                 await self.server._subscriptions.publish_to(stream, ToolsListChanged())
+
+
+async def _recheck(registry: Registry, caller: Caller, reads: list[tuple[str, dict[str, Any]]],
+                   selection: Selection) -> None:
+    """resources._gate's question again, for a subscription held since: raise RegistryError unless the
+    endpoint serves, and the caller may call, every read. Not audited: nobody asked anything now."""
+    from sanctum_mcp.catalogue import find_tool
+    from sanctum_mcp.catalogue.base import Call, authorize, parse_arguments
+
+    for name, raw in reads:
+        spec = find_tool(name)
+        if spec is None or not selection.admits(name):
+            raise Forbidden(f"this endpoint does not serve {name}")
+        await authorize(spec, Call(registry, caller), parse_arguments(spec, raw))
+
+
+async def _send(sends: list[Callable[[], Awaitable[None]]]) -> None:
+    """The notifications of one session, in a task of its own with one NOTIFY_TIMEOUT for them all: a
+    client that stops reading its stream (its sends block once the buffers fill) holds up neither the
+    other sessions nor, past NOTIFY_TIMEOUT, the next changes."""
+    try:
+        with anyio.move_on_after(NOTIFY_TIMEOUT):
+            for send in sends:
+                await send()
+    except Exception:  # the session ended meanwhile: nobody to tell
+        log.debug("could not notify an ending session", exc_info=True)
 
 
 class _Listen(ListenHandler):
@@ -334,23 +429,48 @@ class _Listen(ListenHandler):
     def __init__(self, followers: Followers, bus: Any, **options: Any) -> None:
         super().__init__(bus, **options)
         self.followers = followers
+        self._held: Counter[str] = Counter()  # listen streams open now, by user name
 
     async def __call__(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams) -> Any:
         uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
         if len(uris) > MAX_PER_SESSION:
             raise MCPError(INVALID_PARAMS, f"a listen stream may follow at most {MAX_PER_SESSION} resources, not "
                                            f"{len(uris):,}; open another stream for the rest.")
+        try:
+            who = self.followers.identify(Context(request_context=ctx, mcp_server=self.followers.server)).username
+        except Exception as exc:
+            raise to_protocol_error("subscriptions/listen", exc) from None
+        if self._held[who] >= MAX_LISTEN_PER_USER:
+            raise MCPError(INVALID_PARAMS, f"{who!r} already holds {MAX_LISTEN_PER_USER} listen streams, the most one "
+                                           "user may; close one first (end its subscriptions/listen request).")
+        self._held[who] += 1  # before any await: streams opened at once are counted too
+        try:
+            return await self._listen(ctx, params, uris)
+        finally:
+            self._held[who] -= 1
+            self._held += Counter()
+
+    async def _listen(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams, uris: list[str]) -> Any:
         followed = [(uri, await self.followers.topic(ctx, uri, "subscriptions/listen")) for uri in uris]
         stream = object()  # this stream, as StreamBus knows it
         listing = self.followers.listing_of(ctx) if params.notifications.tools_list_changed else None
         if listing is not None:
             self.followers._tool_streams[stream] = listing
         self.followers._streams.update(followed)
+        owner = self.followers.owner_of(ctx) if uris else None
+        scope = anyio.CancelScope()
+        if owner is not None:
+            self.followers._listeners[stream] = (owner, uris, scope)
         token = _STREAM.set(stream)
         try:
-            return await super().__call__(ctx, params)
+            with scope:
+                return await super().__call__(ctx, params)
+            raise MCPError(INVALID_PARAMS, "this listen stream was ended: your access changed (your role, permissions "
+                                           "or token), and you may no longer read all of its resources. Listen "
+                                           "again to be told which.")
         finally:
             _STREAM.reset(token)
+            self.followers._listeners.pop(stream, None)
             self.followers._tool_streams.pop(stream, None)
             self.followers._streams.subtract(followed)
             self.followers._streams += Counter()  # drop the keys counted down to zero

@@ -140,7 +140,7 @@ def build_http_app(registry: Registry, *, host: str, port: int, trust_loopback: 
     selected = Route(f"{MCP_PATH}/x/{{{URL_PARAM}}}", endpoint=NamedSelection(mcp_route.app))
     # The browser console at / and /console/...: its own sign-in (cookie session), never this app's
     # bearer token or --trust-loopback caller (sanctum_mcp/console/app.py).
-    console = Console(registry, security)
+    console = Console(registry, security, selection=selection)
     routes = [Route("/healthz", health, methods=["GET"]), *streamable.routes, selected, *sse.routes,
               *console.routes()]
     middleware = [

@@ -5,17 +5,20 @@ never a value). static/console.js follows it from the revision the page was rend
 (`data-revision` on <body>) and refreshes what changed; a field being edited is left as typed and
 says who changed it underneath.
 
+The caller is read again after the wait (a user deactivated meanwhile gets 401, not the changes).
 Bounded: at most MAX_WAITS requests of one session wait at once (more: 429), each at most WAIT
 seconds, and waits end within a second once the server stops (Console.stopping)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from starlette.responses import JSONResponse, Response
 
 from sanctum_mcp.console.actions import Refused, run
-from sanctum_mcp.console.app import PREFIX, Ctx
+from sanctum_mcp.console.app import PREFIX, SIGN_IN, Ctx
+from sanctum_mcp.console.sessions import COOKIE
 from sanctum_mcp.console.pages import page
 
 WAIT = 25.0
@@ -43,8 +46,16 @@ async def changes(ctx: Ctx) -> Response:
                 break
     finally:
         session.waits -= 1
+    # As the users table says now, not as it did before the wait: a user deactivated (or a token
+    # revoked, a role lowered) meanwhile is told nothing that changed since.
+    caller = await ctx.registry.users.caller_now(session.user_id, session.token_hash)
+    if caller is None:
+        ctx.console.sessions.end(ctx.request.cookies.get(COOKIE))
+        return JSONResponse({"error": "You are not signed in any more; nothing was read. Sign in again."},
+                            status_code=401, headers={"hx-redirect": SIGN_IN})
     try:
-        found = await run(ctx.registry, ctx.caller, "changes_since", revision=after, limit=100)
+        found = await run(ctx.registry, replace(caller, serves=ctx.caller.serves), "changes_since", revision=after,
+                          limit=100)
     except Refused as exc:
         return JSONResponse({"error": exc.message}, status_code=STATUS.get(exc.kind, 400))
     return JSONResponse({

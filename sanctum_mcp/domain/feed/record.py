@@ -46,7 +46,11 @@ def from_audit(conn: sqlite3.Connection, actor: str, *, action: str, source: str
         row.update(scope=scope, key=extra.get("key"), name=extra.get("target") or None, object_id=target_id or None)
         row["agent_id"] = _config_owner(conn, scope, target_id)
     elif kind == "job" and row.get("agent_id") is None and source_id is not None:
-        row["agent_id"] = sql.job_agent(conn, source_id)
+        # A job of an instance belongs to the instance's agent; read it from the instance the model
+        # names, since a deleted job's row is gone by now (job_agent would find no agent: host-wide).
+        instance_id = model.get("tool_instance_id") if isinstance(model, dict) else None
+        row["agent_id"] = (sql.job_agent(conn, source_id) if instance_id is None
+                           else sql.instance_agent(conn, instance_id))
     if kind not in ("agent", "instance", "job", "config"):
         row["agent_id"] = None  # host-wide objects (tools, plugins, users, ...) belong to no agent
     return sql.insert(conn, row)

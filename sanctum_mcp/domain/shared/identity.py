@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Role = Literal["viewer", "user", "admin"]
 ROLES: tuple[str, ...] = ("viewer", "user", "admin")
@@ -37,6 +37,14 @@ class Permissions:
         return self.agents is None or name.casefold() in {a.casefold() for a in self.agents}
 
 
+class Served(Protocol):
+    """The tools a surface serves (catalogue/toolsets.py Selection)."""
+
+    def admits(self, name: str) -> bool: ...
+
+    def refusal(self, name: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class Caller:
     username: str
@@ -48,6 +56,10 @@ class Caller:
     # leaves in clear refuses it then (catalogue/base.py authorize for what a tool declares with
     # `secrets=`, the domain where it depends on stored data: a sensitive key, a writeOnly property).
     no_secrets: str | None = None
+    # Set when the surface serves only some tools (serve --toolsets/--tools/--read-only, an HTTP
+    # URL's selection), for the console as for /mcp: a call of another tool is refused (authorize),
+    # and nothing shows that tool's data (changes_since's kinds, may_call_some).
+    serves: Served | None = None
 
     def has_role(self, needed: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[needed]
