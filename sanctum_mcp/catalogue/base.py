@@ -255,8 +255,8 @@ async def authorize(spec: ToolSpec, call: Call, args: Any) -> None:
     """The one gate: every surface passes through here (via run_tool) before a handler runs.
 
     0. a caller whose surface serves only some tools (`Caller.serves`) may call only those, with the
-       endpoint's own refusal; a caller whose surface must not carry secrets (`Caller.no_secrets`) may not make a call
-       that carries one (`ToolSpec.secrets_in`);
+       endpoint's own refusal; a caller whose surface must not carry secrets (`Caller.no_secrets`)
+       may not make a call that carries one (`ToolSpec.secrets_in`);
     1. role: the caller's role must reach the tool's declared role (`role_needed`, which may
        depend on the arguments);
     2. permissions.tools: if set, the tool must be listed;
@@ -311,8 +311,9 @@ async def _record_refusal(spec: ToolSpec, call: Call, args: Any, exc: Forbidden)
 
 def may_call_some(spec: ToolSpec, caller: Caller) -> bool:
     """Whether authorize() could admit some call of spec by this caller: the surface serves it, its
-    declared role (arguments can only ask for more) and permissions.tools. For what must not audit a probe (completion offers,
-    server/completions.py); permissions.agents narrows those offers in domain/completions.py."""
+    declared role (arguments can only ask for more) and permissions.tools. For what must not audit a
+    probe (completion offers, server/completions.py); permissions.agents narrows those offers in
+    domain/completions.py."""
     permissions = caller.permissions
     if caller.serves is not None and not caller.serves.admits(spec.name):
         return False

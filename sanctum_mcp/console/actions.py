@@ -48,10 +48,11 @@ async def run(registry: Registry, caller: Caller, name: str, /, *, progress: Pro
 
 def may(caller: Caller, name: str, /, **arguments: Any) -> bool:
     """Whether the server serves tool `name` (serve's selection), the caller's role reaches what this
-    call needs (role_needed with these arguments) and their permissions allow the tool (permissions.tools, and for a caller limited to
-    some agents, not a tool that acts on every agent), so that a page shows no control its viewer
-    cannot use. Only hides controls: the call itself is still decided by run_tool's gate (which
-    also checks the agents a call names)."""
+    call needs (role_needed with these arguments) and their permissions allow the tool
+    (permissions.tools, and for a caller limited to some agents, not a tool that acts on every
+    agent), so that a page shows no control its viewer cannot use. Only hides controls: the call
+    itself is still decided by run_tool's gate (which also checks the agents a call names; see
+    reaches)."""
     if caller.serves is not None and not caller.serves.admits(name):
         return False
     permissions = caller.permissions

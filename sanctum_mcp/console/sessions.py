@@ -3,8 +3,8 @@
 A session lives in this process's memory only (a restart signs everyone out) and is known by the
 SHA-256 of its cookie value, never the value itself. Bounded under attack: at most MAX_SESSIONS at
 once (a new sign-in beyond it ends the least recently used session) and MAX_SESSIONS_PER_USER of one
-user (beyond it, that user's least recently used: one token cannot sign everyone else out), each ends IDLE after its last
-request or LIFETIME after sign-in, whichever comes first. The session keeps no role: the caller
+user (beyond it, that user's least recently used: one token cannot sign everyone else out); each
+ends IDLE after its last request or LIFETIME after sign-in, whichever comes first. The session keeps no role: the caller
 is read again from the users table on every request (UserService.caller_now), so a role change,
 a deactivation or a revoked token applies at once.
 """
