@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from sanctum_mcp.domain.backups.files import absolute
 from sanctum_mcp.domain.shared.errors import Conflict, RegistryError

@@ -22,7 +22,6 @@ Entries are plain dictionaries with a fixed set of fields (ENTRY_FIELDS), so a f
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import sqlite3
 from typing import TYPE_CHECKING, Any
