@@ -8,8 +8,9 @@ topic (domain/feed/topics.py): sanctum://agents/Athena follows agent 3 under any
 the server does not serve is accepted and never fires, as the SDK and the conformance suite expect.
 
 Bounded: at most MAX_PER_SESSION URIs per session (legacy) or per listen stream (2026-07-28), at
-most MAX_LISTEN_STREAMS streams (MAX_LISTEN_PER_USER of one user), URIs of at most MAX_URI characters. A session's subscriptions are
-dropped when it ends (the SDK unwinds the connection's exit stack).
+most MAX_LISTEN_STREAMS streams (MAX_LISTEN_PER_USER of one user), URIs of at most MAX_URI
+characters. A session's subscriptions are dropped when it ends (the SDK unwinds the connection's
+exit stack).
 
 Tool lists: a caller's tools/list depends on its user's role and permissions.tools (server/listing.py),
 which an admin may change while the session lives, or end (deactivating the user, revoking the
@@ -22,7 +23,8 @@ not told (logged).
 `Followers.run` is the one task per process (started by the transport, beside the server) that
 waits on the notifier for the next revision, reads which topics the new changes touched, and sends
 `notifications/resources/updated` for each subscribed URI whose topic they touched: to a legacy
-session on its standalone stream (each session in a task of its own, NOTIFY_TIMEOUT at most), to 2026-07-28 listen streams through the SDK's subscription bus.
+session on its standalone stream (each session in a task of its own, NOTIFY_TIMEOUT at most), to
+2026-07-28 listen streams through the SDK's subscription bus.
 For a touched user it computes the tool names each of that user's sessions would list now and
 sends `notifications/tools/list_changed` to the sessions whose names differ from the last ones,
 and to no other (StreamBus delivers to one listen stream).
@@ -450,7 +452,8 @@ class _Listen(ListenHandler):
             self._held[who] -= 1
             self._held += Counter()
 
-    async def _listen(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams, uris: list[str]) -> Any:
+    async def _listen(self, ctx: ServerRequestContext, params: SubscriptionsListenRequestParams,
+                      uris: list[str]) -> Any:
         followed = [(uri, await self.followers.topic(ctx, uri, "subscriptions/listen")) for uri in uris]
         stream = object()  # this stream, as StreamBus knows it
         listing = self.followers.listing_of(ctx) if params.notifications.tools_list_changed else None
