@@ -54,10 +54,11 @@ def _question(spec: ToolSpec, need: ConfirmationNeeded) -> str:
 
 
 async def _declined(spec: ToolSpec, call: Call, args: Any, action: str) -> ToolError:
-    """The answer to a declined question, after its audit row (the refusal stands without it)."""
+    """The answer to a declined question, after its audit row (the refusal stands without it). The row
+    keeps the arguments but any a tool declares secret (`secrets=`): audit rows hold no clear value."""
+    arguments = args.model_dump(mode="json", exclude={"confirm", *spec.secrets_in(args)})
     try:
-        await call.registry.access.record_declined(call.caller, tool=spec.name, answer=action,
-                                                  arguments=args.model_dump(mode="json", exclude={"confirm"}))
+        await call.registry.access.record_declined(call.caller, tool=spec.name, answer=action, arguments=arguments)
     except Exception:
         log.warning("could not audit the declined %s for %s", spec.name, call.caller.username, exc_info=True)
     return ToolError(f"Nothing was changed: {spec.name} was not confirmed (the person asked chose {action}).")
