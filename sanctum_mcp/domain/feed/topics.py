@@ -2,7 +2,8 @@
 ("config", scope, target id), ("jobs",), ("user", id). A follower names a topic once
 (server/subscriptions.py resolves a resource's name to its id when it subscribes, so a rename does
 not lose it); a name that resolved to nothing is followed by name ("agent-name", folded name) or
-("config-name", scope, name), so the object's creation is seen too. EVERYTHING: the registry was replaced (a restore)."""
+("config-name", scope, name), so the object's creation is seen too. EVERYTHING: the registry was
+replaced (a restore)."""
 
 from __future__ import annotations
 
